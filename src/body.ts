@@ -1,0 +1,104 @@
+import { createHash, type Hash } from "node:crypto";
+import { Readable } from "node:stream";
+import { ValidationError } from "./errors.js";
+
+/** Everything `store()` accepts as content. */
+export type ArtifactData =
+  | Uint8Array
+  | ArrayBuffer
+  | string
+  | Blob
+  | ReadableStream<Uint8Array>
+  | NodeJS.ReadableStream
+  | AsyncIterable<Uint8Array>;
+
+/**
+ * Normalises any accepted input to an async iterable of byte chunks without buffering streams, so
+ * large inputs flow to the provider piece by piece. Anything else is a ValidationError.
+ */
+export function toChunks(data: unknown): AsyncIterable<Uint8Array> {
+  if (typeof data === "string") return once(Buffer.from(data, "utf8"));
+  if (data instanceof Uint8Array) return once(data);
+  if (data instanceof ArrayBuffer) return once(new Uint8Array(data));
+  if (ArrayBuffer.isView(data)) return once(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  if (typeof Blob !== "undefined" && data instanceof Blob) return fromWeb(data.stream());
+  if (data instanceof ReadableStream) return fromWeb(data);
+  if (data instanceof Readable) return asBytes(data);
+  throw new ValidationError(
+    "data must be a Uint8Array, ArrayBuffer, string, Blob, ReadableStream or Node Readable " +
+      `(got ${data === null ? "null" : typeof data})`,
+  );
+}
+
+async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  yield chunk;
+}
+
+async function* fromWeb(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield toUint8(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function* asBytes(stream: AsyncIterable<unknown>): AsyncIterable<Uint8Array> {
+  for await (const chunk of stream) yield toUint8(chunk);
+}
+
+function toUint8(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
+  throw new ValidationError("stream chunks must be bytes or strings");
+}
+
+/** Thrown by `Measured` when a body passes its byte limit; nothing may be committed after it. */
+export class BodyTooLargeError extends ValidationError {}
+
+/**
+ * Wraps a chunk source, counting bytes and hashing them as they pass. Aborts with BodyTooLargeError
+ * as soon as `maxBytes` is passed, so an oversize upload is refused, never truncated.
+ */
+export class Measured implements AsyncIterable<Uint8Array> {
+  bytes = 0;
+  private readonly hash: Hash = createHash("sha256");
+  private digest: string | null = null;
+
+  constructor(
+    private readonly source: AsyncIterable<Uint8Array>,
+    private readonly maxBytes: number | null = null,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for await (const chunk of this.source) {
+      this.bytes += chunk.byteLength;
+      if (this.maxBytes !== null && this.bytes > this.maxBytes) {
+        throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
+      }
+      this.hash.update(chunk);
+      yield chunk;
+    }
+  }
+
+  /** The hex sha256 of everything that passed; call once the source is exhausted. */
+  get sha256(): string {
+    this.digest ??= this.hash.digest("hex");
+    return this.digest;
+  }
+}
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Collects a chunk source into one Buffer. */
+export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,264 @@
+import { ValidationError } from "./errors.js";
+import { validateSegment } from "./grid.js";
+import type { SessionProvider } from "./sessions/provider.js";
+import type { StorageProvider } from "./storage/provider.js";
+
+/**
+ * The one place that reads the environment. It is read when a store is built, never at import
+ * time. Precedence: constructor options, then `configure*()` helpers, then environment variables.
+ */
+
+export const STORAGE_PROVIDERS = ["memory", "filesystem", "s3", "ibm_cos"] as const;
+export const SESSION_PROVIDERS = ["memory", "redis"] as const;
+export type StorageProviderName = (typeof STORAGE_PROVIDERS)[number];
+export type SessionProviderName = (typeof SESSION_PROVIDERS)[number];
+
+export const DEFAULT_SANDBOX_ID = "chuk-artifacts";
+export const DEFAULT_TTL_SECONDS = 900;
+export const DEFAULT_SESSION_TTL_HOURS = 24;
+export const DEFAULT_FS_ROOT = "./artifacts";
+export const DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080";
+
+export interface S3Options {
+  bucket?: string;
+  region?: string;
+  /** Custom endpoint for S3-compatible services (Ceph RGW, MinIO, R2, IBM COS). */
+  endpoint?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Path-style addressing; defaults to true when `endpoint` is set. */
+  forcePathStyle?: boolean;
+}
+
+export interface ArtifactStoreOptions {
+  /** A provider name, or an instance of your own. Env: ARTIFACT_PROVIDER. Default "memory". */
+  storageProvider?: StorageProviderName | StorageProvider;
+  /** A provider name, or an instance of your own. Env: SESSION_PROVIDER. Default "memory". */
+  sessionProvider?: SessionProviderName | SessionProvider;
+  /** Names the application; stable across restarts and replicas. Env: ARTIFACT_SANDBOX_ID. */
+  sandboxId?: string;
+  /** Root folder of the filesystem provider. Env: ARTIFACT_FS_ROOT. Default "./artifacts". */
+  fsRoot?: string;
+  /** Bucket for s3/ibm_cos. Env: ARTIFACT_BUCKET. */
+  bucket?: string;
+  s3?: S3Options;
+  /** Env: SESSION_REDIS_URL, else REDIS_URL. */
+  redisUrl?: string;
+  /** Env: ARTIFACT_SESSION_TTL_HOURS. Default 24. */
+  sessionTtlHours?: number;
+  /** Default artifact TTL in seconds, or null for never. Env: ARTIFACT_TTL ("never" allowed). Default 900. */
+  defaultTtl?: number | null;
+  /** HMAC secret for URLs signed for memory/filesystem storage. Env: ARTIFACT_SIGNING_SECRET. */
+  signingSecret?: string;
+  /** Base URL of the HTTP handler that serves signed URLs. Env: ARTIFACT_PUBLIC_URL. */
+  publicUrl?: string;
+}
+
+export interface ResolvedConfig {
+  storageProvider: StorageProviderName | StorageProvider;
+  sessionProvider: SessionProviderName | SessionProvider;
+  sandboxId: string;
+  fsRoot: string;
+  s3: Required<Pick<S3Options, "bucket" | "region" | "forcePathStyle">> & Omit<S3Options, "bucket" | "region" | "forcePathStyle">;
+  redisUrl: string | null;
+  sessionTtlHours: number;
+  defaultTtl: number | null;
+  signingSecret: string | null;
+  publicUrl: string;
+}
+
+let configured: ArtifactStoreOptions = {};
+
+function configure(options: ArtifactStoreOptions): void {
+  configured = { ...configured, ...options, s3: { ...configured.s3, ...options.s3 } };
+}
+
+/** Later `new ArtifactStore()` calls use the filesystem provider under `root`. */
+export function configureFilesystem(options: { root?: string; sandboxId?: string } = {}): void {
+  configure({ storageProvider: "filesystem", fsRoot: options.root ?? DEFAULT_FS_ROOT, ...pickSandbox(options) });
+}
+
+/** Later stores use S3 (or any S3-compatible endpoint). */
+export function configureS3(options: {
+  accessKey?: string;
+  secretKey?: string;
+  bucket: string;
+  region?: string;
+  endpointUrl?: string;
+  sandboxId?: string;
+}): void {
+  configure({
+    storageProvider: "s3",
+    bucket: options.bucket,
+    s3: {
+      bucket: options.bucket,
+      ...(options.region !== undefined && { region: options.region }),
+      ...(options.endpointUrl !== undefined && { endpoint: options.endpointUrl }),
+      ...(options.accessKey !== undefined && { accessKeyId: options.accessKey }),
+      ...(options.secretKey !== undefined && { secretAccessKey: options.secretKey }),
+    },
+    ...pickSandbox(options),
+  });
+}
+
+/** Later stores use IBM Cloud Object Storage through its S3 API with HMAC keys. */
+export function configureIbmCos(options: {
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  endpoint: string;
+  region?: string;
+  sandboxId?: string;
+}): void {
+  configure({
+    storageProvider: "ibm_cos",
+    bucket: options.bucket,
+    s3: {
+      bucket: options.bucket,
+      endpoint: options.endpoint,
+      accessKeyId: options.accessKey,
+      secretAccessKey: options.secretKey,
+      ...(options.region !== undefined && { region: options.region }),
+    },
+    ...pickSandbox(options),
+  });
+}
+
+/** Later stores keep sessions in Redis. */
+export function configureRedisSession(redisUrl: string): void {
+  configure({ sessionProvider: "redis", redisUrl });
+}
+
+/** Later stores use memory storage and memory sessions (the zero-config default). */
+export function configureMemory(): void {
+  configure({ storageProvider: "memory", sessionProvider: "memory" });
+}
+
+/** Forgets everything set by the `configure*()` helpers. */
+export function resetConfiguration(): void {
+  configured = {};
+}
+
+function pickSandbox(options: { sandboxId?: string }): Pick<ArtifactStoreOptions, "sandboxId"> {
+  return options.sandboxId === undefined ? {} : { sandboxId: options.sandboxId };
+}
+
+type Env = Record<string, string | undefined>;
+
+export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = process.env): ResolvedConfig {
+  const o: ArtifactStoreOptions = { ...configured, ...stripUndefined(options), s3: { ...configured.s3, ...options.s3 } };
+  const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === "" ? undefined : v.trim());
+
+  const storageProvider = o.storageProvider ?? (nonEmpty(env.ARTIFACT_PROVIDER) as StorageProviderName | undefined) ?? "memory";
+  if (typeof storageProvider === "string" && !STORAGE_PROVIDERS.includes(storageProvider)) {
+    throw new ValidationError(
+      `Unknown storage provider ${JSON.stringify(storageProvider)}: set ARTIFACT_PROVIDER (or storageProvider) to one of ${STORAGE_PROVIDERS.join(", ")}`,
+    );
+  }
+  const sessionProvider = o.sessionProvider ?? (nonEmpty(env.SESSION_PROVIDER) as SessionProviderName | undefined) ?? "memory";
+  if (typeof sessionProvider === "string" && !SESSION_PROVIDERS.includes(sessionProvider)) {
+    throw new ValidationError(
+      `Unknown session provider ${JSON.stringify(sessionProvider)}: set SESSION_PROVIDER (or sessionProvider) to one of ${SESSION_PROVIDERS.join(", ")}`,
+    );
+  }
+
+  const sandboxId = o.sandboxId ?? nonEmpty(env.ARTIFACT_SANDBOX_ID) ?? DEFAULT_SANDBOX_ID;
+  validateSegment(sandboxId, "sandboxId");
+
+  const isCos = storageProvider === "ibm_cos";
+  const endpoint = o.s3?.endpoint ?? (isCos ? nonEmpty(env.IBM_COS_ENDPOINT) : undefined) ?? nonEmpty(env.S3_ENDPOINT_URL);
+  const s3: ResolvedConfig["s3"] = {
+    bucket: o.s3?.bucket ?? o.bucket ?? nonEmpty(env.ARTIFACT_BUCKET) ?? "",
+    region: o.s3?.region ?? (isCos ? nonEmpty(env.IBM_COS_REGION) : undefined) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? "us-east-1",
+    forcePathStyle: o.s3?.forcePathStyle ?? endpoint !== undefined,
+    ...(endpoint !== undefined && { endpoint }),
+  };
+  const accessKeyId = o.s3?.accessKeyId ?? (isCos ? nonEmpty(env.IBM_COS_ACCESS_KEY) : undefined) ?? nonEmpty(env.AWS_ACCESS_KEY_ID);
+  const secretAccessKey = o.s3?.secretAccessKey ?? (isCos ? nonEmpty(env.IBM_COS_SECRET_KEY) : undefined) ?? nonEmpty(env.AWS_SECRET_ACCESS_KEY);
+  const sessionToken = o.s3?.sessionToken ?? nonEmpty(env.AWS_SESSION_TOKEN);
+  if (accessKeyId !== undefined) s3.accessKeyId = accessKeyId;
+  if (secretAccessKey !== undefined) s3.secretAccessKey = secretAccessKey;
+  if (sessionToken !== undefined) s3.sessionToken = sessionToken;
+
+  if (storageProvider === "s3" || storageProvider === "ibm_cos") checkS3(storageProvider, s3, env);
+
+  const redisUrl = o.redisUrl ?? nonEmpty(env.SESSION_REDIS_URL) ?? nonEmpty(env.REDIS_URL) ?? null;
+  if (sessionProvider === "redis" && redisUrl === null) {
+    throw new ValidationError("Session provider redis needs a URL: set SESSION_REDIS_URL or REDIS_URL (redis://host:6379/0)");
+  }
+
+  return {
+    storageProvider,
+    sessionProvider,
+    sandboxId,
+    fsRoot: o.fsRoot ?? nonEmpty(env.ARTIFACT_FS_ROOT) ?? DEFAULT_FS_ROOT,
+    s3,
+    redisUrl,
+    sessionTtlHours: positiveNumber(o.sessionTtlHours ?? nonEmpty(env.ARTIFACT_SESSION_TTL_HOURS), "ARTIFACT_SESSION_TTL_HOURS", DEFAULT_SESSION_TTL_HOURS),
+    defaultTtl: resolveTtl(o.defaultTtl, nonEmpty(env.ARTIFACT_TTL)),
+    signingSecret: o.signingSecret ?? nonEmpty(env.ARTIFACT_SIGNING_SECRET) ?? null,
+    publicUrl: (o.publicUrl ?? nonEmpty(env.ARTIFACT_PUBLIC_URL) ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
+  };
+}
+
+function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
+  const isCos = provider === "ibm_cos";
+  if (!s3.bucket) throw new ValidationError(`Storage provider ${provider} needs a bucket: set ARTIFACT_BUCKET (or bucket)`);
+  if (isCos && !s3.endpoint) {
+    throw new ValidationError("Storage provider ibm_cos needs an endpoint: set IBM_COS_ENDPOINT (e.g. https://s3.us-south.cloud-object-storage.appdomain.cloud)");
+  }
+  const hasKeys = s3.accessKeyId !== undefined && s3.secretAccessKey !== undefined;
+  if (hasKeys) return;
+  if (s3.accessKeyId !== undefined || s3.secretAccessKey !== undefined) {
+    throw new ValidationError(
+      isCos
+        ? "IBM COS needs both IBM_COS_ACCESS_KEY and IBM_COS_SECRET_KEY (HMAC credentials)"
+        : "S3 needs both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither to use an IAM role/profile",
+    );
+  }
+  // Without keys, AWS's default chain may still find credentials (IAM role, profile, web identity).
+  const ambient = ["AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_USE_DEFAULT_CREDENTIALS"];
+  if (!isCos && ambient.some((name) => env[name])) return;
+  throw new ValidationError(
+    isCos
+      ? "Storage provider ibm_cos needs HMAC credentials: set IBM_COS_ACCESS_KEY and IBM_COS_SECRET_KEY"
+      : "Storage provider s3 needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or AWS_USE_DEFAULT_CREDENTIALS=1 to use an IAM role",
+  );
+}
+
+function positiveNumber(value: number | string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new ValidationError(`${name} must be a positive number (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+function resolveTtl(option: number | null | undefined, env: string | undefined): number | null {
+  if (option !== undefined) {
+    if (option !== null && (!Number.isInteger(option) || option <= 0)) {
+      throw new ValidationError("defaultTtl must be a positive whole number of seconds, or null for never");
+    }
+    return option;
+  }
+  if (env === undefined) return DEFAULT_TTL_SECONDS;
+  if (env === "never" || env === "0") return null;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(`ARTIFACT_TTL must be seconds or "never" (got ${JSON.stringify(env)})`);
+  return n;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Which environment variables the process has for these settings (names only; for `stats`). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "<unparseable url>";
+  }
+}

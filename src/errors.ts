@@ -1,0 +1,67 @@
+/**
+ * Every error the store raises is an ArtifactStoreError with a stable `code`; callers (and the HTTP
+ * and MCP servers) classify by class or code, never by message text.
+ */
+
+export type ErrorCode =
+  | "ARTIFACT_STORE_ERROR"
+  | "ARTIFACT_NOT_FOUND"
+  | "ARTIFACT_EXPIRED"
+  | "ARTIFACT_CORRUPTED"
+  | "ACCESS_DENIED"
+  | "SESSION_ERROR"
+  | "VALIDATION_ERROR"
+  | "CONFLICT"
+  | "PROVIDER_ERROR";
+
+export class ArtifactStoreError extends Error {
+  readonly code: ErrorCode = "ARTIFACT_STORE_ERROR";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ArtifactNotFoundError extends ArtifactStoreError {
+  override readonly code = "ARTIFACT_NOT_FOUND";
+}
+
+export class ArtifactExpiredError extends ArtifactStoreError {
+  override readonly code = "ARTIFACT_EXPIRED";
+}
+
+/** The stored bytes do not match their recorded sha256. */
+export class ArtifactCorruptedError extends ArtifactStoreError {
+  override readonly code = "ARTIFACT_CORRUPTED";
+}
+
+export class AccessDeniedError extends ArtifactStoreError {
+  override readonly code = "ACCESS_DENIED";
+}
+
+export class SessionError extends ArtifactStoreError {
+  override readonly code = "SESSION_ERROR";
+}
+
+/** Bad input from the caller; nothing was written. */
+export class ValidationError extends ArtifactStoreError {
+  override readonly code = "VALIDATION_ERROR";
+}
+
+/** A lost race or a failed precondition (e.g. an upload URL already used). */
+export class ConflictError extends ArtifactStoreError {
+  override readonly code = "CONFLICT";
+}
+
+/** The storage or session backend failed; `cause` holds the backend's error. */
+export class ProviderError extends ArtifactStoreError {
+  override readonly code = "PROVIDER_ERROR";
+}
+
+/** Wraps anything that is not already one of ours as a ProviderError. */
+export function asProviderError(err: unknown, what: string): ArtifactStoreError {
+  if (err instanceof ArtifactStoreError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new ProviderError(`${what}: ${detail}`, { cause: err });
+}

@@ -1,0 +1,158 @@
+import { z } from "zod";
+import { ValidationError } from "./errors.js";
+
+/** What callers see about an artifact. Timestamps are ISO-8601 strings; `ttl` null means "never". */
+export interface ArtifactMetadata {
+  artifactId: string;
+  sessionId: string;
+  sandboxId: string;
+  key: string;
+  mime: string;
+  summary: string;
+  meta: Record<string, unknown>;
+  filename: string | null;
+  bytes: number;
+  sha256: string;
+  storedAt: string;
+  updatedAt: string;
+  ttl: number | null;
+  expiresAt: string | null;
+  storageProvider: string;
+  sessionProvider: string;
+  /** The user that stored it, when known. */
+  userId: string | null;
+}
+
+/**
+ * What a storage provider persists beside the bytes. `status: "pending"` marks a presigned upload
+ * slot that has not been registered yet; `upload` holds the limits that slot was signed with.
+ */
+export interface ArtifactRecord extends ArtifactMetadata {
+  status: "ready" | "pending";
+  /** Snapshot of the session's expiry when written; used by cleanup if the session store lost it. */
+  sessionExpiresAt: string | null;
+  upload?: { maxBytes: number | null; mime: string | null; expiresAt: string } | undefined;
+}
+
+export const artifactRecordSchema = z.object({
+  artifactId: z.string(),
+  sessionId: z.string(),
+  sandboxId: z.string(),
+  key: z.string(),
+  mime: z.string(),
+  summary: z.string(),
+  meta: z.record(z.string(), z.unknown()),
+  filename: z.string().nullable(),
+  bytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  storedAt: z.string(),
+  updatedAt: z.string(),
+  ttl: z.number().nullable(),
+  expiresAt: z.string().nullable(),
+  storageProvider: z.string(),
+  sessionProvider: z.string(),
+  userId: z.string().nullable(),
+  status: z.enum(["ready", "pending"]),
+  sessionExpiresAt: z.string().nullable(),
+  upload: z
+    .object({ maxBytes: z.number().nullable(), mime: z.string().nullable(), expiresAt: z.string() })
+    .optional(),
+});
+
+/** Parses a stored record; anything malformed is treated as absent by the caller. */
+export function parseRecord(json: string): ArtifactRecord | null {
+  try {
+    const parsed = artifactRecordSchema.safeParse(JSON.parse(json));
+    return parsed.success ? (parsed.data as ArtifactRecord) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The public view: strips the internal fields of a record. */
+export function toMetadata(record: ArtifactRecord): ArtifactMetadata {
+  const { status: _s, sessionExpiresAt: _e, upload: _u, ...metadata } = record;
+  return metadata;
+}
+
+// ---- input validation for caller-supplied metadata -------------------------------------------
+
+export const LIMITS = {
+  mimeLength: 255,
+  summaryLength: 4096,
+  filenameLength: 1024,
+  metaBytes: 64 * 1024,
+};
+
+// type/subtype with RFC 6838 token characters, optional parameters.
+const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+
+export function validateMime(mime: unknown): string {
+  if (typeof mime !== "string" || mime.length === 0) throw new ValidationError("mime must be a non-empty string");
+  if (mime.length > LIMITS.mimeLength) throw new ValidationError(`mime is longer than ${LIMITS.mimeLength} characters`);
+  if (!MIME.test(mime)) throw new ValidationError(`mime ${JSON.stringify(mime.slice(0, 60))} is not a type/subtype`);
+  return mime;
+}
+
+export function validateSummary(summary: unknown): string {
+  if (typeof summary !== "string") throw new ValidationError("summary must be a string");
+  if (summary.length > LIMITS.summaryLength) {
+    throw new ValidationError(`summary is longer than ${LIMITS.summaryLength} characters`);
+  }
+  return summary;
+}
+
+/** Filenames are metadata only, never paths; control characters and absurd lengths are refused. */
+export function validateFilename(filename: unknown): string | null {
+  if (filename === undefined || filename === null) return null;
+  if (typeof filename !== "string" || filename.length === 0) {
+    throw new ValidationError("filename must be a non-empty string");
+  }
+  if (filename.length > LIMITS.filenameLength) {
+    throw new ValidationError(`filename is longer than ${LIMITS.filenameLength} characters`);
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (/[\u0000-\u001f\u007f]/.test(filename)) throw new ValidationError("filename contains control characters");
+  return filename;
+}
+
+/** `meta` must be a plain JSON object of bounded size; returns a deep copy. */
+export function validateMeta(meta: unknown): Record<string, unknown> {
+  if (meta === undefined || meta === null) return {};
+  if (typeof meta !== "object" || Array.isArray(meta)) throw new ValidationError("meta must be a plain object");
+  let json: string;
+  try {
+    json = JSON.stringify(meta, (_k, v) => {
+      if (typeof v === "bigint" || typeof v === "function" || typeof v === "symbol") {
+        throw new TypeError(`a ${typeof v} is not JSON`);
+      }
+      if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("a non-finite number is not JSON");
+      return v;
+    });
+  } catch (err) {
+    throw new ValidationError(`meta is not JSON-serialisable: ${(err as Error).message}`);
+  }
+  if (Buffer.byteLength(json) > LIMITS.metaBytes) {
+    throw new ValidationError(`meta is larger than ${LIMITS.metaBytes} bytes of JSON`);
+  }
+  return JSON.parse(json) as Record<string, unknown>;
+}
+
+/** TTL in seconds; null means never expires. */
+export function validateTtl(ttl: unknown, fallback: number | null): number | null {
+  if (ttl === undefined) return fallback;
+  if (ttl === null) return null;
+  if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0 || !Number.isInteger(ttl)) {
+    throw new ValidationError("ttl must be a positive whole number of seconds, or null for never");
+  }
+  if (ttl > 100 * 365 * 86400) throw new ValidationError("ttl is longer than 100 years; use null for never");
+  return ttl;
+}
+
+export function expiryFrom(nowMs: number, ttl: number | null): string | null {
+  return ttl === null ? null : new Date(nowMs + ttl * 1000).toISOString();
+}
+
+export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) <= nowMs;
+}

@@ -1,0 +1,85 @@
+import type { ArtifactRecord } from "../metadata.js";
+import { pageAfter } from "../storage/paging.js";
+import type { SessionProvider, SessionRecord } from "./provider.js";
+
+/** Sessions in a Map of this process. The default; use `redis` when several processes serve one store. */
+export class MemorySessionProvider implements SessionProvider {
+  readonly name = "memory";
+  readonly shared = false;
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly cache = new Map<string, { record: ArtifactRecord; until: number }>();
+
+  async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
+    const record = this.sessions.get(sessionKey(sandboxId, sessionId));
+    return record ? structuredClone(record) : null;
+  }
+
+  async create(record: SessionRecord): Promise<boolean> {
+    const key = sessionKey(record.sandboxId, record.sessionId);
+    if (this.sessions.has(key)) return false;
+    this.sessions.set(key, structuredClone(record));
+    return true;
+  }
+
+  async update(record: SessionRecord): Promise<void> {
+    this.sessions.set(sessionKey(record.sandboxId, record.sessionId), structuredClone(record));
+  }
+
+  async delete(sandboxId: string, sessionId: string): Promise<boolean> {
+    return this.sessions.delete(sessionKey(sandboxId, sessionId));
+  }
+
+  async list(
+    sandboxId: string,
+    options: { limit: number; cursor?: string | null },
+  ): Promise<{ sessions: SessionRecord[]; cursor: string | null }> {
+    const prefix = `${sandboxId}/`;
+    const keys = [...this.sessions.keys()].filter((k) => k.startsWith(prefix)).sort();
+    const { items, cursor } = pageAfter(keys, options.limit, options.cursor ?? null);
+    return { sessions: items.map((k) => structuredClone(this.sessions.get(k)!)), cursor };
+  }
+
+  async cacheGet(sandboxId: string, artifactId: string): Promise<ArtifactRecord | null> {
+    const key = sessionKey(sandboxId, artifactId);
+    const hit = this.cache.get(key);
+    if (!hit) return null;
+    if (hit.until <= Date.now()) {
+      this.cache.delete(key);
+      return null;
+    }
+    return structuredClone(hit.record);
+  }
+
+  async cacheGetMany(sandboxId: string, artifactIds: string[]): Promise<(ArtifactRecord | null)[]> {
+    return Promise.all(artifactIds.map((id) => this.cacheGet(sandboxId, id)));
+  }
+
+  async cacheSet(record: ArtifactRecord, ttlSeconds: number): Promise<void> {
+    this.cache.set(sessionKey(record.sandboxId, record.artifactId), {
+      record: structuredClone(record),
+      until: Date.now() + ttlSeconds * 1000,
+    });
+  }
+
+  async cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void> {
+    for (const record of records) await this.cacheSet(record, ttlSeconds);
+  }
+
+  async cacheDelete(sandboxId: string, artifactId: string): Promise<void> {
+    this.cache.delete(sessionKey(sandboxId, artifactId));
+  }
+
+  async health(): Promise<{ ok: boolean; detail: string }> {
+    return { ok: true, detail: `${this.sessions.size} sessions in memory` };
+  }
+
+  describe(): Record<string, unknown> {
+    return { sessions: this.sessions.size };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function sessionKey(sandboxId: string, id: string): string {
+  return `${sandboxId}/${id}`;
+}

@@ -1,0 +1,49 @@
+import type { ArtifactRecord } from "../metadata.js";
+
+/** A session: the security boundary every artifact belongs to. */
+export interface SessionRecord {
+  sessionId: string;
+  sandboxId: string;
+  /** The owner; null for sessions created without a user (bearer semantics). */
+  userId: string | null;
+  createdAt: string;
+  lastAccessedAt: string;
+  expiresAt: string;
+  meta: Record<string, unknown>;
+}
+
+/**
+ * Holds sessions, and may cache artifact records to save storage round trips. It is never the
+ * only copy of an artifact record: losing everything here loses no artifact.
+ *
+ * Throws ProviderError (with `cause`) when the backend fails; "not there" is null/false.
+ */
+export interface SessionProvider {
+  readonly name: string;
+  /** Seen by every process that uses the same backend (so its cache is coherent across them). */
+  readonly shared: boolean;
+
+  get(sandboxId: string, sessionId: string): Promise<SessionRecord | null>;
+
+  /** Creates the session only if absent (atomic); false when it already existed. */
+  create(record: SessionRecord): Promise<boolean>;
+
+  /** Overwrites an existing session (extend, touch). */
+  update(record: SessionRecord): Promise<void>;
+
+  delete(sandboxId: string, sessionId: string): Promise<boolean>;
+
+  /** Every session of a sandbox, expired ones included until removed, paginated. */
+  list(sandboxId: string, options: { limit: number; cursor?: string | null }): Promise<{ sessions: SessionRecord[]; cursor: string | null }>;
+
+  /** Record cache, keyed by artifact id within a sandbox. `ttlSeconds` bounds how long it may live. */
+  cacheGet(sandboxId: string, artifactId: string): Promise<ArtifactRecord | null>;
+  cacheGetMany(sandboxId: string, artifactIds: string[]): Promise<(ArtifactRecord | null)[]>;
+  cacheSet(record: ArtifactRecord, ttlSeconds: number): Promise<void>;
+  cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void>;
+  cacheDelete(sandboxId: string, artifactId: string): Promise<void>;
+
+  health(): Promise<{ ok: boolean; detail: string }>;
+  describe(): Record<string, unknown>;
+  close(): Promise<void>;
+}

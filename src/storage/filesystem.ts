@@ -1,0 +1,299 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
+import { BodyTooLargeError, Measured } from "../body.js";
+import { parseGridKey } from "../grid.js";
+import { type ArtifactRecord, parseRecord } from "../metadata.js";
+import { pageAfter } from "./paging.js";
+import type { ByteRange, ListPage, OpenedBody, PutOptions, StorageCapabilities, StorageProvider } from "./provider.js";
+
+/** What `record.json` holds: the record and the name of the immutable body file it describes. */
+interface Envelope {
+  record: ArtifactRecord;
+  body: string | null;
+}
+
+const RECORD_FILE = "record.json";
+// Reserved names start with "_", which no validated sandbox, session or artifact id can.
+const INDEX_DIR = "_index";
+const TEMP_DIR = "_tmp";
+
+/**
+ * Artifacts on a local (or shared network) filesystem. Each artifact is a directory at its grid
+ * key holding `record.json` and an immutable `body-{rev}` file. A write lands in a new body file
+ * (fsynced), then `record.json` is replaced by rename: that rename is the commit point, so readers
+ * see the old artifact or the new one and a crash leaves no torn file. Filenames are metadata only
+ * and never touch the disk layout.
+ */
+export class FilesystemStorageProvider implements StorageProvider {
+  readonly name = "filesystem";
+  readonly capabilities: StorageCapabilities = {
+    persistent: true,
+    shared: true,
+    nativePresign: false,
+    nativeMultipart: false,
+  };
+
+  private constructor(readonly root: string) {}
+
+  static async open(root: string): Promise<FilesystemStorageProvider> {
+    const absolute = resolve(root);
+    await mkdir(join(absolute, TEMP_DIR), { recursive: true });
+    return new FilesystemStorageProvider(absolute);
+  }
+
+  async put(record: ArtifactRecord, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<ArtifactRecord> {
+    const measured = new Measured(body, options.maxBytes ?? null);
+    const bodyName = `body-${randomBytes(8).toString("hex")}`;
+    const dir = this.dirOf(record.key);
+    const temp = this.tempPath();
+    try {
+      await pipeline(Readable.from(measured), createWriteStream(temp, { flags: "wx" }));
+      await fsyncFile(temp);
+      await mkdir(dir, { recursive: true });
+      await rename(temp, join(dir, bodyName));
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
+    const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
+    await this.commitEnvelope({ record: committed, body: bodyName });
+    return committed;
+  }
+
+  async putRecord(record: ArtifactRecord): Promise<void> {
+    const existing = await this.readEnvelope(record.key);
+    await this.commitEnvelope({ record, body: existing?.body ?? null });
+  }
+
+  async getRecord(key: string): Promise<ArtifactRecord | null> {
+    return (await this.readEnvelope(key))?.record ?? null;
+  }
+
+  async adoptUpload(record: ArtifactRecord, options: { maxBytes: number | null }): Promise<ArtifactRecord | null> {
+    const envelope = await this.readEnvelope(record.key);
+    if (!envelope?.body) return null;
+    const uploaded = envelope.record;
+    if (options.maxBytes !== null && uploaded.bytes > options.maxBytes) {
+      await this.delete(record.key);
+      throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
+    }
+    const committed = { ...record, bytes: uploaded.bytes, sha256: uploaded.sha256 };
+    await this.commitEnvelope({ record: committed, body: envelope.body });
+    return committed;
+  }
+
+  async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
+    // A concurrent update may remove the body file between reading the record and opening it;
+    // the new record then names the new body, so read again.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const envelope = await this.readEnvelope(key);
+      if (!envelope?.body) return null;
+      let handle: Awaited<ReturnType<typeof open>>;
+      try {
+        handle = await open(join(this.dirOf(key), envelope.body), "r");
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw err;
+      }
+      const { size } = await handle.stat();
+      const sha256 = envelope.record.sha256;
+      if (size === 0) {
+        await handle.close();
+        return { stream: emptyStream(), length: 0, totalBytes: 0, sha256 };
+      }
+      const start = range?.start ?? 0;
+      const end = range?.end ?? size - 1;
+      // The open handle keeps the bytes readable even if an update unlinks the file meanwhile.
+      const stream = handle.createReadStream({ start, end, autoClose: true });
+      return { stream, length: end - start + 1, totalBytes: size, sha256 };
+    }
+    return null;
+  }
+
+  async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
+    const source = await this.readEnvelope(sourceKey);
+    if (!source?.body) throw new Error(`no body at ${sourceKey}`);
+    const bodyName = `body-${randomBytes(8).toString("hex")}`;
+    const dir = this.dirOf(record.key);
+    await mkdir(dir, { recursive: true });
+    const from = join(this.dirOf(sourceKey), source.body);
+    const to = join(dir, bodyName);
+    // Bodies are immutable, so a hard link is a safe, instant copy; fall back to copying bytes.
+    await link(from, to).catch(async () => {
+      const temp = this.tempPath();
+      await copyFile(from, temp);
+      await fsyncFile(temp);
+      await rename(temp, to);
+    });
+    const committed = { ...record, bytes: source.record.bytes, sha256: source.record.sha256 };
+    await this.commitEnvelope({ record: committed, body: bodyName });
+    return committed;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const envelope = await this.readEnvelope(key);
+    const dir = this.dirOf(key);
+    // Removing record.json first is the commit point: the artifact is gone even if the rest fails.
+    try {
+      await unlink(join(dir, RECORD_FILE));
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+    await rm(dir, { recursive: true, force: true });
+    if (envelope) await unlink(this.indexPath(envelope.record.sandboxId, envelope.record.artifactId)).catch(() => {});
+    return true;
+  }
+
+  async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
+    const keys = await this.keysUnder(prefix);
+    const { items, cursor } = pageAfter(keys, options.limit, options.cursor ?? null);
+    const records = await Promise.all(items.map((k) => this.getRecord(k)));
+    return { records: records.filter((r): r is ArtifactRecord => r !== null), cursor };
+  }
+
+  async locate(sandboxId: string, artifactId: string): Promise<string | null> {
+    try {
+      const key = (await readFile(this.indexPath(sandboxId, artifactId), "utf8")).trim();
+      return parseGridKey(key) ? key : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async health(): Promise<{ ok: boolean; detail: string }> {
+    const probe = this.tempPath();
+    await writeDurably(probe, "ok");
+    const back = await readFile(probe, "utf8");
+    await unlink(probe);
+    return { ok: back === "ok", detail: `read/write ok at ${this.root}` };
+  }
+
+  describe(): Record<string, unknown> {
+    return { root: this.root };
+  }
+
+  async close(): Promise<void> {}
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  /** The directory of a grid key. Keys were validated, but check again: nothing may leave the root. */
+  private dirOf(key: string): string {
+    const parsed = parseGridKey(key);
+    if (!parsed) throw new Error(`not a grid key: ${key}`);
+    return join(this.root, "grid", parsed.sandboxId, parsed.sessionId, parsed.artifactId);
+  }
+
+  private indexPath(sandboxId: string, artifactId: string): string {
+    return join(this.root, INDEX_DIR, sandboxId, artifactId.slice(0, 2), artifactId);
+  }
+
+  private tempPath(): string {
+    return join(this.root, TEMP_DIR, `${randomBytes(12).toString("hex")}.tmp`);
+  }
+
+  private async readEnvelope(key: string): Promise<Envelope | null> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dirOf(key), RECORD_FILE), "utf8");
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    let raw: { record?: unknown; body?: unknown };
+    try {
+      raw = JSON.parse(text) as typeof raw;
+    } catch {
+      return null;
+    }
+    const record = parseRecord(JSON.stringify(raw.record));
+    if (!record || record.key !== key) return null;
+    return { record, body: typeof raw.body === "string" && /^body-[0-9a-f]{16}$/.test(raw.body) ? raw.body : null };
+  }
+
+  /** Writes the index entry, then replaces record.json by rename, then drops the previous body. */
+  private async commitEnvelope(envelope: Envelope): Promise<void> {
+    const { record } = envelope;
+    const dir = this.dirOf(record.key);
+    const previous = await this.readEnvelope(record.key);
+    const indexPath = this.indexPath(record.sandboxId, record.artifactId);
+    if (!previous) {
+      await mkdir(dirname(indexPath), { recursive: true });
+      await this.replaceFile(indexPath, record.key);
+    }
+    await mkdir(dir, { recursive: true });
+    await this.replaceFile(join(dir, RECORD_FILE), JSON.stringify(envelope));
+    if (previous?.body && previous.body !== envelope.body) {
+      await unlink(join(dir, previous.body)).catch(() => {});
+    }
+  }
+
+  private async replaceFile(path: string, content: string): Promise<void> {
+    const temp = this.tempPath();
+    try {
+      await writeDurably(temp, content);
+      await rename(temp, path);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Every key under `grid/{sandbox}/` or `grid/{sandbox}/{session}/`, sorted as strings. */
+  private async keysUnder(prefix: string): Promise<string[]> {
+    const parts = prefix.split("/");
+    if (parts[0] !== "grid" || parts[parts.length - 1] !== "" || (parts.length !== 3 && parts.length !== 4)) {
+      throw new Error(`unsupported list prefix: ${prefix}`);
+    }
+    const sandboxId = parts[1]!;
+    const sessions = parts.length === 4 ? [parts[2]!] : await listDir(join(this.root, "grid", sandboxId));
+    const keys: string[] = [];
+    for (const sessionId of sessions) {
+      for (const artifactId of await listDir(join(this.root, "grid", sandboxId, sessionId))) {
+        const key = `grid/${sandboxId}/${sessionId}/${artifactId}`;
+        if (parseGridKey(key)) keys.push(key);
+      }
+    }
+    return keys.sort();
+  }
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+}
+
+async function writeDurably(path: string, content: string): Promise<void> {
+  const handle = await open(path, "wx");
+  try {
+    await handle.writeFile(content, "utf8");
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function* emptyStream(): AsyncIterable<Uint8Array> {}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}

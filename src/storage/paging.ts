@@ -1,0 +1,34 @@
+/**
+ * Cursor paging over a sorted list of keys. The cursor is the last key returned (base64url), so
+ * a page stays correct when entries are added or removed between calls.
+ */
+export function pageAfter(
+  sortedKeys: string[],
+  limit: number,
+  cursor: string | null,
+): { items: string[]; cursor: string | null } {
+  const after = cursor === null ? null : decodeCursor(cursor);
+  let start = 0;
+  if (after !== null) {
+    // Binary search for the first key greater than `after`.
+    let lo = 0;
+    let hi = sortedKeys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sortedKeys[mid]! <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    start = lo;
+  }
+  const items = sortedKeys.slice(start, start + limit);
+  const more = start + limit < sortedKeys.length;
+  return { items, cursor: more && items.length > 0 ? encodeCursor(items[items.length - 1]!) : null };
+}
+
+export function encodeCursor(lastKey: string): string {
+  return Buffer.from(lastKey, "utf8").toString("base64url");
+}
+
+export function decodeCursor(cursor: string): string {
+  return Buffer.from(cursor, "base64url").toString("utf8");
+}

@@ -1,0 +1,122 @@
+import type { ArtifactRecord } from "../metadata.js";
+
+/** What a storage provider can do, so the store and servers pick the right path. */
+export interface StorageCapabilities {
+  /** Survives a process restart. */
+  persistent: boolean;
+  /** Several processes (or hosts) see the same artifacts. */
+  shared: boolean;
+  /** Issues URLs the backend itself verifies (SigV4); otherwise the store signs URLs to its own HTTP handler. */
+  nativePresign: boolean;
+  /** Native multipart upload with per-part URLs. */
+  nativeMultipart: boolean;
+}
+
+/** A body opened for reading. `sha256` is the checksum recorded with these exact bytes. */
+export interface OpenedBody {
+  stream: AsyncIterable<Uint8Array>;
+  /** Bytes in `stream` (the range length for ranged reads). */
+  length: number;
+  /** Size of the whole artifact. */
+  totalBytes: number;
+  sha256: string;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface ListPage {
+  records: ArtifactRecord[];
+  /** Opaque; pass back to get the next page. null when there is no more. */
+  cursor: string | null;
+}
+
+export interface PutOptions {
+  /** Refuse (BodyTooLargeError, a ValidationError) past this many bytes; nothing is committed. */
+  maxBytes?: number | null;
+}
+
+export interface PresignGetOptions {
+  expires: number;
+  filename?: string | null;
+  mime?: string;
+}
+
+export interface PresignPutOptions {
+  expires: number;
+  mime?: string | null;
+  /** Fail closed: the signed request must not accept more than this. */
+  maxBytes?: number | null;
+}
+
+export interface MultipartUpload {
+  uploadId: string;
+}
+
+/**
+ * One storage backend. Keys are grid keys already validated by the caller. Implementations keep
+ * each artifact's record with its bytes, so the storage alone is the source of truth.
+ *
+ * Every method throws ProviderError (with `cause`) when the backend fails, and ValidationError only
+ * for a body past `maxBytes`; "not there" is a null/false result, never an error.
+ */
+export interface StorageProvider {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+
+  /**
+   * Streams `body` into storage and commits it atomically together with `record`, whose `bytes`
+   * and `sha256` the provider fills in from what it actually wrote. A reader sees the previous
+   * artifact or this one, never a mix. Also makes `locate(record.sandboxId, record.artifactId)` work.
+   */
+  put(record: ArtifactRecord, body: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<ArtifactRecord>;
+
+  /** Replaces the record of an existing body (metadata-only update), or writes a bodiless pending record. */
+  putRecord(record: ArtifactRecord): Promise<void>;
+
+  getRecord(key: string): Promise<ArtifactRecord | null>;
+
+  /**
+   * Commits a presigned upload whose bytes a client wrote: measures the body actually stored (size
+   * and sha256), deletes it and throws BodyTooLargeError past `maxBytes`, and otherwise commits
+   * `record` (status "ready") with the measured values. Null when no body was uploaded.
+   */
+  adoptUpload(record: ArtifactRecord, options: { maxBytes: number | null }): Promise<ArtifactRecord | null>;
+
+  /** Opens the bytes; null when there is no body at `key`. */
+  openBody(key: string, range?: ByteRange): Promise<OpenedBody | null>;
+
+  /** Copies bytes server-side to `record.key`, committing `record` with them. */
+  copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord>;
+
+  /** Removes bytes, record and index entry. False when nothing was there. */
+  delete(key: string): Promise<boolean>;
+
+  /** Records under a prefix (`grid/{sandbox}/{session}/` or `grid/{sandbox}/`), in key order, paginated. */
+  list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage>;
+
+  /** The key of an artifact from its id alone (the id → key index); null if unknown. */
+  locate(sandboxId: string, artifactId: string): Promise<string | null>;
+
+  /** Native signed URLs (only when `capabilities.nativePresign`). */
+  presignGet?(key: string, options: PresignGetOptions): Promise<string>;
+  presignPut?(key: string, options: PresignPutOptions): Promise<string>;
+
+  /** Native multipart (only when `capabilities.nativeMultipart`). */
+  createMultipart?(key: string, options: { mime?: string | null }): Promise<MultipartUpload>;
+  presignPart?(key: string, uploadId: string, partNumber: number, expires: number): Promise<string>;
+  completeMultipart?(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  abortMultipart?(key: string, uploadId: string): Promise<void>;
+
+  /** A cheap round trip that proves the backend answers and is writable. */
+  health(): Promise<{ ok: boolean; detail: string }>;
+
+  /** Provider-specific facts for getStats (bucket, root, …); never secrets. */
+  describe(): Record<string, unknown>;
+
+  close(): Promise<void>;
+}

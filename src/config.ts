@@ -60,7 +60,8 @@ export interface ResolvedConfig {
   sessionProvider: SessionProviderName | SessionProvider;
   sandboxId: string;
   fsRoot: string;
-  s3: Required<Pick<S3Options, "bucket" | "region" | "forcePathStyle">> & Omit<S3Options, "bucket" | "region" | "forcePathStyle">;
+  s3: Required<Pick<S3Options, "bucket" | "region" | "forcePathStyle">> &
+    Omit<S3Options, "bucket" | "region" | "forcePathStyle">;
   redisUrl: string | null;
   sessionTtlHours: number;
   defaultTtl: number | null;
@@ -76,7 +77,11 @@ function configure(options: ArtifactStoreOptions): void {
 
 /** Later `new ArtifactStore()` calls use the filesystem provider under `root`. */
 export function configureFilesystem(options: { root?: string; sandboxId?: string } = {}): void {
-  configure({ storageProvider: "filesystem", fsRoot: options.root ?? DEFAULT_FS_ROOT, ...pickSandbox(options) });
+  configure({
+    storageProvider: "filesystem",
+    fsRoot: options.root ?? DEFAULT_FS_ROOT,
+    ...pickSandbox(options),
+  });
 }
 
 /** Later stores use S3 (or any S3-compatible endpoint). */
@@ -147,16 +152,22 @@ function pickSandbox(options: { sandboxId?: string }): Pick<ArtifactStoreOptions
 type Env = Record<string, string | undefined>;
 
 export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = process.env): ResolvedConfig {
-  const o: ArtifactStoreOptions = { ...configured, ...stripUndefined(options), s3: { ...configured.s3, ...options.s3 } };
+  const o: ArtifactStoreOptions = {
+    ...configured,
+    ...stripUndefined(options),
+    s3: { ...configured.s3, ...options.s3 },
+  };
   const nonEmpty = (v: string | undefined) => (v === undefined || v.trim() === "" ? undefined : v.trim());
 
-  const storageProvider = o.storageProvider ?? (nonEmpty(env.ARTIFACT_PROVIDER) as StorageProviderName | undefined) ?? "memory";
+  const storageProvider =
+    o.storageProvider ?? (nonEmpty(env.ARTIFACT_PROVIDER) as StorageProviderName | undefined) ?? "memory";
   if (typeof storageProvider === "string" && !STORAGE_PROVIDERS.includes(storageProvider)) {
     throw new ValidationError(
       `Unknown storage provider ${JSON.stringify(storageProvider)}: set ARTIFACT_PROVIDER (or storageProvider) to one of ${STORAGE_PROVIDERS.join(", ")}`,
     );
   }
-  const sessionProvider = o.sessionProvider ?? (nonEmpty(env.SESSION_PROVIDER) as SessionProviderName | undefined) ?? "memory";
+  const sessionProvider =
+    o.sessionProvider ?? (nonEmpty(env.SESSION_PROVIDER) as SessionProviderName | undefined) ?? "memory";
   if (typeof sessionProvider === "string" && !SESSION_PROVIDERS.includes(sessionProvider)) {
     throw new ValidationError(
       `Unknown session provider ${JSON.stringify(sessionProvider)}: set SESSION_PROVIDER (or sessionProvider) to one of ${SESSION_PROVIDERS.join(", ")}`,
@@ -167,15 +178,27 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
   validateSegment(sandboxId, "sandboxId");
 
   const isCos = storageProvider === "ibm_cos";
-  const endpoint = o.s3?.endpoint ?? (isCos ? nonEmpty(env.IBM_COS_ENDPOINT) : undefined) ?? nonEmpty(env.S3_ENDPOINT_URL);
+  const endpoint =
+    o.s3?.endpoint ?? (isCos ? nonEmpty(env.IBM_COS_ENDPOINT) : undefined) ?? nonEmpty(env.S3_ENDPOINT_URL);
   const s3: ResolvedConfig["s3"] = {
     bucket: o.s3?.bucket ?? o.bucket ?? nonEmpty(env.ARTIFACT_BUCKET) ?? "",
-    region: o.s3?.region ?? (isCos ? nonEmpty(env.IBM_COS_REGION) : undefined) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? "us-east-1",
+    region:
+      o.s3?.region ??
+      (isCos ? nonEmpty(env.IBM_COS_REGION) : undefined) ??
+      nonEmpty(env.AWS_REGION) ??
+      nonEmpty(env.AWS_DEFAULT_REGION) ??
+      "us-east-1",
     forcePathStyle: o.s3?.forcePathStyle ?? endpoint !== undefined,
     ...(endpoint !== undefined && { endpoint }),
   };
-  const accessKeyId = o.s3?.accessKeyId ?? (isCos ? nonEmpty(env.IBM_COS_ACCESS_KEY) : undefined) ?? nonEmpty(env.AWS_ACCESS_KEY_ID);
-  const secretAccessKey = o.s3?.secretAccessKey ?? (isCos ? nonEmpty(env.IBM_COS_SECRET_KEY) : undefined) ?? nonEmpty(env.AWS_SECRET_ACCESS_KEY);
+  const accessKeyId =
+    o.s3?.accessKeyId ??
+    (isCos ? nonEmpty(env.IBM_COS_ACCESS_KEY) : undefined) ??
+    nonEmpty(env.AWS_ACCESS_KEY_ID);
+  const secretAccessKey =
+    o.s3?.secretAccessKey ??
+    (isCos ? nonEmpty(env.IBM_COS_SECRET_KEY) : undefined) ??
+    nonEmpty(env.AWS_SECRET_ACCESS_KEY);
   const sessionToken = o.s3?.sessionToken ?? nonEmpty(env.AWS_SESSION_TOKEN);
   if (accessKeyId !== undefined) s3.accessKeyId = accessKeyId;
   if (secretAccessKey !== undefined) s3.secretAccessKey = secretAccessKey;
@@ -185,7 +208,9 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
 
   const redisUrl = o.redisUrl ?? nonEmpty(env.SESSION_REDIS_URL) ?? nonEmpty(env.REDIS_URL) ?? null;
   if (sessionProvider === "redis" && redisUrl === null) {
-    throw new ValidationError("Session provider redis needs a URL: set SESSION_REDIS_URL or REDIS_URL (redis://host:6379/0)");
+    throw new ValidationError(
+      "Session provider redis needs a URL: set SESSION_REDIS_URL or REDIS_URL (redis://host:6379/0)",
+    );
   }
 
   return {
@@ -195,7 +220,11 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
     fsRoot: o.fsRoot ?? nonEmpty(env.ARTIFACT_FS_ROOT) ?? DEFAULT_FS_ROOT,
     s3,
     redisUrl,
-    sessionTtlHours: positiveNumber(o.sessionTtlHours ?? nonEmpty(env.ARTIFACT_SESSION_TTL_HOURS), "ARTIFACT_SESSION_TTL_HOURS", DEFAULT_SESSION_TTL_HOURS),
+    sessionTtlHours: positiveNumber(
+      o.sessionTtlHours ?? nonEmpty(env.ARTIFACT_SESSION_TTL_HOURS),
+      "ARTIFACT_SESSION_TTL_HOURS",
+      DEFAULT_SESSION_TTL_HOURS,
+    ),
     defaultTtl: resolveTtl(o.defaultTtl, nonEmpty(env.ARTIFACT_TTL)),
     signingSecret: o.signingSecret ?? nonEmpty(env.ARTIFACT_SIGNING_SECRET) ?? null,
     publicUrl: (o.publicUrl ?? nonEmpty(env.ARTIFACT_PUBLIC_URL) ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
@@ -204,9 +233,12 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
 
 function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
   const isCos = provider === "ibm_cos";
-  if (!s3.bucket) throw new ValidationError(`Storage provider ${provider} needs a bucket: set ARTIFACT_BUCKET (or bucket)`);
+  if (!s3.bucket)
+    throw new ValidationError(`Storage provider ${provider} needs a bucket: set ARTIFACT_BUCKET (or bucket)`);
   if (isCos && !s3.endpoint) {
-    throw new ValidationError("Storage provider ibm_cos needs an endpoint: set IBM_COS_ENDPOINT (e.g. https://s3.us-south.cloud-object-storage.appdomain.cloud)");
+    throw new ValidationError(
+      "Storage provider ibm_cos needs an endpoint: set IBM_COS_ENDPOINT (e.g. https://s3.us-south.cloud-object-storage.appdomain.cloud)",
+    );
   }
   const hasKeys = s3.accessKeyId !== undefined && s3.secretAccessKey !== undefined;
   if (hasKeys) return;
@@ -218,7 +250,13 @@ function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
     );
   }
   // Without keys, AWS's default chain may still find credentials (IAM role, profile, web identity).
-  const ambient = ["AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_USE_DEFAULT_CREDENTIALS"];
+  const ambient = [
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_USE_DEFAULT_CREDENTIALS",
+  ];
   if (!isCos && ambient.some((name) => env[name])) return;
   throw new ValidationError(
     isCos
@@ -230,7 +268,8 @@ function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
 function positiveNumber(value: number | string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = typeof value === "number" ? value : Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new ValidationError(`${name} must be a positive number (got ${JSON.stringify(value)})`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new ValidationError(`${name} must be a positive number (got ${JSON.stringify(value)})`);
   return n;
 }
 
@@ -244,7 +283,8 @@ function resolveTtl(option: number | null | undefined, env: string | undefined):
   if (env === undefined) return DEFAULT_TTL_SECONDS;
   if (env === "never" || env === "0") return null;
   const n = Number(env);
-  if (!Number.isInteger(n) || n <= 0) throw new ValidationError(`ARTIFACT_TTL must be seconds or "never" (got ${JSON.stringify(env)})`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new ValidationError(`ARTIFACT_TTL must be seconds or "never" (got ${JSON.stringify(env)})`);
   return n;
 }
 

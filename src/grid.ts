@@ -63,7 +63,13 @@ export function parseGridKey(key: string): ParsedGridKey | null {
   } catch {
     return null;
   }
-  return { grid: GRID_ROOT, sandboxId, sessionId, artifactId, sessionPrefix: `${GRID_ROOT}/${sandboxId}/${sessionId}/` };
+  return {
+    grid: GRID_ROOT,
+    sandboxId,
+    sessionId,
+    artifactId,
+    sessionPrefix: `${GRID_ROOT}/${sandboxId}/${sessionId}/`,
+  };
 }
 
 /** 128 random bits, hex: unguessable and a valid segment. */

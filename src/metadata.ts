@@ -85,12 +85,16 @@ export const LIMITS = {
 };
 
 // type/subtype with RFC 6838 token characters, optional parameters.
-const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+const MIME =
+  /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 
 export function validateMime(mime: unknown): string {
-  if (typeof mime !== "string" || mime.length === 0) throw new ValidationError("mime must be a non-empty string");
-  if (mime.length > LIMITS.mimeLength) throw new ValidationError(`mime is longer than ${LIMITS.mimeLength} characters`);
-  if (!MIME.test(mime)) throw new ValidationError(`mime ${JSON.stringify(mime.slice(0, 60))} is not a type/subtype`);
+  if (typeof mime !== "string" || mime.length === 0)
+    throw new ValidationError("mime must be a non-empty string");
+  if (mime.length > LIMITS.mimeLength)
+    throw new ValidationError(`mime is longer than ${LIMITS.mimeLength} characters`);
+  if (!MIME.test(mime))
+    throw new ValidationError(`mime ${JSON.stringify(mime.slice(0, 60))} is not a type/subtype`);
   return mime;
 }
 
@@ -112,21 +116,24 @@ export function validateFilename(filename: unknown): string | null {
     throw new ValidationError(`filename is longer than ${LIMITS.filenameLength} characters`);
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(filename)) throw new ValidationError("filename contains control characters");
+  if (/[\u0000-\u001f\u007f]/.test(filename))
+    throw new ValidationError("filename contains control characters");
   return filename;
 }
 
 /** `meta` must be a plain JSON object of bounded size; returns a deep copy. */
 export function validateMeta(meta: unknown): Record<string, unknown> {
   if (meta === undefined || meta === null) return {};
-  if (typeof meta !== "object" || Array.isArray(meta)) throw new ValidationError("meta must be a plain object");
+  if (typeof meta !== "object" || Array.isArray(meta))
+    throw new ValidationError("meta must be a plain object");
   let json: string;
   try {
     json = JSON.stringify(meta, (_k, v) => {
       if (typeof v === "bigint" || typeof v === "function" || typeof v === "symbol") {
         throw new TypeError(`a ${typeof v} is not JSON`);
       }
-      if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("a non-finite number is not JSON");
+      if (typeof v === "number" && !Number.isFinite(v))
+        throw new TypeError("a non-finite number is not JSON");
       return v;
     });
   } catch (err) {

@@ -24,6 +24,8 @@ export interface SignedGrant {
   partNumber?: number | null;
 }
 
+let warnedEphemeral = false;
+
 export class UrlSigner {
   /** True when no secret was configured and a random one stands in for this process. */
   readonly ephemeral: boolean;
@@ -38,6 +40,13 @@ export class UrlSigner {
   }
 
   sign(grant: SignedGrant): string {
+    if (this.ephemeral && !warnedEphemeral) {
+      warnedEphemeral = true;
+      process.emitWarning(
+        "ARTIFACT_SIGNING_SECRET is not set: signed URLs use a random per-process secret and stop working on restart or on other instances",
+        { code: "CHUK_ARTIFACTS_EPHEMERAL_SECRET" },
+      );
+    }
     const params = new URLSearchParams();
     params.set("m", grant.method);
     params.set("exp", String(grant.expires));
@@ -62,7 +71,12 @@ export class UrlSigner {
     const signature = query.get("sig");
     const m = query.get("m");
     const exp = Number(query.get("exp"));
-    if (!signature || (m !== "GET" && m !== "PUT") || !Number.isSafeInteger(exp) || parseGridKey(key) === null) {
+    if (
+      !signature ||
+      (m !== "GET" && m !== "PUT") ||
+      !Number.isSafeInteger(exp) ||
+      parseGridKey(key) === null
+    ) {
       return { ok: false, reason: "invalid" };
     }
     const grant: SignedGrant = {
@@ -76,7 +90,8 @@ export class UrlSigner {
     };
     const expected = Buffer.from(this.mac(grant), "utf8");
     const given = Buffer.from(signature, "utf8");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: "invalid" };
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return { ok: false, reason: "invalid" };
     // HEAD rides on a GET grant, as with S3.
     const allowed = m === "GET" ? method === "GET" || method === "HEAD" : method === "PUT";
     if (!allowed) return { ok: false, reason: "invalid" };

@@ -1,4 +1,5 @@
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
+import { mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
   AccessDeniedError,
@@ -38,7 +39,6 @@ import { createSessionProvider, createStorageProvider } from "./providers.js";
 import type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
 import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
-import { mapLimit } from "./concurrency.js";
 
 /** Who is asking. With `userId`, the session must belong to that user. */
 export interface AccessContext {
@@ -119,7 +119,16 @@ const MAX_PRESIGN_SECONDS = 7 * 86400;
 const LIST_PAGE_MAX = 1000;
 const CACHE_SECONDS_MAX = 3600;
 
-const UPDATABLE_FIELDS = new Set(["summary", "meta", "filename", "mime", "ttl", "merge", "sessionId", "userId"]);
+const UPDATABLE_FIELDS = new Set([
+  "summary",
+  "meta",
+  "filename",
+  "mime",
+  "ttl",
+  "merge",
+  "sessionId",
+  "userId",
+]);
 
 interface Backends {
   storage: StorageProvider;
@@ -162,12 +171,6 @@ export class ArtifactStore implements AsyncDisposable {
         createStorageProvider(this.config),
         createSessionProvider(this.config),
       ]);
-      if (!storage.capabilities.nativePresign && this.signer.ephemeral) {
-        process.emitWarning(
-          "ARTIFACT_SIGNING_SECRET is not set: signed URLs use a random per-process secret and stop working on restart or on other instances",
-          { code: "CHUK_ARTIFACTS_EPHEMERAL_SECRET" },
-        );
-      }
       return { storage, sessions };
     })();
     this.backendsPromise.catch(() => {
@@ -179,10 +182,14 @@ export class ArtifactStore implements AsyncDisposable {
   // ---- sessions -------------------------------------------------------------------------------
 
   /** Creates a session (an unguessable id unless one is given). Fails with ConflictError if it exists. */
-  async createSession(options: { sessionId?: string; userId?: string; ttlHours?: number; meta?: Record<string, unknown> } = {}): Promise<SessionRecord> {
+  async createSession(
+    options: { sessionId?: string; userId?: string; ttlHours?: number; meta?: Record<string, unknown> } = {},
+  ): Promise<SessionRecord> {
     return this.guard("create session", async () => {
-      const sessionId = options.sessionId === undefined ? newSessionId() : validateSegment(options.sessionId, "sessionId");
-      const userId = options.userId === undefined ? implicitOwner(sessionId) : validateSegment(options.userId, "userId");
+      const sessionId =
+        options.sessionId === undefined ? newSessionId() : validateSegment(options.sessionId, "sessionId");
+      const userId =
+        options.userId === undefined ? implicitOwner(sessionId) : validateSegment(options.userId, "userId");
       const record = this.newSession(sessionId, userId, options.ttlHours, validateMeta(options.meta));
       const { sessions } = await this.backends();
       if (!(await sessions.create(record))) throw new ConflictError(`session ${sessionId} already exists`);
@@ -190,7 +197,10 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  async getSessionInfo(sessionId: string, context: Pick<AccessContext, "userId"> = {}): Promise<SessionRecord | null> {
+  async getSessionInfo(
+    sessionId: string,
+    context: Pick<AccessContext, "userId"> = {},
+  ): Promise<SessionRecord | null> {
     return this.guard("get session", async () => {
       validateSegment(sessionId, "sessionId");
       const session = await this.findSession(sessionId);
@@ -200,7 +210,10 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   /** Pushes a session's expiry `hours` (default: the session TTL) from now. */
-  async extendSession(sessionId: string, options: { hours?: number; userId?: string } = {}): Promise<SessionRecord> {
+  async extendSession(
+    sessionId: string,
+    options: { hours?: number; userId?: string } = {},
+  ): Promise<SessionRecord> {
     return this.guard("extend session", async () => {
       validateSegment(sessionId, "sessionId");
       const session = await this.findSession(sessionId);
@@ -259,7 +272,10 @@ export class ArtifactStore implements AsyncDisposable {
     const session = await this.guard("store batch", () => this.resolveSession(options));
     return mapLimit(items, options.concurrency ?? 16, async (item) => {
       try {
-        const fields = this.validateNewFields({ ...item, ttl: item.ttl === undefined ? options.ttl : item.ttl }, "application/octet-stream");
+        const fields = this.validateNewFields(
+          { ...item, ttl: item.ttl === undefined ? options.ttl : item.ttl },
+          "application/octet-stream",
+        );
         const record = this.newRecord(session, fields);
         await this.commit(record, toChunks(item.data));
         return record.artifactId;
@@ -297,15 +313,24 @@ export class ArtifactStore implements AsyncDisposable {
   /** Copies within the same session; a target in another session is an AccessDeniedError. */
   async copyFile(
     artifactId: string,
-    options: AccessContext & { newFilename?: string; targetSessionId?: string; newMeta?: Record<string, unknown>; summary?: string } = {},
+    options: AccessContext & {
+      newFilename?: string;
+      targetSessionId?: string;
+      newMeta?: Record<string, unknown>;
+      summary?: string;
+    } = {},
   ): Promise<string> {
     return this.guard("copy", async () => {
       const source = await this.readRecord(artifactId, options);
       if (options.targetSessionId !== undefined && options.targetSessionId !== source.sessionId) {
-        throw new AccessDeniedError("copy across sessions is not allowed: an artifact never leaves its session");
+        throw new AccessDeniedError(
+          "copy across sessions is not allowed: an artifact never leaves its session",
+        );
       }
-      const filename = options.newFilename === undefined ? source.filename : validateFilename(options.newFilename);
-      const meta = options.newMeta === undefined ? source.meta : validateMeta({ ...source.meta, ...options.newMeta });
+      const filename =
+        options.newFilename === undefined ? source.filename : validateFilename(options.newFilename);
+      const meta =
+        options.newMeta === undefined ? source.meta : validateMeta({ ...source.meta, ...options.newMeta });
       const summary = options.summary === undefined ? source.summary : validateSummary(options.summary);
       const now = new Date().toISOString();
       const artifactIdCopy = newArtifactId();
@@ -329,20 +354,30 @@ export class ArtifactStore implements AsyncDisposable {
   /** Renames an artifact (and optionally replaces meta keys) within its session; saved at once. */
   async moveFile(
     artifactId: string,
-    options: AccessContext & { newFilename?: string; newMeta?: Record<string, unknown>; targetSessionId?: string },
+    options: AccessContext & {
+      newFilename?: string;
+      newMeta?: Record<string, unknown>;
+      targetSessionId?: string;
+    },
   ): Promise<ArtifactMetadata> {
     return this.guard("move", async () => {
       const current = await this.readRecord(artifactId, options);
       if (options.targetSessionId !== undefined && options.targetSessionId !== current.sessionId) {
-        throw new AccessDeniedError("move across sessions is not allowed: an artifact never leaves its session");
+        throw new AccessDeniedError(
+          "move across sessions is not allowed: an artifact never leaves its session",
+        );
       }
       if (options.newFilename === undefined && options.newMeta === undefined) {
         throw new ValidationError("moveFile needs newFilename or newMeta");
       }
       const next: ArtifactRecord = {
         ...current,
-        filename: options.newFilename === undefined ? current.filename : validateFilename(options.newFilename),
-        meta: options.newMeta === undefined ? current.meta : validateMeta({ ...current.meta, ...options.newMeta }),
+        filename:
+          options.newFilename === undefined ? current.filename : validateFilename(options.newFilename),
+        meta:
+          options.newMeta === undefined
+            ? current.meta
+            : validateMeta({ ...current.meta, ...options.newMeta }),
         updatedAt: new Date().toISOString(),
       };
       await this.commitRecord(next);
@@ -398,7 +433,10 @@ export class ArtifactStore implements AsyncDisposable {
 
   /** Content as text (UTF-8 unless `encoding` says otherwise), or as bytes with `asText: false`. */
   async readFile(artifactId: string, options: AccessContext & { asText: false }): Promise<Buffer>;
-  async readFile(artifactId: string, options?: AccessContext & { asText?: true; encoding?: BufferEncoding }): Promise<string>;
+  async readFile(
+    artifactId: string,
+    options?: AccessContext & { asText?: true; encoding?: BufferEncoding },
+  ): Promise<string>;
   async readFile(
     artifactId: string,
     options: AccessContext & { asText?: boolean; encoding?: BufferEncoding } = {},
@@ -455,7 +493,11 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   /** Artifacts of a session whose filename starts with `directoryPrefix` (e.g. "docs/"). */
-  async getDirectoryContents(sessionId: string, directoryPrefix = "", options: { userId?: string } = {}): Promise<ArtifactMetadata[]> {
+  async getDirectoryContents(
+    sessionId: string,
+    directoryPrefix = "",
+    options: { userId?: string } = {},
+  ): Promise<ArtifactMetadata[]> {
     if (typeof directoryPrefix !== "string") throw new ValidationError("directoryPrefix must be a string");
     const all = await this.listBySession(sessionId, options);
     return all.filter((m) => (m.filename ?? "").startsWith(directoryPrefix));
@@ -518,16 +560,26 @@ export class ArtifactStore implements AsyncDisposable {
       const url =
         storage.capabilities.nativePresign && storage.presignPut
           ? await storage.presignPut(record.key, { expires, mime, maxBytes })
-          : this.signer.sign({ method: "PUT", key: record.key, expires: nowSeconds() + expires, maxBytes, mime });
+          : this.signer.sign({
+              method: "PUT",
+              key: record.key,
+              expires: nowSeconds() + expires,
+              maxBytes,
+              mime,
+            });
       return { url, artifactId: record.artifactId, key: record.key, expiresAt, headers };
     });
   }
 
   /** Makes a presigned upload visible, recording the size and sha256 of what was actually uploaded. */
-  async registerUploadedArtifact(artifactId: string, options: RegisterUploadOptions = {}): Promise<ArtifactMetadata> {
+  async registerUploadedArtifact(
+    artifactId: string,
+    options: RegisterUploadOptions = {},
+  ): Promise<ArtifactMetadata> {
     return this.guard("register upload", async () => {
       const pending = await this.readRecord(artifactId, options, { allowPending: true });
-      if (pending.status !== "pending") throw new ConflictError(`artifact ${artifactId} is already registered`);
+      if (pending.status !== "pending")
+        throw new ConflictError(`artifact ${artifactId} is already registered`);
       const limits = pending.upload ?? { maxBytes: null, mime: null, expiresAt: pending.storedAt };
       const mime = options.mime === undefined ? (limits.mime ?? pending.mime) : validateMime(options.mime);
       const ttl = validateTtl(options.ttl, pending.ttl);
@@ -563,14 +615,18 @@ export class ArtifactStore implements AsyncDisposable {
       const { storage } = await this.backends();
       const pending = await storage.getRecord(grant.key);
       if (!pending) throw new ArtifactNotFoundError("this upload slot does not exist");
-      if (pending.status !== "pending") throw new ConflictError("this upload URL has been used and registered already");
+      if (pending.status !== "pending")
+        throw new ConflictError("this upload URL has been used and registered already");
       const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
       return toMetadata(committed);
     });
   }
 
   /** For the HTTP handler: opens the body behind a verified signed GET. */
-  async openSigned(key: string, range?: ByteRange): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
+  async openSigned(
+    key: string,
+    range?: ByteRange,
+  ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
       const parsed = this.parseOwnKey(key);
       const record = await this.readRecord(parsed.artifactId, { sessionId: parsed.sessionId });
@@ -590,7 +646,11 @@ export class ArtifactStore implements AsyncDisposable {
         const { ok, detail } = await fn();
         return { status: ok ? ("ok" as const) : ("error" as const), provider, detail };
       } catch (err) {
-        return { status: "error" as const, provider, detail: err instanceof Error ? err.message : String(err) };
+        return {
+          status: "error" as const,
+          provider,
+          detail: err instanceof Error ? err.message : String(err),
+        };
       }
     };
     let backends: Backends | null = null;
@@ -600,8 +660,12 @@ export class ArtifactStore implements AsyncDisposable {
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }
-    const storage = await check(this.storageProviderName, async () => (backends ? backends.storage.health() : { ok: false, detail: failure }));
-    const session = await check(this.sessionProviderName, async () => (backends ? backends.sessions.health() : { ok: false, detail: failure }));
+    const storage = await check(this.storageProviderName, async () =>
+      backends ? backends.storage.health() : { ok: false, detail: failure },
+    );
+    const session = await check(this.sessionProviderName, async () =>
+      backends ? backends.sessions.health() : { ok: false, detail: failure },
+    );
     return { storage, session };
   }
 
@@ -642,9 +706,12 @@ export class ArtifactStore implements AsyncDisposable {
 
       const sessionCache = new Map<string, Promise<SessionRecord | null>>();
       const sessionOf = (id: string) => {
-        let p = sessionCache.get(id);
-        if (!p) sessionCache.set(id, (p = sessions.get(this.sandboxId, id)));
-        return p;
+        let found = sessionCache.get(id);
+        if (!found) {
+          found = sessions.get(this.sandboxId, id);
+          sessionCache.set(id, found);
+        }
+        return found;
       };
       const removed = await this.deleteUnderPrefix(`grid/${this.sandboxId}/`, async (r) => {
         if (isExpired(r.expiresAt, now)) return true;
@@ -689,7 +756,13 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   private validateNewFields(
-    options: { mime?: string; summary?: string; filename?: string | null; meta?: Record<string, unknown>; ttl?: number | null },
+    options: {
+      mime?: string;
+      summary?: string;
+      filename?: string | null;
+      meta?: Record<string, unknown>;
+      ttl?: number | null;
+    },
     defaultMime: string,
   ) {
     return {
@@ -703,7 +776,13 @@ export class ArtifactStore implements AsyncDisposable {
 
   private newRecord(
     session: SessionRecord,
-    fields: { mime: string; summary: string; filename: string | null; meta: Record<string, unknown>; ttl: number | null },
+    fields: {
+      mime: string;
+      summary: string;
+      filename: string | null;
+      meta: Record<string, unknown>;
+      ttl: number | null;
+    },
   ): ArtifactRecord {
     const now = Date.now();
     const artifactId = newArtifactId();
@@ -727,7 +806,12 @@ export class ArtifactStore implements AsyncDisposable {
     };
   }
 
-  private newSession(sessionId: string, userId: string | null, ttlHours?: number, meta: Record<string, unknown> = {}): SessionRecord {
+  private newSession(
+    sessionId: string,
+    userId: string | null,
+    ttlHours?: number,
+    meta: Record<string, unknown> = {},
+  ): SessionRecord {
     const hours = ttlHours ?? this.config.sessionTtlHours;
     if (!(hours > 0)) throw new ValidationError("ttlHours must be positive");
     const now = Date.now();
@@ -754,7 +838,10 @@ export class ArtifactStore implements AsyncDisposable {
       await sessions.create(record);
       return record;
     }
-    const sessionId = context.sessionId === undefined ? userSessionId(userId!) : validateSegment(context.sessionId, "sessionId");
+    const sessionId =
+      context.sessionId === undefined
+        ? userSessionId(userId!)
+        : validateSegment(context.sessionId, "sessionId");
     const existing = await this.findSession(sessionId);
     if (existing) {
       this.checkOwner(existing, userId);
@@ -791,7 +878,8 @@ export class ArtifactStore implements AsyncDisposable {
     const sample = page.records[0];
     if (!sample) return null;
     const rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
-    if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt)) rebuilt.expiresAt = sample.sessionExpiresAt;
+    if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
+      rebuilt.expiresAt = sample.sessionExpiresAt;
     await sessions.create(rebuilt);
     return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
   }
@@ -828,33 +916,53 @@ export class ArtifactStore implements AsyncDisposable {
     if (context.userId !== undefined) {
       const session = await this.findSession(record.sessionId);
       const owner = session?.userId ?? implicitOwner(record.sessionId) ?? record.userId;
-      if (owner !== context.userId) throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
+      if (owner !== context.userId)
+        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
     }
-    if (record.status === "pending" && !flags.allowPending) throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
-    if (!flags.allowExpired && isExpired(record.expiresAt)) throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
+    if (record.status === "pending" && !flags.allowPending)
+      throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
+    if (!flags.allowExpired && isExpired(record.expiresAt))
+      throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
     return record;
   }
 
   private async openRecordBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
     const { storage } = await this.backends();
     if (range) {
-      if (!(Number.isSafeInteger(range.start) && Number.isSafeInteger(range.end) && range.start >= 0 && range.end >= range.start)) {
+      if (
+        !(
+          Number.isSafeInteger(range.start) &&
+          Number.isSafeInteger(range.end) &&
+          range.start >= 0 &&
+          range.end >= range.start
+        )
+      ) {
         throw new ValidationError("range must satisfy 0 <= start <= end");
       }
-      if (range.end >= record.bytes) throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
+      if (range.end >= record.bytes)
+        throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
     }
     const opened = await storage.openBody(record.key, range);
     if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
     return opened;
   }
 
-  private applyUpdate(current: ArtifactRecord, options: UpdateMetadataOptions, hasData: boolean): ArtifactRecord {
+  private applyUpdate(
+    current: ArtifactRecord,
+    options: UpdateMetadataOptions,
+    hasData: boolean,
+  ): ArtifactRecord {
     const refused = Object.keys(options).filter((k) => !UPDATABLE_FIELDS.has(k) && k !== "data");
     if (refused.length > 0) {
-      throw new ValidationError(`cannot update ${refused.join(", ")}: only summary, meta, filename, mime and ttl are writable`);
+      throw new ValidationError(
+        `cannot update ${refused.join(", ")}: only summary, meta, filename, mime and ttl are writable`,
+      );
     }
-    const changes = ["summary", "meta", "filename", "mime", "ttl"].filter((k) => (options as Record<string, unknown>)[k] !== undefined);
-    if (changes.length === 0 && !hasData) throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
+    const changes = ["summary", "meta", "filename", "mime", "ttl"].filter(
+      (k) => (options as Record<string, unknown>)[k] !== undefined,
+    );
+    if (changes.length === 0 && !hasData)
+      throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
     const now = Date.now();
     const next: ArtifactRecord = { ...current, updatedAt: new Date(now).toISOString() };
     if (options.summary !== undefined) next.summary = validateSummary(options.summary);
@@ -893,18 +1001,26 @@ export class ArtifactStore implements AsyncDisposable {
   private async cachePut(record: ArtifactRecord): Promise<void> {
     const { sessions } = await this.backends();
     if (!sessions.shared) return;
-    const remaining = record.expiresAt === null ? CACHE_SECONDS_MAX : Math.floor((Date.parse(record.expiresAt) - Date.now()) / 1000);
+    const remaining =
+      record.expiresAt === null
+        ? CACHE_SECONDS_MAX
+        : Math.floor((Date.parse(record.expiresAt) - Date.now()) / 1000);
     if (remaining > 0) await sessions.cacheSet(record, Math.min(remaining, CACHE_SECONDS_MAX));
   }
 
-  private async deleteUnderPrefix(prefix: string, shouldDelete: (r: ArtifactRecord) => boolean | Promise<boolean>): Promise<number> {
+  private async deleteUnderPrefix(
+    prefix: string,
+    shouldDelete: (r: ArtifactRecord) => boolean | Promise<boolean>,
+  ): Promise<number> {
     const { storage } = await this.backends();
     let removed = 0;
     let cursor: string | null = null;
     do {
       const page = await storage.list(prefix, { limit: LIST_PAGE_MAX, cursor });
       cursor = page.cursor;
-      const results = await mapLimit(page.records, 16, async (r) => ((await shouldDelete(r)) ? this.removeRecord(r) : false));
+      const results = await mapLimit(page.records, 16, async (r) =>
+        (await shouldDelete(r)) ? this.removeRecord(r) : false,
+      );
       removed += results.filter(Boolean).length;
     } while (cursor !== null);
     return removed;
@@ -922,7 +1038,12 @@ function asPage(items: ArtifactMetadata[], cursor: string | null): ArtifactPage 
 }
 
 function validateExpires(expires: unknown): number {
-  if (typeof expires !== "number" || !Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGN_SECONDS) {
+  if (
+    typeof expires !== "number" ||
+    !Number.isInteger(expires) ||
+    expires < 1 ||
+    expires > MAX_PRESIGN_SECONDS
+  ) {
     throw new ValidationError(`expires must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
   }
   return expires;

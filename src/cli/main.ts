@@ -3,8 +3,14 @@
  * `chuk-artifacts <command>`: each command lives in its own module under ./commands and is
  * imported only when run, so `put` never loads the HTTP or MCP stacks.
  */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  serve: { summary: "run the HTTP server (signed URLs, REST API, MCP at /mcp, console)", load: () => import("./commands/serve.js") },
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }
+> = {
+  serve: {
+    summary: "run the HTTP server (signed URLs, REST API, MCP at /mcp, console)",
+    load: () => import("./commands/serve.js"),
+  },
   mcp: { summary: "run the MCP server on stdio", load: () => import("./commands/mcp.js") },
   put: { summary: "store a file or stdin", load: () => import("./commands/put.js") },
   get: { summary: "write an artifact's bytes to stdout or a file", load: () => import("./commands/get.js") },
@@ -13,7 +19,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   presign: { summary: "print a signed download URL", load: () => import("./commands/presign.js") },
   stats: { summary: "print configuration and provider health", load: () => import("./commands/stats.js") },
   cleanup: { summary: "delete expired artifacts and sessions", load: () => import("./commands/cleanup.js") },
-  bench: { summary: "benchmark every provider against its raw backend", load: () => import("./commands/bench.js") },
+  bench: {
+    summary: "benchmark every provider against its raw backend",
+    load: () => import("./commands/bench.js"),
+  },
 };
 
 function usage(): string {

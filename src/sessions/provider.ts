@@ -34,7 +34,10 @@ export interface SessionProvider {
   delete(sandboxId: string, sessionId: string): Promise<boolean>;
 
   /** Every session of a sandbox, expired ones included until removed, paginated. */
-  list(sandboxId: string, options: { limit: number; cursor?: string | null }): Promise<{ sessions: SessionRecord[]; cursor: string | null }>;
+  list(
+    sandboxId: string,
+    options: { limit: number; cursor?: string | null },
+  ): Promise<{ sessions: SessionRecord[]; cursor: string | null }>;
 
   /** Record cache, keyed by artifact id within a sandbox. `ttlSeconds` bounds how long it may live. */
   cacheGet(sandboxId: string, artifactId: string): Promise<ArtifactRecord | null>;

@@ -2,13 +2,20 @@ import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { BodyTooLargeError, Measured } from "../body.js";
 import { parseGridKey } from "../grid.js";
 import { type ArtifactRecord, parseRecord } from "../metadata.js";
 import { pageAfter } from "./paging.js";
-import type { ByteRange, ListPage, OpenedBody, PutOptions, StorageCapabilities, StorageProvider } from "./provider.js";
+import type {
+  ByteRange,
+  ListPage,
+  OpenedBody,
+  PutOptions,
+  StorageCapabilities,
+  StorageProvider,
+} from "./provider.js";
 
 /** What `record.json` holds: the record and the name of the immutable body file it describes. */
 interface Envelope {
@@ -45,7 +52,11 @@ export class FilesystemStorageProvider implements StorageProvider {
     return new FilesystemStorageProvider(absolute);
   }
 
-  async put(record: ArtifactRecord, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<ArtifactRecord> {
+  async put(
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<ArtifactRecord> {
     const measured = new Measured(body, options.maxBytes ?? null);
     const bodyName = `body-${randomBytes(8).toString("hex")}`;
     const dir = this.dirOf(record.key);
@@ -73,7 +84,10 @@ export class FilesystemStorageProvider implements StorageProvider {
     return (await this.readEnvelope(key))?.record ?? null;
   }
 
-  async adoptUpload(record: ArtifactRecord, options: { maxBytes: number | null }): Promise<ArtifactRecord | null> {
+  async adoptUpload(
+    record: ArtifactRecord,
+    options: { maxBytes: number | null },
+  ): Promise<ArtifactRecord | null> {
     const envelope = await this.readEnvelope(record.key);
     if (!envelope?.body) return null;
     const uploaded = envelope.record;
@@ -145,7 +159,8 @@ export class FilesystemStorageProvider implements StorageProvider {
       throw err;
     }
     await rm(dir, { recursive: true, force: true });
-    if (envelope) await unlink(this.indexPath(envelope.record.sandboxId, envelope.record.artifactId)).catch(() => {});
+    if (envelope)
+      await unlink(this.indexPath(envelope.record.sandboxId, envelope.record.artifactId)).catch(() => {});
     return true;
   }
 
@@ -213,7 +228,10 @@ export class FilesystemStorageProvider implements StorageProvider {
     }
     const record = parseRecord(JSON.stringify(raw.record));
     if (!record || record.key !== key) return null;
-    return { record, body: typeof raw.body === "string" && /^body-[0-9a-f]{16}$/.test(raw.body) ? raw.body : null };
+    return {
+      record,
+      body: typeof raw.body === "string" && /^body-[0-9a-f]{16}$/.test(raw.body) ? raw.body : null,
+    };
   }
 
   /** Writes the index entry, then replaces record.json by rename, then drops the previous body. */

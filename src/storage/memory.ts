@@ -1,7 +1,14 @@
 import { BodyTooLargeError, collect, Measured, sha256Hex } from "../body.js";
 import type { ArtifactRecord } from "../metadata.js";
-import type { ByteRange, ListPage, OpenedBody, PutOptions, StorageCapabilities, StorageProvider } from "./provider.js";
 import { pageAfter } from "./paging.js";
+import type {
+  ByteRange,
+  ListPage,
+  OpenedBody,
+  PutOptions,
+  StorageCapabilities,
+  StorageProvider,
+} from "./provider.js";
 
 interface Entry {
   record: ArtifactRecord;
@@ -20,7 +27,11 @@ export class MemoryStorageProvider implements StorageProvider {
   private readonly entries = new Map<string, Entry>();
   private readonly index = new Map<string, string>();
 
-  async put(record: ArtifactRecord, body: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<ArtifactRecord> {
+  async put(
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<ArtifactRecord> {
     const measured = new Measured(body, options.maxBytes ?? null);
     const bytes = await collect(measured);
     const committed = { ...record, bytes: bytes.byteLength, sha256: measured.sha256 };
@@ -41,7 +52,10 @@ export class MemoryStorageProvider implements StorageProvider {
     return entry ? structuredClone(entry.record) : null;
   }
 
-  async adoptUpload(record: ArtifactRecord, options: { maxBytes: number | null }): Promise<ArtifactRecord | null> {
+  async adoptUpload(
+    record: ArtifactRecord,
+    options: { maxBytes: number | null },
+  ): Promise<ArtifactRecord | null> {
     const entry = this.entries.get(record.key);
     if (!entry?.body) return null;
     if (options.maxBytes !== null && entry.body.byteLength > options.maxBytes) {

@@ -109,7 +109,11 @@ export interface StorageProvider {
   /** Native multipart (only when `capabilities.nativeMultipart`). */
   createMultipart?(key: string, options: { mime?: string | null }): Promise<MultipartUpload>;
   presignPart?(key: string, uploadId: string, partNumber: number, expires: number): Promise<string>;
-  completeMultipart?(key: string, uploadId: string, parts: { partNumber: number; etag: string }[]): Promise<void>;
+  completeMultipart?(
+    key: string,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+  ): Promise<void>;
   abortMultipart?(key: string, uploadId: string): Promise<void>;
 
   /** A cheap round trip that proves the backend answers and is writable. */

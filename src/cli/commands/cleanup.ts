@@ -1,0 +1,24 @@
+import { parseArgs } from "node:util";
+import { ArtifactStore } from "../../store.js";
+import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+
+const HELP = `usage: chuk-artifacts cleanup [options]
+
+Deletes expired artifacts, abandoned upload slots and the artifacts of expired sessions,
+then prints how many artifacts were removed.
+
+${STORE_FLAGS_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseArgs({ args: argv, options: { ...STORE_FLAGS }, allowPositionals: false });
+  if (helpRequested(parsed.values, HELP)) return 0;
+  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
+  try {
+    console.log(`removed ${await store.cleanupExpiredSessions()} expired artifacts`);
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  } finally {
+    await store.close();
+  }
+}

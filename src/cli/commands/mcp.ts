@@ -1,0 +1,4 @@
+export async function run(_argv: string[]): Promise<number> {
+  console.error("chuk-artifacts mcp: not available in this build");
+  return 1;
+}

@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inject } from "vitest";
+import type { ArtifactStoreOptions } from "../src/config.js";
+import type { SessionProvider } from "../src/sessions/provider.js";
+import type { StorageProvider } from "../src/storage/provider.js";
+
+/**
+ * The providers every contract suite runs against, unchanged. S3 and Redis entries point at the
+ * real servers started by test/setup/services.ts.
+ */
+
+export interface Fixture<T> {
+  name: string;
+  open(): Promise<T>;
+  /** Removes what `open` created (temporary folders); the provider itself is closed by the test. */
+  dispose(): Promise<void>;
+}
+
+const services = () => inject("services");
+
+/** A sandbox id of its own for each fixture, so suites sharing a bucket or Redis never collide. */
+export function uniqueSandbox(prefix = "t"): string {
+  return `${prefix}-${randomBytes(6).toString("hex")}`;
+}
+
+function tempDirFixture<T>(name: string, make: (dir: string) => Promise<T>): () => Fixture<T> {
+  return () => {
+    let dir: string | null = null;
+    return {
+      name,
+      async open() {
+        dir = await mkdtemp(join(tmpdir(), "chuk-art-"));
+        return make(dir);
+      },
+      async dispose() {
+        if (dir) await rm(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
+export function storageFixtures(): Fixture<StorageProvider>[] {
+  const list: Fixture<StorageProvider>[] = [
+    {
+      name: "memory",
+      open: async () => new (await import("../src/storage/memory.js")).MemoryStorageProvider(),
+      dispose: async () => {},
+    },
+    tempDirFixture("filesystem", async (dir) =>
+      (await import("../src/storage/filesystem.js")).FilesystemStorageProvider.open(dir),
+    )(),
+  ];
+  const s3 = services().s3;
+  if (s3) {
+    list.push({
+      name: "s3",
+      open: async () =>
+        (await import("../src/storage/s3.js")).S3StorageProvider.open("s3", {
+          bucket: s3.bucket,
+          region: s3.region,
+          endpoint: s3.endpoint,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+          forcePathStyle: true,
+        }),
+      dispose: async () => {},
+    });
+  }
+  return list;
+}
+
+export function sessionFixtures(): Fixture<SessionProvider>[] {
+  const list: Fixture<SessionProvider>[] = [
+    {
+      name: "memory",
+      open: async () => new (await import("../src/sessions/memory.js")).MemorySessionProvider(),
+      dispose: async () => {},
+    },
+  ];
+  const redisUrl = services().redisUrl;
+  if (redisUrl) {
+    list.push({
+      name: "redis",
+      open: async () => (await import("../src/sessions/redis.js")).RedisSessionProvider.open(redisUrl),
+      dispose: async () => {},
+    });
+  }
+  return list;
+}
+
+/**
+ * Whole-store configurations for end-to-end library tests (the seed examples, bad input):
+ * memory, filesystem, and S3 + Redis when the servers are up. Each call gets a fresh sandbox.
+ */
+export function storeConfigs(): Fixture<ArtifactStoreOptions>[] {
+  const list: Fixture<ArtifactStoreOptions>[] = [
+    { name: "memory", open: async () => ({ sandboxId: uniqueSandbox() }), dispose: async () => {} },
+    tempDirFixture("filesystem", async (dir) => ({
+      storageProvider: "filesystem" as const,
+      fsRoot: dir,
+      sandboxId: uniqueSandbox(),
+    }))(),
+  ];
+  const { s3, redisUrl } = services();
+  if (s3 && redisUrl) {
+    list.push({
+      name: "s3+redis",
+      open: async () => ({
+        storageProvider: "s3" as const,
+        sessionProvider: "redis" as const,
+        redisUrl,
+        sandboxId: uniqueSandbox(),
+        s3: {
+          bucket: s3.bucket,
+          region: s3.region,
+          endpoint: s3.endpoint,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+        },
+      }),
+      dispose: async () => {},
+    });
+  }
+  return list;
+}

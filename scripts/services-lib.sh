@@ -22,6 +22,15 @@ resolve_state_dir() {
   printf '%s\n' "$dir"
 }
 
+# proc_running PID -> 0 if PID exists and is not a zombie. Our daemons are
+# reparented to PID 1, which may reap them seconds after they exit; a zombie
+# answers `kill -0` but is already gone for our purposes.
+proc_running() {
+  local state
+  state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)"
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 # pid_alive PIDFILE EXPECTED_COMM -> 0 if the pid in PIDFILE is a live process
 # named EXPECTED_COMM. Checking the name guards against a stale pid file whose
 # pid has been reused by an unrelated process (we must never signal that one).
@@ -30,7 +39,7 @@ pid_alive() {
   [ -s "$file" ] || return 1
   pid="$(tr -dc '0-9' <"$file")"
   [ -n "$pid" ] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
+  proc_running "$pid" || return 1
   actual="$(cat "/proc/$pid/comm" 2>/dev/null || true)"
   # /proc/PID/comm is cut to 15 chars; compare on that prefix.
   [ "$actual" = "${comm:0:15}" ]
@@ -46,13 +55,13 @@ stop_pidfile() {
   echo "stopping $label (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    proc_running "$pid" || return 0
     sleep 0.1
   done
   echo "$label (pid $pid) ignored TERM for 10 s; sending KILL" >&2
   kill -KILL "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    proc_running "$pid" || return 0
     sleep 0.1
   done
   echo "$label (pid $pid) still alive after KILL" >&2

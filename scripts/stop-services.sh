@@ -28,5 +28,12 @@ if [ "$rc" -ne 0 ]; then
   echo "stop-services: some daemon could not be stopped; keeping $STATE_DIR" >&2
   exit 1
 fi
-rm -rf "$STATE_DIR"
-echo "stop-services: stopped; removed $STATE_DIR"
+# Remove only what start-services.sh creates, then the directory if that
+# leaves it empty: the default .services may hold other state dirs (e.g. the
+# test harness's .services/test-PID) whose daemons are still running.
+rm -rf "$STATE_DIR/redis" "$STATE_DIR/ceph" "$STATE_DIR/env" "$STATE_DIR/env.tmp"
+if rmdir "$STATE_DIR" 2>/dev/null; then
+  echo "stop-services: stopped; removed $STATE_DIR"
+else
+  echo "stop-services: stopped; kept $STATE_DIR (it holds other files)"
+fi

@@ -1,0 +1,224 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { ProviderError } from "../src/errors.js";
+import type { SessionRecord } from "../src/sessions/provider.js";
+import { RedisSessionProvider } from "../src/sessions/redis.js";
+import { uniqueSandbox } from "./fixtures.js";
+import { makeRecord } from "./helpers/records.js";
+import { freePort, type PrivateRedis, startPrivateRedis } from "./helpers/redis-server.js";
+
+/**
+ * The redis session provider against a real three-node Redis Cluster and a real TLS-only
+ * redis-server, both private to this file.
+ */
+
+const enabled = inject("services").redisUrl !== null;
+
+function session(sandboxId: string, sessionId: string): SessionRecord {
+  const now = Date.now();
+  return {
+    sessionId,
+    sandboxId,
+    userId: `owner-of-${sessionId}`,
+    createdAt: new Date(now).toISOString(),
+    lastAccessedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + 3_600_000).toISOString(),
+    meta: {},
+  };
+}
+
+describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
+  const nodes: PrivateRedis[] = [];
+  let url = "";
+
+  beforeAll(async () => {
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort(10_000); // the cluster bus listens on port + 10000
+      nodes.push(
+        await startPrivateRedis({
+          port,
+          extraArgs: ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+        }),
+      );
+    }
+    execFileSync(
+      "redis-cli",
+      [
+        "--cluster",
+        "create",
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        "--cluster-replicas",
+        "0",
+        "--cluster-yes",
+      ],
+      { stdio: "ignore", timeout: 30_000 },
+    );
+    for (const node of nodes) {
+      const client = new Redis(node.port, "127.0.0.1");
+      for (let i = 0; i < 100 && !(await client.cluster("INFO")).includes("cluster_state:ok"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      client.disconnect();
+    }
+    url = `redis+cluster://${nodes
+      .slice(0, 2)
+      .map((n) => `127.0.0.1:${n.port}`)
+      .join(",")}`;
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  it("stores, lists and caches across sandboxes that live on different shards", async () => {
+    const provider = await RedisSessionProvider.open(url);
+    const other = await RedisSessionProvider.open(url);
+    try {
+      expect(provider.describe()).toMatchObject({ cluster: true, url });
+      expect((await provider.health()).ok).toBe(true);
+      const sandboxes = Array.from({ length: 12 }, () => uniqueSandbox("cl"));
+      // Spread over the cluster: these hash tags must not all fall on one node.
+      const probe = new Redis(nodes[0]!.port, "127.0.0.1");
+      const slots = await Promise.all(sandboxes.map((sb) => probe.cluster("KEYSLOT", `{${sb}}`)));
+      probe.disconnect();
+      expect(new Set(slots.map((s) => Math.floor(Number(s) / 5462))).size).toBeGreaterThan(1);
+
+      const records = [];
+      for (const sb of sandboxes) {
+        const results = await Promise.all(
+          Array.from({ length: 10 }, () =>
+            [provider, other][Math.floor(Math.random() * 2)]!.create(session(sb, "race")),
+          ),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        for (let i = 0; i < 5; i++) await provider.create(session(sb, `s${i}`));
+        records.push(...Array.from({ length: 5 }, () => makeRecord({ sandboxId: sb, sessionId: "s0" })));
+      }
+      await provider.cacheSetMany(records, 60);
+
+      for (const sb of sandboxes) {
+        const first = await other.list(sb, { limit: 4 });
+        const rest = await other.list(sb, { limit: 4, cursor: first.cursor });
+        expect([...first.sessions, ...rest.sessions].map((s) => s.sessionId)).toEqual([
+          "race",
+          "s0",
+          "s1",
+          "s2",
+          "s3",
+          "s4",
+        ]);
+        expect(rest.cursor).toBeNull();
+        const mine = records.filter((r) => r.sandboxId === sb);
+        expect(
+          await other.cacheGetMany(
+            sb,
+            mine.map((r) => r.artifactId),
+          ),
+        ).toEqual(mine);
+        expect(await other.get(sb, "s3")).toEqual(expect.objectContaining({ userId: "owner-of-s3" }));
+        expect(await other.delete(sb, "s3")).toBe(true);
+        expect(await provider.get(sb, "s3")).toBeNull();
+      }
+    } finally {
+      await provider.close();
+      await other.close();
+    }
+  });
+
+  it("fails fast with a ProviderError when no seed node answers", async () => {
+    const started = Date.now();
+    const port = await freePort();
+    await expect(
+      RedisSessionProvider.open(`redis+cluster://:seed-secret@127.0.0.1:${port}`),
+    ).rejects.toSatisfy((err) => err instanceof ProviderError && !err.message.includes("seed-secret"));
+    expect(Date.now() - started).toBeLessThan(7000);
+  });
+});
+
+describe.skipIf(!enabled)("redis session provider over TLS (rediss://)", () => {
+  let server: PrivateRedis;
+  let certs = "";
+  let ca: Buffer;
+
+  beforeAll(async () => {
+    certs = await mkdtemp(join(tmpdir(), "chuk-tls-"));
+    const run = (...args: string[]) => execFileSync("openssl", args, { cwd: certs, stdio: "ignore" });
+    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(
+      "req",
+      "-x509",
+      ...ec,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=chuk test CA",
+    );
+    run("req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+    writeFileSync(join(certs, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+    run(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "1",
+      "-extfile",
+      "san.ext",
+    );
+    ca = readFileSync(join(certs, "ca.crt"));
+    server = await startPrivateRedis({
+      tlsPort: true,
+      extraArgs: [
+        ...["--tls-cert-file", join(certs, "server.crt"), "--tls-key-file", join(certs, "server.key")],
+        ...["--tls-ca-cert-file", join(certs, "ca.crt"), "--tls-auth-clients", "no"],
+        ...["--requirepass", "tls-secret"],
+      ],
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await rm(certs, { recursive: true, force: true });
+  });
+
+  it("connects over TLS, verifying the server against the given CA", async () => {
+    const provider = await RedisSessionProvider.open(`rediss://:tls-secret@127.0.0.1:${server.port}/0`, {
+      tls: { ca },
+    });
+    try {
+      const sb = uniqueSandbox("tls");
+      expect(await provider.create(session(sb, "s"))).toBe(true);
+      expect((await provider.get(sb, "s"))?.userId).toBe("owner-of-s");
+      expect(provider.describe().url).toBe(`rediss://:***@127.0.0.1:${server.port}/0`);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it("refuses a server certificate it cannot verify, and plain text to a TLS port", async () => {
+    for (const url of [
+      `rediss://:tls-secret@127.0.0.1:${server.port}/0`,
+      `redis://:tls-secret@127.0.0.1:${server.port}/0`,
+    ]) {
+      const started = Date.now();
+      await expect(
+        RedisSessionProvider.open(url, { connectTimeoutMs: 1000, commandTimeoutMs: 1000 }),
+      ).rejects.toSatisfy((err) => err instanceof ProviderError && !err.message.includes("tls-secret"));
+      expect(Date.now() - started).toBeLessThan(4000);
+    }
+  });
+});

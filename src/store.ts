@@ -321,6 +321,7 @@ export class ArtifactStore implements AsyncDisposable {
     } = {},
   ): Promise<string> {
     return this.guard("copy", async () => {
+      if (options.targetSessionId !== undefined) validateSegment(options.targetSessionId, "sessionId");
       const source = await this.readRecord(artifactId, options);
       if (options.targetSessionId !== undefined && options.targetSessionId !== source.sessionId) {
         throw new AccessDeniedError(
@@ -330,7 +331,9 @@ export class ArtifactStore implements AsyncDisposable {
       const filename =
         options.newFilename === undefined ? source.filename : validateFilename(options.newFilename);
       const meta =
-        options.newMeta === undefined ? source.meta : validateMeta({ ...source.meta, ...options.newMeta });
+        options.newMeta === undefined
+          ? source.meta
+          : validateMeta({ ...source.meta, ...validateMeta(options.newMeta) });
       const summary = options.summary === undefined ? source.summary : validateSummary(options.summary);
       const now = new Date().toISOString();
       const artifactIdCopy = newArtifactId();
@@ -361,6 +364,7 @@ export class ArtifactStore implements AsyncDisposable {
     },
   ): Promise<ArtifactMetadata> {
     return this.guard("move", async () => {
+      if (options.targetSessionId !== undefined) validateSegment(options.targetSessionId, "sessionId");
       const current = await this.readRecord(artifactId, options);
       if (options.targetSessionId !== undefined && options.targetSessionId !== current.sessionId) {
         throw new AccessDeniedError(
@@ -377,7 +381,7 @@ export class ArtifactStore implements AsyncDisposable {
         meta:
           options.newMeta === undefined
             ? current.meta
-            : validateMeta({ ...current.meta, ...options.newMeta }),
+            : validateMeta({ ...current.meta, ...validateMeta(options.newMeta) }),
         updatedAt: new Date().toISOString(),
       };
       await this.commitRecord(next);
@@ -467,6 +471,7 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("list", async () => {
       validateSegment(sessionId, "sessionId");
       if (options.userId !== undefined) {
+        validateSegment(options.userId, "userId");
         const session = await this.findSession(sessionId);
         if (session) this.checkOwner(session, options.userId);
       }
@@ -902,11 +907,15 @@ export class ArtifactStore implements AsyncDisposable {
     const { storage, sessions } = await this.backends();
     let record = sessions.shared ? await sessions.cacheGet(this.sandboxId, artifactId) : null;
     if (!record) {
-      const key =
-        context.sessionId !== undefined
-          ? buildKey(this.sandboxId, context.sessionId, artifactId)
-          : await storage.locate(this.sandboxId, artifactId);
-      record = key ? await storage.getRecord(key) : null;
+      const inSession =
+        context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
+      record = inSession ? await storage.getRecord(inSession) : null;
+      if (!record) {
+        // Found by id when not in the named session, so another session's artifact is denied below
+        // exactly as when its record comes from the cache, rather than reported missing.
+        const key = await storage.locate(this.sandboxId, artifactId);
+        record = key && key !== inSession ? await storage.getRecord(key) : null;
+      }
       if (record && record.status === "ready") await this.cachePut(record);
     }
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);

@@ -1,0 +1,120 @@
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import type { Readable } from "node:stream";
+import { inFlight } from "./stats.js";
+import { BATCH_CONCURRENCY, type Subject } from "./subject.js";
+
+/** The record a bare implementation keeps beside the bytes: enough to check and describe them. */
+export interface RawRecord {
+  key: string;
+  sessionId: string;
+  mime: string;
+  bytes: number;
+  sha256: string;
+  storedAt: string;
+  updatedAt: string;
+}
+
+export function rawRecord(key: string, sessionId: string, bytes: number, sha256: string): RawRecord {
+  const now = new Date().toISOString();
+  return { key, sessionId, mime: "application/octet-stream", bytes, sha256, storedAt: now, updatedAt: now };
+}
+
+export function sha256Of(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** An HMAC-SHA256 signed GET link: method, key and expiry under the signature. */
+export function rawSignedUrl(secret: string, key: string, expiresInSeconds: number): string {
+  const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
+  const sig = createHmac("sha256", secret).update(`GET\n${key}\n${exp}`).digest("base64url");
+  return `http://127.0.0.1:8080/signed/${key}?m=GET&exp=${exp}&sig=${sig}`;
+}
+
+/**
+ * The memory baseline: a bare Map from key to record and bytes, sha256 computed on write and
+ * checked on read. Bytes are copied in and out, as any store must so callers cannot change what
+ * it holds.
+ */
+export class RawMemory implements Subject {
+  readonly side = "raw" as const;
+  private readonly entries = new Map<string, { record: RawRecord; body: Buffer }>();
+
+  async store(data: Uint8Array, sessionId: string): Promise<string> {
+    const key = `${sessionId}/${randomBytes(16).toString("hex")}`;
+    const body = Buffer.from(data);
+    this.entries.set(key, { record: rawRecord(key, sessionId, body.byteLength, sha256Of(body)), body });
+    return key;
+  }
+
+  storeBatch(items: Uint8Array[], sessionId: string): Promise<string[]> {
+    return inFlight(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
+  }
+
+  async retrieve(key: string): Promise<Uint8Array> {
+    const entry = this.get(key);
+    if (sha256Of(entry.body) !== entry.record.sha256) throw new Error(`checksum mismatch at ${key}`);
+    return Buffer.from(entry.body);
+  }
+
+  async update(key: string, data: Uint8Array): Promise<void> {
+    const entry = this.get(key);
+    const body = Buffer.from(data);
+    const record = {
+      ...entry.record,
+      bytes: body.byteLength,
+      sha256: sha256Of(body),
+      updatedAt: new Date().toISOString(),
+    };
+    this.entries.set(key, { record, body });
+  }
+
+  async metadata(key: string): Promise<unknown> {
+    return { ...this.get(key).record };
+  }
+
+  async presign(key: string): Promise<string> {
+    this.get(key);
+    return rawSignedUrl("bench-signing-secret", key, 3600);
+  }
+
+  async list(sessionId: string): Promise<number> {
+    const prefix = `${sessionId}/`;
+    const out: RawRecord[] = [];
+    for (const [key, entry] of this.entries) if (key.startsWith(prefix)) out.push({ ...entry.record });
+    out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.length;
+  }
+
+  async storeStream(source: Readable, sessionId: string): Promise<string> {
+    const key = `${sessionId}/${randomBytes(16).toString("hex")}`;
+    const hash = createHash("sha256");
+    const chunks: Buffer[] = [];
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    this.entries.set(key, { record: rawRecord(key, sessionId, body.byteLength, hash.digest("hex")), body });
+    return key;
+  }
+
+  async readStream(key: string, sink: (chunk: Uint8Array) => void): Promise<string> {
+    const entry = this.get(key);
+    sink(entry.body);
+    return entry.record.sha256;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    this.entries.clear();
+  }
+
+  private get(key: string): { record: RawRecord; body: Buffer } {
+    const entry = this.entries.get(key);
+    if (!entry) throw new Error(`no artifact at ${key}`);
+    return entry;
+  }
+}

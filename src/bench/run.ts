@@ -1,0 +1,556 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type LargeSample, runLarge } from "./large.js";
+import { type Machine, machine } from "./machine.js";
+import type { S3Services } from "./services.js";
+import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
+import { collectGarbage, inFlight, type Spread, spread, timed } from "./stats.js";
+import type { OursSubject, Subject } from "./subject.js";
+import { TripCounter, type Trips } from "./trips.js";
+
+export const WORKLOADS = [
+  "store-seq",
+  "store-conc",
+  "batch",
+  "retrieve-seq",
+  "retrieve-conc",
+  "update",
+  "metadata",
+  "presign",
+  "list-small",
+  "list-large",
+  "large",
+] as const;
+export type WorkloadId = (typeof WORKLOADS)[number];
+
+/** Per-provider N when --n is not given: enough work per rep to time, a few minutes in all on 2 cores. */
+export const DEFAULT_N: Record<ProviderName, number> = { memory: 20000, filesystem: 2000, s3: 1000 };
+
+/** Minimum ours ÷ raw throughput per provider and workload (listing: under 3× the raw time). */
+export const TARGETS: Record<ProviderName, Partial<Record<WorkloadId, number>>> = {
+  memory: {
+    "store-seq": 0.5,
+    "store-conc": 0.5,
+    "retrieve-seq": 0.5,
+    "retrieve-conc": 0.5,
+    "list-large": 1 / 3,
+  },
+  filesystem: {
+    "store-seq": 0.7,
+    "store-conc": 0.7,
+    "retrieve-seq": 0.7,
+    "retrieve-conc": 0.7,
+    "list-large": 1 / 3,
+  },
+  s3: {
+    "store-seq": 0.9,
+    "store-conc": 0.9,
+    "retrieve-seq": 0.9,
+    "retrieve-conc": 0.9,
+    update: 0.9,
+    "list-large": 1 / 3,
+  },
+};
+
+/** Peak RSS above baseline allowed while storing or retrieving the large artifact, in MB. */
+export const LARGE_RSS_TARGET_MB = 100;
+
+export interface BenchOptions {
+  providers: ProviderName[];
+  /** Operations per rep; null for the provider's default. */
+  n: number | null;
+  size: number;
+  concurrency: number;
+  reps: number;
+  batch: number;
+  listSmall: number;
+  listLarge: number;
+  /** Bytes of the large artifact; 0 skips that workload. */
+  largeBytes: number;
+  workloads: Set<WorkloadId> | null;
+  /** Folder for the filesystem provider's data; default a new temporary folder, removed afterwards. */
+  fsRoot: string | null;
+  keep: boolean;
+  /** Starts or finds Redis and S3 when the s3 provider runs; null or a reason when unavailable. */
+  s3Services: (() => Promise<S3Services | string>) | null;
+  log: (line: string) => void;
+}
+
+export interface Row {
+  provider: ProviderName;
+  workload: WorkloadId;
+  /** Which measurement of the workload (the large workload has several). */
+  metric: string;
+  label: string;
+  /** Units of work per timed rep. */
+  work: number;
+  unit: string;
+  higherIsBetter: boolean;
+  ours: Spread;
+  raw: Spread;
+  /** ours ÷ raw of the medians (throughput rows); null where a ratio means nothing. */
+  ratio: number | null;
+  target: string | null;
+  status: "PASS" | "MISS" | "ERROR" | null;
+  /** Round trips per unit of work in the last rep (s3 + redis): HTTP requests and Redis commands. */
+  trips?: { ours: Trips; raw: Trips };
+  note?: string;
+}
+
+export interface BenchReport {
+  tool: string;
+  date: string;
+  machine: Machine;
+  settings: Record<string, unknown>;
+  rows: Row[];
+  notes: string[];
+}
+
+type Side = "ours" | "raw";
+const SIDES: Side[] = ["ours", "raw"];
+
+interface Workload {
+  id: WorkloadId;
+  label: string;
+  unit: string;
+  work: number;
+  /** Untimed preparation, once per side. */
+  setup?: (subject: Subject, side: Side) => Promise<void>;
+  /** One timed rep (or a warm-up with `scale` < 1). */
+  run: (subject: Subject, side: Side, scale: number) => Promise<void>;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const report: BenchReport = {
+    tool: "chuk-artifacts bench",
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: {
+      providers: options.providers,
+      n: options.n ?? DEFAULT_N,
+      sizeBytes: options.size,
+      concurrency: options.concurrency,
+      reps: options.reps,
+      warmup: "one smaller untimed run of each workload per side",
+      batch: options.batch,
+      listSessions: [options.listSmall, options.listLarge],
+      largeBytes: options.largeBytes,
+    },
+    rows: [],
+    notes: [],
+  };
+  for (const provider of options.providers) {
+    const started = Date.now();
+    options.log(`== ${provider}`);
+    if (provider === "s3") {
+      const services = options.s3Services ? await options.s3Services() : "no S3/Redis settings";
+      if (typeof services === "string") {
+        const note = `s3 + redis skipped: ${services}`;
+        options.log(note);
+        report.notes.push(note);
+        continue;
+      }
+      try {
+        const settings: ProviderSettings = {
+          provider,
+          s3: services.s3,
+          redisUrl: services.redisUrl,
+          concurrency: options.concurrency,
+          sandboxId: newSandboxId(),
+        };
+        report.rows.push(...(await benchProvider(settings, options, !services.owned)));
+        report.notes.push(`s3 + redis: ${services.description}`);
+      } finally {
+        await services.stop();
+      }
+    } else if (provider === "filesystem") {
+      const root = options.fsRoot ?? (await mkdtemp(join(tmpdir(), "chuk-artifacts-bench-")));
+      try {
+        const settings: ProviderSettings = {
+          provider,
+          root,
+          concurrency: options.concurrency,
+          sandboxId: newSandboxId(),
+        };
+        report.rows.push(...(await benchProvider(settings, options)));
+        report.notes.push(`filesystem: data under ${root} (${options.keep ? "kept" : "removed afterwards"})`);
+      } finally {
+        if (!options.keep) await rm(join(root, "ours"), { recursive: true, force: true });
+        if (!options.keep) await rm(join(root, "raw"), { recursive: true, force: true });
+        if (!options.keep && options.fsRoot === null) await rm(root, { recursive: true, force: true });
+      }
+    } else {
+      const settings: ProviderSettings = {
+        provider,
+        concurrency: options.concurrency,
+        sandboxId: newSandboxId(),
+      };
+      report.rows.push(...(await benchProvider(settings, options)));
+    }
+    options.log(`== ${provider} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  return report;
+}
+
+async function benchProvider(
+  settings: ProviderSettings,
+  options: BenchOptions,
+  removeWhatWeWrote = false,
+): Promise<Row[]> {
+  const { provider } = settings;
+  const n = options.n ?? DEFAULT_N[provider];
+  const c = options.concurrency;
+  const wants = (id: WorkloadId) => options.workloads === null || options.workloads.has(id);
+  const subjects: Record<Side, Subject> = {
+    ours: await openSubject(settings, "ours"),
+    raw: await openSubject(settings, "raw"),
+  };
+  const counter = await TripCounter.open(settings.redisUrl);
+  const payloads = Array.from({ length: n }, () => randomBytes(options.size));
+  const replacements = Array.from({ length: n }, () => randomBytes(options.size));
+  const ids: Record<Side, string[]> = { ours: [], raw: [] };
+  const sessions: Record<Side, string[]> = { ours: [], raw: [] };
+  const fresh = (side: Side, label: string) => {
+    const id = `${label}-${randomBytes(5).toString("hex")}`;
+    sessions[side].push(id);
+    return id;
+  };
+  const count = (scale: number) => Math.max(1, Math.round(n * scale));
+  const storeRun = (limit: number) => async (s: Subject, side: Side, scale: number) => {
+    const session = fresh(side, "store");
+    ids[side] = await inFlight(payloads.slice(0, count(scale)), limit, (d) => s.store(d, session));
+  };
+  const needIds = async (s: Subject, side: Side) => {
+    if (ids[side].length < n) await storeRun(c)(s, side, 1);
+  };
+  const onIds = (limit: number, fn: (s: Subject, id: string, i: number) => Promise<unknown>) => {
+    return async (s: Subject, side: Side, scale: number) => {
+      await inFlight(ids[side].slice(0, count(scale)), limit, (id, i) => fn(s, id, i));
+    };
+  };
+  const smallList: Record<Side, string> = { ours: "", raw: "" };
+  const largeList: Record<Side, string> = { ours: "", raw: "" };
+  const listRounds = Math.max(1, Math.ceil(n / options.listSmall));
+  const sizeLabel = bytesLabel(options.size);
+
+  const workloads: Workload[] = [
+    { id: "store-seq", label: `store ${sizeLabel}, sequential`, unit: "ops/s", work: n, run: storeRun(1) },
+    {
+      id: "store-conc",
+      label: `store ${sizeLabel}, ${c} in flight`,
+      unit: "ops/s",
+      work: n,
+      run: storeRun(c),
+    },
+    {
+      id: "batch",
+      label: `storeBatch of ${options.batch} × ${sizeLabel}`,
+      unit: "items/s",
+      work: n,
+      run: async (s, side, scale) => {
+        const session = fresh(side, "batch");
+        const items = payloads.slice(0, count(scale));
+        for (let i = 0; i < items.length; i += options.batch) {
+          await s.storeBatch(items.slice(i, i + options.batch), session);
+        }
+      },
+    },
+    {
+      id: "retrieve-seq",
+      label: `retrieve ${sizeLabel}, sequential`,
+      unit: "ops/s",
+      work: n,
+      setup: needIds,
+      run: onIds(1, (s, id) => s.retrieve(id)),
+    },
+    {
+      id: "retrieve-conc",
+      label: `retrieve ${sizeLabel}, ${c} in flight`,
+      unit: "ops/s",
+      work: n,
+      setup: needIds,
+      run: onIds(c, (s, id) => s.retrieve(id)),
+    },
+    {
+      id: "update",
+      label: `updateFile ${sizeLabel}, ${c} in flight`,
+      unit: "ops/s",
+      work: n,
+      setup: needIds,
+      run: onIds(c, (s, id, i) => s.update(id, replacements[i]!)),
+    },
+    {
+      id: "metadata",
+      label: `metadata, ${c} in flight`,
+      unit: "ops/s",
+      work: n,
+      setup: needIds,
+      run: onIds(c, (s, id) => s.metadata(id)),
+    },
+    {
+      id: "presign",
+      label: `presign, ${c} in flight`,
+      unit: "ops/s",
+      work: n,
+      setup: needIds,
+      run: onIds(c, (s, id) => s.presign(id)),
+    },
+    {
+      id: "list-small",
+      label: `listBySession, ${options.listSmall}-artifact session`,
+      unit: "lists/s",
+      work: listRounds,
+      setup: async (s, side) => {
+        smallList[side] = fresh(side, "list-small");
+        await s.storeBatch(payloads.slice(0, options.listSmall), smallList[side]);
+      },
+      run: async (s, side, scale) => {
+        const rounds = Math.max(1, Math.round(listRounds * scale));
+        for (let i = 0; i < rounds; i++) {
+          const found = await s.list(smallList[side]);
+          if (found !== options.listSmall) throw new Error(`listed ${found} of ${options.listSmall}`);
+        }
+      },
+    },
+    {
+      id: "list-large",
+      label: `listBySession, ${options.listLarge}-artifact session (all pages)`,
+      unit: "items/s",
+      work: options.listLarge,
+      setup: async (s, side) => {
+        largeList[side] = fresh(side, "list-large");
+        const payload = payloads[0]!;
+        for (let i = 0; i < options.listLarge; i += 1000) {
+          const size = Math.min(1000, options.listLarge - i);
+          await s.storeBatch(
+            Array.from({ length: size }, () => payload),
+            largeList[side],
+          );
+        }
+      },
+      run: async (s, side, scale) => {
+        // The warm-up lists the small session: a second 10,000-item listing adds time, not accuracy.
+        if (scale < 1) {
+          await s.list(smallList[side] || largeList[side]);
+          return;
+        }
+        const found = await s.list(largeList[side]);
+        if (found !== options.listLarge) throw new Error(`listed ${found} of ${options.listLarge}`);
+      },
+    },
+  ];
+
+  const rows: Row[] = [];
+  const warmScale = Math.min(1, Math.max(50, Math.round(n / 10)) / n);
+  try {
+    for (const w of workloads) {
+      if (!wants(w.id)) continue;
+      if (w.id === "list-large" && !smallList.ours) {
+        // list-large warms up on the small session; make sure it exists.
+        for (const side of SIDES) {
+          smallList[side] = fresh(side, "list-small");
+          await subjects[side].storeBatch(payloads.slice(0, options.listSmall), smallList[side]);
+        }
+      }
+      rows.push(await measure(provider, w, subjects, counter, options, warmScale));
+    }
+    if (wants("large") && options.largeBytes > 0) rows.push(...(await measureLarge(settings, options)));
+  } finally {
+    await counter.close();
+    await cleanup(subjects, sessions, removeWhatWeWrote && !options.keep);
+  }
+  return rows;
+}
+
+async function measure(
+  provider: ProviderName,
+  w: Workload,
+  subjects: Record<Side, Subject>,
+  counter: TripCounter,
+  options: BenchOptions,
+  warmScale: number,
+): Promise<Row> {
+  const samples: Record<Side, number[]> = { ours: [], raw: [] };
+  const trips: Record<Side, Trips> = { ours: { http: 0, redis: 0 }, raw: { http: 0, redis: 0 } };
+  const row = (status: Row["status"], note?: string): Row => {
+    const ours = spread(samples.ours);
+    const raw = spread(samples.raw);
+    const ratio = ours.median / raw.median;
+    const target = TARGETS[provider][w.id];
+    const counted = trips.ours.http + trips.ours.redis + trips.raw.http + trips.raw.redis > 0;
+    return {
+      provider,
+      workload: w.id,
+      metric: "throughput",
+      label: w.label,
+      work: w.work,
+      unit: w.unit,
+      higherIsBetter: true,
+      ours,
+      raw,
+      ratio: Number.isFinite(ratio) ? ratio : null,
+      target: target === undefined ? null : w.id === "list-large" ? "time <3×" : `≥${target.toFixed(2)}×`,
+      status: status ?? (target === undefined ? null : ratio >= target ? "PASS" : "MISS"),
+      ...(counted && { trips }),
+      ...(note !== undefined && { note }),
+    };
+  };
+  try {
+    for (const side of SIDES) await w.setup?.(subjects[side], side);
+    for (const side of SIDES) await w.run(subjects[side], side, warmScale);
+    for (let rep = 0; rep < options.reps; rep++) {
+      // Alternate who goes first, so drift in machine load does not favour one side.
+      const order: Side[] = rep % 2 === 0 ? ["raw", "ours"] : ["ours", "raw"];
+      for (const side of order) {
+        collectGarbage();
+        const before = await counter.snapshot();
+        const { seconds } = await timed(() => w.run(subjects[side], side, 1));
+        const after = await counter.snapshot();
+        samples[side].push(w.work / seconds);
+        trips[side] = {
+          http: round2((after.http - before.http) / w.work),
+          redis: round2((after.redis - before.redis) / w.work),
+        };
+      }
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    options.log(`${provider} ${w.id}: ERROR ${message}`);
+    return row("ERROR", message);
+  }
+  const done = row(null);
+  options.log(
+    `${provider} ${w.label}: ours ${fmt(done.ours.median)} ${w.unit}, raw ${fmt(done.raw.median)} ${w.unit}, ratio ${done.ratio === null ? "-" : done.ratio.toFixed(2)}`,
+  );
+  return done;
+}
+
+async function measureLarge(settings: ProviderSettings, options: BenchOptions): Promise<Row[]> {
+  const { provider } = settings;
+  const bytes = options.largeBytes;
+  const samples: Record<Side, LargeSample[]> = { ours: [], raw: [] };
+  const label = bytesLabel(bytes);
+  try {
+    for (let rep = 0; rep < options.reps; rep++) {
+      const order: Side[] = rep % 2 === 0 ? ["raw", "ours"] : ["ours", "raw"];
+      for (const side of order) samples[side].push(await runLarge({ settings, side, bytes }));
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    options.log(`${provider} large: ERROR ${message}`);
+    const empty = spread([]);
+    return [
+      {
+        provider,
+        workload: "large",
+        metric: "store",
+        label: `store + retrieve ${label} (stream)`,
+        work: bytes,
+        unit: "MB/s",
+        higherIsBetter: true,
+        ours: empty,
+        raw: empty,
+        ratio: null,
+        target: null,
+        status: "ERROR",
+        note: message,
+      },
+    ];
+  }
+  // The memory provider keeps the artifact in this process by design; its peak is judged less those bytes.
+  const keepsBytes = provider === "memory";
+  const of = (side: Side, f: (s: LargeSample) => number) => spread(samples[side].map(f));
+  const mbps = (seconds: number) => bytes / 1e6 / seconds;
+  const mb = (b: number) => b / 1e6;
+  const throughput = (metric: string, text: string, f: (s: LargeSample) => number): Row => {
+    const ours = of("ours", f);
+    const raw = of("raw", f);
+    return {
+      provider,
+      workload: "large",
+      metric,
+      label: text,
+      work: bytes,
+      unit: "MB/s",
+      higherIsBetter: true,
+      ours,
+      raw,
+      ratio: ours.median / raw.median,
+      target: null,
+      status: null,
+    };
+  };
+  const peak = (metric: string, text: string, f: (s: LargeSample) => number, note?: string): Row => {
+    const ours = of("ours", f);
+    const raw = of("raw", f);
+    return {
+      provider,
+      workload: "large",
+      metric,
+      label: text,
+      work: bytes,
+      unit: "MB",
+      higherIsBetter: false,
+      ours,
+      raw,
+      ratio: null,
+      target: `<${LARGE_RSS_TARGET_MB} MB`,
+      // Every rep must stay under the limit, not just the median.
+      status: ours.max < LARGE_RSS_TARGET_MB ? "PASS" : "MISS",
+      note: [note, `peak measured by ${samples.ours[0]?.peakMethod ?? "?"}`].filter(Boolean).join("; "),
+    };
+  };
+  const rows = [
+    throughput("store", `store ${label} from a stream`, (s) => mbps(s.storeSeconds)),
+    throughput("retrieve", `retrieve ${label} via openStream`, (s) => mbps(s.retrieveSeconds)),
+    keepsBytes
+      ? peak(
+          "store-rss",
+          `store ${label}: peak RSS above baseline, less the bytes kept`,
+          (s) => mb(s.storePeakBytes - s.retainedBytes),
+          `the memory provider keeps the artifact (${fmt(mb(samples.ours[0]!.retainedBytes))} MB retained after the store)`,
+        )
+      : peak("store-rss", `store ${label}: peak RSS above baseline`, (s) => mb(s.storePeakBytes)),
+    peak("retrieve-rss", `retrieve ${label}: peak RSS above baseline`, (s) => mb(s.retrievePeakBytes)),
+  ];
+  for (const r of rows) {
+    options.log(
+      `${provider} ${r.label}: ours ${fmt(r.ours.median)} ${r.unit}, raw ${fmt(r.raw.median)} ${r.unit}`,
+    );
+  }
+  return rows;
+}
+
+async function cleanup(
+  subjects: Record<Side, Subject>,
+  sessions: Record<Side, string[]>,
+  removeWhatWeWrote: boolean,
+): Promise<void> {
+  if (removeWhatWeWrote) {
+    // The servers are the caller's own: remove what this run wrote.
+    const ours = subjects.ours as OursSubject;
+    for (const sessionId of sessions.ours) await ours.lib.deleteSession(sessionId).catch(() => {});
+    const raw = subjects.raw as Subject & { destroy?: () => Promise<void> };
+    await raw.destroy?.().catch(() => {});
+  }
+  await Promise.allSettled([subjects.ours.close(), subjects.raw.close()]);
+}
+
+export function bytesLabel(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} B`;
+}
+
+export function fmt(value: number): string {
+  if (!Number.isFinite(value)) return "-";
+  if (Math.abs(value) >= 100) return Math.round(value).toLocaleString("en-US");
+  if (Math.abs(value) >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
+}

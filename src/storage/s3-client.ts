@@ -1,0 +1,50 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import type { ResolvedConfig } from "../config.js";
+
+/** Bounds on every request, so a dead or black-holed endpoint fails in seconds, not minutes. */
+export const S3_LIMITS = {
+  /** TCP connect. */
+  connectMs: 5_000,
+  /** Until the response headers arrive (one part upload or one small request). */
+  requestMs: 30_000,
+  /** A socket with no traffic, e.g. a body stream nobody reads. */
+  idleMs: 60_000,
+  /** Server-side copies of large objects take longer before they answer. */
+  copyRequestMs: 10 * 60_000,
+  /** Attempts per request, first included (standard retry with backoff). */
+  maxAttempts: 3,
+};
+
+/**
+ * One client for requests and presigning. Checksums only WHEN_REQUIRED: the newer default sends
+ * `aws-chunked` bodies with CRC32 trailers (refused by RGW and others) and writes
+ * `x-amz-checksum-crc32` into presigned PUT URLs, which breaks real uploads.
+ */
+export function createS3Client(config: ResolvedConfig["s3"]): S3Client {
+  const agent = { keepAlive: true, maxSockets: 64 };
+  return new S3Client({
+    region: config.region,
+    ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
+    forcePathStyle: config.forcePathStyle,
+    // Without keys the SDK's default chain (IAM role, profile, web identity) is used.
+    ...(config.accessKeyId !== undefined &&
+      config.secretAccessKey !== undefined && {
+        credentials: {
+          accessKeyId: config.accessKeyId,
+          secretAccessKey: config.secretAccessKey,
+          ...(config.sessionToken !== undefined && { sessionToken: config.sessionToken }),
+        },
+      }),
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: S3_LIMITS.maxAttempts,
+    requestHandler: {
+      connectionTimeout: S3_LIMITS.connectMs,
+      requestTimeout: S3_LIMITS.requestMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: S3_LIMITS.idleMs,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
+  });
+}

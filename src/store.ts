@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
 import { mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
@@ -35,6 +36,7 @@ import {
   validateSummary,
   validateTtl,
 } from "./metadata.js";
+import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
 import { createSessionProvider, createStorageProvider } from "./providers.js";
 import type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
@@ -101,6 +103,22 @@ export interface PresignedUpload {
   headers: Record<string, string>;
 }
 
+export interface MultipartUploadInfo {
+  artifactId: string;
+  uploadId: string;
+  key: string;
+  /** When the upload must be completed by; afterwards cleanup removes it. */
+  expiresAt: string;
+  /** Every part except the last must have at least this many bytes (S3's 5 MiB; 1 elsewhere). */
+  minPartBytes: number;
+}
+
+/**
+ * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
+ * needs the size). Return undefined for the whole body; throw to refuse the request.
+ */
+export type RangeChooser = (metadata: ArtifactMetadata) => ByteRange | undefined;
+
 export interface RegisterUploadOptions extends AccessContext {
   mime?: string;
   summary?: string;
@@ -146,11 +164,17 @@ export class ArtifactStore implements AsyncDisposable {
   readonly signer: UrlSigner;
   private backendsPromise: Promise<Backends> | null = null;
   private closed = false;
+  private readonly multipart: MultipartUploads;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
     this.sandboxId = this.config.sandboxId;
     this.signer = new UrlSigner(this.config.signingSecret, this.config.publicUrl);
+    this.multipart = new MultipartUploads(
+      this.config,
+      this.signer,
+      async () => (await this.backends()).storage,
+    );
   }
 
   get storageProviderName(): string {
@@ -455,11 +479,11 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async openStream(
     artifactId: string,
-    options: AccessContext & { range?: ByteRange } = {},
+    options: AccessContext & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
       const record = await this.readRecord(artifactId, options);
-      return { metadata: toMetadata(record), body: await this.openRecordBody(record, options.range) };
+      return this.openVerified(record, options.range);
     });
   }
 
@@ -541,26 +565,9 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async presignUpload(options: PresignUploadOptions = {}): Promise<PresignedUpload> {
     return this.guard("presign upload", async () => {
-      const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
-      const mime = options.mimeType == null ? null : validateMime(options.mimeType);
-      const filename = validateFilename(options.filename);
-      const maxBytes = options.maxBytes ?? null;
-      if (maxBytes !== null && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
-        throw new ValidationError("maxBytes must be a non-negative whole number");
-      }
-      const session = await this.resolveSession(options);
-      const expiresAt = new Date((nowSeconds() + expires) * 1000).toISOString();
-      const record = this.newRecord(session, {
-        mime: mime ?? "application/octet-stream",
-        summary: "",
-        filename,
-        meta: {},
-        ttl: this.config.defaultTtl,
-      });
-      record.status = "pending";
-      record.upload = { maxBytes, mime, expiresAt };
+      const { record, expires } = await this.reserveUpload(options);
+      const { maxBytes, mime, expiresAt } = record.upload!;
       const { storage } = await this.backends();
-      await storage.putRecord(record);
       const headers: Record<string, string> = mime ? { "content-type": mime } : {};
       const url =
         storage.capabilities.nativePresign && storage.presignPut
@@ -582,7 +589,8 @@ export class ArtifactStore implements AsyncDisposable {
     options: RegisterUploadOptions = {},
   ): Promise<ArtifactMetadata> {
     return this.guard("register upload", async () => {
-      const pending = await this.readRecord(artifactId, options, { allowPending: true });
+      // A slot is judged by its upload window, not an artifact expiry: a large upload may take a while.
+      const pending = await this.readRecord(artifactId, options, { allowPending: true, allowExpired: true });
       if (pending.status !== "pending")
         throw new ConflictError(`artifact ${artifactId} is already registered`);
       const limits = pending.upload ?? { maxBytes: null, mime: null, expiresAt: pending.storedAt };
@@ -630,12 +638,95 @@ export class ArtifactStore implements AsyncDisposable {
   /** For the HTTP handler: opens the body behind a verified signed GET. */
   async openSigned(
     key: string,
-    range?: ByteRange,
+    range?: ByteRange | RangeChooser,
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
       const parsed = this.parseOwnKey(key);
       const record = await this.readRecord(parsed.artifactId, { sessionId: parsed.sessionId });
-      return { metadata: toMetadata(record), body: await this.openRecordBody(record, range) };
+      return this.openVerified(record, range);
+    });
+  }
+
+  /** For the HTTP handler: the metadata behind a verified signed GET (HEAD, conditional GET). */
+  async signedMetadata(key: string): Promise<ArtifactMetadata> {
+    return this.guard("metadata", async () => {
+      const parsed = this.parseOwnKey(key);
+      return toMetadata(await this.readRecord(parsed.artifactId, { sessionId: parsed.sessionId }));
+    });
+  }
+
+  // ---- multipart uploads ----------------------------------------------------------------------
+
+  /**
+   * Starts a large upload in parts: S3-native on S3, spooled server-side (under a reserved area)
+   * elsewhere. Get a URL per part with `presignUploadPart`, PUT each part, then
+   * `completeMultipartUpload`; afterwards `registerUploadedArtifact` works as for a single PUT.
+   */
+  async createMultipartUpload(options: PresignUploadOptions = {}): Promise<MultipartUploadInfo> {
+    return this.guard("create multipart upload", async () => {
+      const { record } = await this.reserveUpload(options);
+      const uploadId = await this.multipart.create(record);
+      const { storage } = await this.backends();
+      return {
+        artifactId: record.artifactId,
+        uploadId,
+        key: record.key,
+        expiresAt: record.upload!.expiresAt,
+        minPartBytes: this.multipart.minPartBytes(storage),
+      };
+    });
+  }
+
+  /** A URL the client PUTs part `partNumber` (1–10000) to; valid until the upload expires (at most `expires`). */
+  async presignUploadPart(
+    artifactId: string,
+    uploadId: string,
+    partNumber: number,
+    options: AccessContext & { expires?: number } = {},
+  ): Promise<{ url: string; expiresAt: string }> {
+    return this.guard("presign upload part", async () => {
+      const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
+      const record = await this.pendingUpload(artifactId, options);
+      return this.multipart.partUrl(record, uploadId, partNumber, expires);
+    });
+  }
+
+  /** Joins the uploaded parts (in `partNumber` order, with the ETags the PUTs returned) into the artifact's body. */
+  async completeMultipartUpload(
+    artifactId: string,
+    uploadId: string,
+    parts: MultipartPart[],
+    context: AccessContext = {},
+  ): Promise<void> {
+    return this.guard("complete multipart upload", async () => {
+      const record = await this.pendingUpload(artifactId, context);
+      await this.multipart.complete(record, uploadId, parts);
+    });
+  }
+
+  /** Abandons a multipart upload: its parts and its reserved artifact are removed. */
+  async abortMultipartUpload(
+    artifactId: string,
+    uploadId: string,
+    context: AccessContext = {},
+  ): Promise<void> {
+    return this.guard("abort multipart upload", async () => {
+      const record = await this.pendingUpload(artifactId, context);
+      await this.multipart.abort(record, uploadId);
+      await this.removeRecord(record);
+    });
+  }
+
+  /** For the HTTP handler: receives one part behind a verified signed part URL. */
+  async receiveSignedPart(grant: SignedGrant, body: AsyncIterable<Uint8Array>): Promise<PartReceipt> {
+    return this.guard("upload part", async () => {
+      this.parseOwnKey(grant.key);
+      const { storage } = await this.backends();
+      const pending = await storage.getRecord(grant.key);
+      if (!pending) throw new ArtifactNotFoundError("this upload does not exist");
+      if (pending.status !== "pending")
+        throw new ConflictError("this upload has been completed and registered already");
+      return this.multipart.receivePart(pending, grant, body);
     });
   }
 
@@ -727,6 +818,7 @@ export class ArtifactStore implements AsyncDisposable {
         return session === null && isExpired(r.sessionExpiresAt, now);
       });
       for (const id of expiredSessions) await sessions.delete(this.sandboxId, id);
+      await this.multipart.sweep(now);
       return removed;
     });
   }
@@ -935,6 +1027,54 @@ export class ArtifactStore implements AsyncDisposable {
     return record;
   }
 
+  /** Validates an upload's limits and writes its pending slot (status "pending", with the limits). */
+  private async reserveUpload(
+    options: PresignUploadOptions,
+  ): Promise<{ record: ArtifactRecord; expires: number }> {
+    const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
+    const mime = options.mimeType == null ? null : validateMime(options.mimeType);
+    const filename = validateFilename(options.filename);
+    const maxBytes = options.maxBytes ?? null;
+    if (maxBytes !== null && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
+      throw new ValidationError("maxBytes must be a non-negative whole number");
+    }
+    const session = await this.resolveSession(options);
+    const expiresAt = new Date((nowSeconds() + expires) * 1000).toISOString();
+    const record = this.newRecord(session, {
+      mime: mime ?? "application/octet-stream",
+      summary: "",
+      filename,
+      meta: {},
+      ttl: this.config.defaultTtl,
+    });
+    record.status = "pending";
+    record.upload = { maxBytes, mime, expiresAt };
+    // The slot lives as long as its upload window; registration sets the artifact's own expiry.
+    record.expiresAt = expiresAt;
+    const { storage } = await this.backends();
+    await storage.putRecord(record);
+    return { record, expires };
+  }
+
+  /** A pending upload slot the caller may use; a registered one is a ConflictError. */
+  private async pendingUpload(artifactId: string, context: AccessContext): Promise<ArtifactRecord> {
+    const record = await this.readRecord(artifactId, context, { allowPending: true, allowExpired: true });
+    if (record.status !== "pending") throw new ConflictError(`artifact ${artifactId} is already registered`);
+    return record;
+  }
+
+  /** Opens for a server: a range picked from the metadata, and a full read checked against sha256. */
+  private async openVerified(
+    record: ArtifactRecord,
+    range: ByteRange | RangeChooser | undefined,
+  ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
+    const metadata = toMetadata(record);
+    const chosen = typeof range === "function" ? range(metadata) : range;
+    const body = await this.openRecordBody(record, chosen);
+    if (chosen) return { metadata, body };
+    return { metadata, body: { ...body, stream: verifiedStream(body, record.artifactId) } };
+  }
+
   private async openRecordBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
     const { storage } = await this.backends();
     if (range) {
@@ -1060,4 +1200,18 @@ function validateExpires(expires: unknown): number {
 
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
+}
+
+/** Passes a full body through, then errors the stream if it does not match its size and sha256. */
+async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of body.stream) {
+    hash.update(chunk);
+    bytes += chunk.byteLength;
+    yield chunk;
+  }
+  if (bytes !== body.totalBytes || hash.digest("hex") !== body.sha256) {
+    throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
+  }
 }

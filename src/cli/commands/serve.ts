@@ -1,4 +1,189 @@
-export async function run(_argv: string[]): Promise<number> {
-  console.error("chuk-artifacts serve: not available in this build");
-  return 1;
+import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { createAdaptorServer } from "@hono/node-server";
+import { type ArtifactStoreOptions, resolveConfig } from "../../config.js";
+import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
+import type { ApiKey } from "../../http/auth.js";
+import { generateApiKey, loadApiKeys, persistedSecret } from "../../http/settings.js";
+import { ArtifactStore } from "../../store.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+
+const HELP = `usage: chuk-artifacts serve [options]
+
+Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /readyz,
+/openapi.json and the web console (/). Without configuration it stores files under ./artifacts.
+
+  --host HOST                 address to bind (default 127.0.0.1: loopback only)
+  --port PORT                 port (default 8080; 0 picks a free one)
+  --max-upload-bytes N        largest upload body (default ${DEFAULT_MAX_UPLOAD_BYTES})
+  --request-timeout SECONDS   time a client gets to send a whole request (default 3600)
+  --no-console                do not serve the web console
+
+API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json;
+with none, one admin key is generated and printed. Signed URLs point at ARTIFACT_PUBLIC_URL,
+else at the address the server listens on.
+
+${STORE_FLAGS_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...STORE_FLAGS,
+      host: { type: "string" },
+      port: { type: "string" },
+      "max-upload-bytes": { type: "string" },
+      "request-timeout": { type: "string" },
+      "no-console": { type: "boolean" },
+    },
+  });
+  if (helpRequested(values, HELP)) return 0;
+  const env = process.env;
+  const host = values.host ?? "127.0.0.1";
+  const port = wholeNumber(values.port ?? "8080", "--port");
+  const maxUploadBytes =
+    values["max-upload-bytes"] === undefined
+      ? undefined
+      : wholeNumber(values["max-upload-bytes"], "--max-upload-bytes");
+  const requestTimeoutMs = wholeNumber(values["request-timeout"] ?? "3600", "--request-timeout") * 1000;
+
+  // The embedded default is a folder, so uploads survive a restart; memory needs --provider memory.
+  const storeOptions: ArtifactStoreOptions = storeOptionsFrom(values);
+  if (storeOptions.storageProvider === undefined && !env.ARTIFACT_PROVIDER?.trim()) {
+    storeOptions.storageProvider = "filesystem";
+  }
+  const config = resolveConfig(storeOptions); // fails here, before binding, on bad configuration
+  const { keys, sources } = await loadApiKeys(env);
+  let generatedKey: ApiKey | null = null;
+  if (keys.length === 0) {
+    generatedKey = { key: generateApiKey(), userId: "admin", admin: true };
+    keys.push(generatedKey);
+  }
+
+  let handler: ReturnType<typeof createHttpHandler> | null = null;
+  const server = createAdaptorServer({
+    fetch: (request, bindings) =>
+      handler ? handler.fetch(request, bindings) : new Response("starting", { status: 503 }),
+  }) as Server;
+  // Slow or stalled clients are cut off: headers within 30 s, a whole request within the timeout.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = requestTimeoutMs;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((done, fail) => {
+    server.once("error", fail);
+    server.listen(port, host, () => {
+      server.off("error", fail);
+      done();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const listening = `http://${urlHost(address.address)}:${address.port}`;
+  const publicUrl = env.ARTIFACT_PUBLIC_URL?.trim() || reachable(address);
+
+  const lines: string[] = [];
+  let signingSecret: string | undefined;
+  if (!config.signingSecret) {
+    if (config.storageProvider === "filesystem") {
+      const persisted = await persistedSecret(config.fsRoot);
+      signingSecret = persisted.secret;
+      lines.push(
+        `  signing secret: ${persisted.created ? "generated and kept" : "kept"} in ${persisted.path} (signed URLs survive restarts; set ARTIFACT_SIGNING_SECRET to choose one)`,
+      );
+    } else {
+      signingSecret = randomBytes(32).toString("base64url");
+      lines.push(
+        "  signing secret: random for this process (signed URLs stop working on restart; set ARTIFACT_SIGNING_SECRET)",
+      );
+    }
+  } else {
+    lines.push("  signing secret: from ARTIFACT_SIGNING_SECRET");
+  }
+
+  const store = new ArtifactStore({
+    ...storeOptions,
+    publicUrl,
+    ...(signingSecret !== undefined && { signingSecret }),
+  });
+  try {
+    await store.backends();
+  } catch (err) {
+    server.close();
+    await store.close();
+    throw err;
+  }
+  handler = createHttpHandler(store, {
+    apiKeys: keys,
+    ...(maxUploadBytes !== undefined && { maxUploadBytes }),
+    console: values["no-console"] !== true,
+  });
+
+  const storage = store.storageProviderName;
+  const where =
+    storage === "filesystem"
+      ? ` (${resolve(config.fsRoot)})`
+      : storage === "s3" || storage === "ibm_cos"
+        ? ` (bucket ${config.s3.bucket})`
+        : "";
+  console.log(`chuk-artifacts serve: listening on ${listening}`);
+  console.log(`  storage: ${storage}${where}`);
+  console.log(`  sessions: ${store.sessionProviderName}`);
+  console.log(
+    `  signed URLs: ${publicUrl}${storage === "s3" || storage === "ibm_cos" ? " (uploads and downloads use native S3 presigning)" : ""}`,
+  );
+  for (const line of lines) console.log(line);
+  if (generatedKey) {
+    console.log(
+      `  API key (user "admin", admin; generated, set CHUK_API_KEYS to choose your own): ${generatedKey.key}`,
+    );
+  } else {
+    console.log(`  API keys: ${keys.length} from ${sources.join(", ")}`);
+  }
+  if (address.address === "0.0.0.0" || address.address === "::") {
+    console.log(
+      "  note: listening on every interface; set ARTIFACT_PUBLIC_URL so signed URLs name a reachable host",
+    );
+  }
+
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`chuk-artifacts serve: ${signal}, shutting down`);
+      // Finish requests in flight, then drop what is left after 10 s.
+      const force = setTimeout(() => server.closeAllConnections(), 10_000);
+      force.unref();
+      server.close(async () => {
+        clearTimeout(force);
+        await store.close();
+        done(0);
+      });
+      server.closeIdleConnections();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+}
+
+function wholeNumber(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new Error(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
+  return Number(value);
+}
+
+function urlHost(address: string): string {
+  return address.includes(":") ? `[${address}]` : address;
+}
+
+/** The base URL clients use: the bound address, or loopback when bound to every interface. */
+function reachable(address: AddressInfo): string {
+  const host =
+    address.address === "0.0.0.0"
+      ? "127.0.0.1"
+      : address.address === "::"
+        ? "[::1]"
+        : urlHost(address.address);
+  return `http://${host}:${address.port}`;
 }

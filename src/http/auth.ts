@@ -1,0 +1,146 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import { validateSegment } from "../grid.js";
+import { HttpError } from "./errors.js";
+
+/** Who a request acts for. An admin reaches every session; anyone else only their own. */
+export interface Principal {
+  userId: string;
+  admin: boolean;
+}
+
+/** One API key: the bearer token and the user it acts for. */
+export interface ApiKey {
+  key: string;
+  userId: string;
+  admin?: boolean;
+}
+
+export const MIN_KEY_LENGTH = 16;
+
+/**
+ * The configured keys, held as sha256 digests. A presented key is hashed and compared with every
+ * digest in constant time, so neither its content nor its length shows in the timing.
+ */
+export class ApiKeyring {
+  private readonly entries: { digest: Buffer; principal: Principal }[];
+
+  constructor(keys: ApiKey[]) {
+    const seen = new Set<string>();
+    this.entries = keys.map((k) => {
+      if (typeof k.key !== "string" || k.key.length < MIN_KEY_LENGTH || /\s/.test(k.key)) {
+        throw new Error(`API keys must be at least ${MIN_KEY_LENGTH} characters without spaces`);
+      }
+      if (seen.has(k.key)) throw new Error("the same API key is configured twice");
+      seen.add(k.key);
+      return {
+        digest: digest(k.key),
+        principal: { userId: validateSegment(k.userId, "userId"), admin: k.admin === true },
+      };
+    });
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  lookup(presented: string): Principal | null {
+    const given = digest(presented);
+    let found: Principal | null = null;
+    for (const entry of this.entries) {
+      if (timingSafeEqual(given, entry.digest)) found = entry.principal;
+    }
+    return found;
+  }
+}
+
+function digest(key: string): Buffer {
+  return createHash("sha256").update(key, "utf8").digest();
+}
+
+/**
+ * Counts failed authentications per client address in a fixed window; past the limit the client
+ * gets 429 until the window ends, whatever it presents. Bounded in memory.
+ */
+export class FailureLimiter {
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+
+  constructor(
+    readonly limit = 10,
+    readonly windowMs = 60_000,
+    private readonly maxClients = 10_000,
+  ) {}
+
+  /** Seconds until `client` may try again, or 0 when it is not blocked. */
+  retryAfter(client: string, now = Date.now()): number {
+    const w = this.windows.get(client);
+    if (!w || w.resetAt <= now) return 0;
+    return w.count >= this.limit ? Math.ceil((w.resetAt - now) / 1000) : 0;
+  }
+
+  fail(client: string, now = Date.now()): void {
+    let w = this.windows.get(client);
+    if (!w || w.resetAt <= now) {
+      if (this.windows.size >= this.maxClients) this.prune(now);
+      w = { count: 0, resetAt: now + this.windowMs };
+      this.windows.set(client, w);
+    }
+    w.count++;
+  }
+
+  private prune(now: number): void {
+    for (const [client, w] of this.windows) if (w.resetAt <= now) this.windows.delete(client);
+    // Still full: forget the oldest entries rather than grow without bound.
+    for (const client of this.windows.keys()) {
+      if (this.windows.size < this.maxClients) break;
+      this.windows.delete(client);
+    }
+  }
+}
+
+export type ClientAddress = (request: Request, env: unknown) => string;
+
+/** The peer address as @hono/node-server (or any Node adapter passing `incoming`) exposes it. */
+export const socketAddress: ClientAddress = (_request, env) => {
+  const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? "unknown";
+};
+
+/** Custom authentication for apps that mount the handler behind their own login. */
+export type Authenticate = (request: Request) => Principal | null | Promise<Principal | null>;
+
+export type AuthEnv = { Variables: { principal: Principal } };
+
+/** Bearer authentication; sets `principal` for the routes behind it. */
+export function bearerAuth(options: {
+  keyring: ApiKeyring;
+  authenticate?: Authenticate | undefined;
+  limiter: FailureLimiter;
+  clientAddress: ClientAddress;
+}): MiddlewareHandler<AuthEnv> {
+  return async (c, next) => {
+    const client = options.clientAddress(c.req.raw, c.env);
+    const wait = options.limiter.retryAfter(client);
+    if (wait > 0) {
+      throw new HttpError(429, "TOO_MANY_REQUESTS", "too many failed authentication attempts; try later", {
+        "retry-after": String(wait),
+      });
+    }
+    let principal: Principal | null = null;
+    const header = c.req.header("authorization");
+    const match = header === undefined ? null : /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
+    if (match) principal = options.keyring.lookup(match[1]!);
+    if (!principal && options.authenticate) principal = await options.authenticate(c.req.raw);
+    if (!principal) {
+      options.limiter.fail(client);
+      throw new HttpError(
+        401,
+        "UNAUTHORIZED",
+        header === undefined ? "an API key is required: Authorization: Bearer <key>" : "invalid API key",
+        { "www-authenticate": 'Bearer realm="chuk-artifacts"' },
+      );
+    }
+    c.set("principal", principal);
+    await next();
+  };
+}

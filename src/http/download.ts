@@ -1,0 +1,104 @@
+import type { ArtifactMetadata } from "../metadata.js";
+import type { ByteRange, OpenedBody } from "../storage/provider.js";
+import type { RangeChooser } from "../store.js";
+import { RangeNotSatisfiableError } from "./errors.js";
+import { discard, toWebStream } from "./streams.js";
+
+/**
+ * Serves an artifact's bytes for a signed GET or a REST download: a single `Range` (206 with
+ * Content-Range, 416 past the end), `If-None-Match` against the ETag (the quoted sha256; 304),
+ * HEAD without opening the body. The body streams; it is never held whole.
+ */
+
+export interface ArtifactSource {
+  /** Metadata only (HEAD and conditional requests). */
+  metadata(): Promise<ArtifactMetadata>;
+  open(range: RangeChooser): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }>;
+}
+
+export async function serveArtifact(request: Request, source: ArtifactSource): Promise<Response> {
+  const ifNoneMatch = request.headers.get("if-none-match");
+  if (request.method === "HEAD" || ifNoneMatch !== null) {
+    const metadata = await source.metadata();
+    if (ifNoneMatch !== null && etagMatches(ifNoneMatch, etagOf(metadata))) {
+      return new Response(null, {
+        status: 304,
+        headers: { etag: etagOf(metadata), "cache-control": "private" },
+      });
+    }
+    if (request.method === "HEAD") {
+      const headers = artifactHeaders(metadata);
+      headers.set("content-length", String(metadata.bytes));
+      return new Response(null, { status: 200, headers });
+    }
+  }
+  const rangeHeader = request.headers.get("range");
+  let chosen: ByteRange | undefined;
+  const { metadata, body } = await source.open((m) => {
+    chosen = rangeHeader === null ? undefined : parseRange(rangeHeader, m.bytes);
+    return chosen;
+  });
+  if (request.signal.aborted) {
+    await discard(body.stream);
+    return new Response(null, { status: 499 });
+  }
+  const headers = artifactHeaders(metadata);
+  headers.set("content-length", String(body.length));
+  if (chosen) headers.set("content-range", `bytes ${chosen.start}-${chosen.end}/${body.totalBytes}`);
+  return new Response(body.length === 0 ? null : toWebStream(body.stream), {
+    status: chosen ? 206 : 200,
+    headers,
+  });
+}
+
+export function etagOf(metadata: ArtifactMetadata): string {
+  return `"${metadata.sha256}"`;
+}
+
+function etagMatches(header: string, etag: string): boolean {
+  if (header.trim() === "*") return true;
+  return header.split(",").some((candidate) => candidate.trim().replace(/^W\//, "") === etag);
+}
+
+/**
+ * One `bytes=` range against `total` bytes. Syntax it does not understand, and several ranges,
+ * are ignored (the whole body is sent), as HTTP allows; a range past the end is a 416.
+ */
+export function parseRange(header: string, total: number): ByteRange | undefined {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === "" && match[2] === "")) return undefined;
+  const [, first, last] = match as unknown as [string, string, string];
+  if (first === "") {
+    const suffix = Number(last);
+    if (!Number.isSafeInteger(suffix)) return undefined;
+    if (suffix === 0 || total === 0) throw new RangeNotSatisfiableError(total);
+    return { start: Math.max(0, total - suffix), end: total - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? Number.MAX_SAFE_INTEGER : Number(last);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return undefined;
+  if (start >= total) throw new RangeNotSatisfiableError(total);
+  return { start, end: Math.min(end, total - 1) };
+}
+
+function artifactHeaders(metadata: ArtifactMetadata): Headers {
+  return new Headers({
+    "content-type": metadata.mime,
+    etag: etagOf(metadata),
+    "last-modified": new Date(metadata.updatedAt).toUTCString(),
+    "accept-ranges": "bytes",
+    "cache-control": "private, no-cache",
+    "content-disposition": contentDisposition(metadata.filename),
+    // Artifacts are user content: never sniffed, never run with this origin's rights.
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "sandbox; default-src 'none'",
+  });
+}
+
+/** `inline` with the filename's last path segment, ASCII-safe plus an RFC 8187 UTF-8 form. */
+function contentDisposition(filename: string | null): string {
+  if (!filename) return "inline";
+  const base = filename.split("/").pop() || "download";
+  const ascii = base.replace(/[^A-Za-z0-9._ -]/g, "_");
+  return `inline; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(base)}`;
+}

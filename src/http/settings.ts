@@ -1,0 +1,105 @@
+import { randomBytes } from "node:crypto";
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import type { ApiKey } from "./auth.js";
+
+/**
+ * The server's own settings from the environment, read when the server starts (never at import):
+ * API keys and the signing secret a standalone server keeps for itself. Store settings stay in
+ * src/config.ts.
+ *
+ * - CHUK_API_KEYS="key1=alice,key2=bob"   keys of ordinary users
+ * - CHUK_ADMIN_KEYS="key3" or "key3=ops"  admin keys (user "admin" unless named)
+ * - CHUK_API_KEYS_FILE=keys.json          [{ "key": "…", "userId": "alice", "admin": false }, …]
+ */
+
+type Env = Record<string, string | undefined>;
+
+const keyFileSchema = z.union([
+  z.array(z.strictObject({ key: z.string(), userId: z.string(), admin: z.boolean().optional() })),
+  z.strictObject({
+    keys: z.array(z.strictObject({ key: z.string(), userId: z.string(), admin: z.boolean().optional() })),
+  }),
+]);
+
+export async function loadApiKeys(env: Env = process.env): Promise<{ keys: ApiKey[]; sources: string[] }> {
+  const keys: ApiKey[] = [];
+  const sources: string[] = [];
+  const list = (value: string | undefined, admin: boolean, name: string) => {
+    if (!value?.trim()) return;
+    sources.push(name);
+    for (const item of value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
+      const eq = item.indexOf("=");
+      if (eq < 0 && !admin) throw new Error(`${name}: write each entry as key=userId`);
+      const key = eq < 0 ? item : item.slice(0, eq);
+      const userId = eq < 0 ? "admin" : item.slice(eq + 1);
+      keys.push({ key, userId, admin });
+    }
+  };
+  list(env.CHUK_API_KEYS, false, "CHUK_API_KEYS");
+  list(env.CHUK_ADMIN_KEYS, true, "CHUK_ADMIN_KEYS");
+  const file = env.CHUK_API_KEYS_FILE?.trim();
+  if (file) {
+    let parsed: z.infer<typeof keyFileSchema>;
+    try {
+      parsed = keyFileSchema.parse(JSON.parse(await readFile(file, "utf8")));
+    } catch (err) {
+      const why = err instanceof z.ZodError ? "expected [{ key, userId, admin? }]" : (err as Error).message;
+      throw new Error(`CHUK_API_KEYS_FILE ${file}: ${why}`);
+    }
+    keys.push(...(Array.isArray(parsed) ? parsed : parsed.keys));
+    sources.push(`CHUK_API_KEYS_FILE (${file})`);
+  }
+  return { keys, sources };
+}
+
+/** A fresh key for a server started without any: 256 random bits. */
+export function generateApiKey(): string {
+  return `ca_${randomBytes(32).toString("base64url")}`;
+}
+
+export const SECRET_FILE = "_signing-secret";
+
+/**
+ * The filesystem provider's signing secret, kept in a 0600 file under its root (a reserved "_"
+ * name no artifact key can reach) so signed URLs survive restarts and are shared by every server
+ * on the same root. Created atomically: written aside, then linked into place only if absent.
+ */
+export async function persistedSecret(
+  fsRoot: string,
+): Promise<{ secret: string; path: string; created: boolean }> {
+  const root = resolve(fsRoot);
+  await mkdir(root, { recursive: true });
+  const path = join(root, SECRET_FILE);
+  const existing = await readSecret(path);
+  if (existing) return { secret: existing, path, created: false };
+  const temp = join(root, `${SECRET_FILE}.${randomBytes(6).toString("hex")}.tmp`);
+  await writeFile(temp, randomBytes(32).toString("base64url"), { mode: 0o600, flag: "wx" });
+  try {
+    await link(temp, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  } finally {
+    await unlink(temp).catch(() => {});
+  }
+  const secret = await readSecret(path);
+  if (!secret) throw new Error(`${path} is empty`);
+  return { secret, path, created: true };
+}
+
+async function readSecret(path: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = (await readFile(path, "utf8")).trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  // Someone loosened the file's mode: tighten it again.
+  if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
+  return text.length >= 32 ? text : null;
+}

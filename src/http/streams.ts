@@ -1,0 +1,87 @@
+import { BodyTooLargeError } from "../body.js";
+import { ValidationError } from "../errors.js";
+
+/**
+ * Bodies in both directions move chunk by chunk with backpressure: a response stream pulls the
+ * next chunk only when the socket wants it, and a request body is read only as fast as storage
+ * writes it. Nothing here holds a whole artifact.
+ */
+
+/** A web ReadableStream over an async iterable; cancelling it closes the source (file, socket). */
+export function toWebStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await iterator.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          controller.error(err);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * A request body as data `store()` / `updateFile()` accept (a web stream), so it flows through
+ * without a buffering adapter.
+ */
+export function asData(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  return toWebStream(source);
+}
+
+/** Closes a body nobody will read (HEAD, 304), releasing its file handle or connection. */
+export async function discard(source: AsyncIterable<Uint8Array>): Promise<void> {
+  const destroyable = source as { destroy?: () => void };
+  if (typeof destroyable.destroy === "function") destroyable.destroy();
+  else await source[Symbol.asyncIterator]().return?.();
+}
+
+/** The request body as chunks, refusing (BodyTooLargeError) past `maxBytes`. */
+export async function* requestChunks(request: Request, maxBytes: number | null): AsyncIterable<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (maxBytes !== null && declared !== null && Number(declared) > maxBytes) {
+    throw new BodyTooLargeError(`body is larger than the limit of ${maxBytes} bytes`);
+  }
+  if (!request.body) return;
+  const reader = request.body.getReader();
+  let seen = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      seen += value.byteLength;
+      if (maxBytes !== null && seen > maxBytes) {
+        throw new BodyTooLargeError(`body is larger than the limit of ${maxBytes} bytes`);
+      }
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Reads a small JSON request body: 413 past `maxBytes`, 400 when it is not a JSON object. */
+export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of requestChunks(request, maxBytes)) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ValidationError("the request body is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ValidationError("the request body must be a JSON object");
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,179 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { ValidationError } from "../errors.js";
+import type { ArtifactStore, StoreOptions } from "../store.js";
+import type { AuthEnv } from "./auth.js";
+import {
+  jsonBody,
+  metaSchema,
+  metaValue,
+  type RestContext,
+  type RestOptions,
+  readContext,
+  ttlSchema,
+  ttlValue,
+  writeContext,
+} from "./context.js";
+import { boundaryOf, type FormPart, formParts, partText } from "./formdata.js";
+import { stripUndefined } from "./rest.js";
+import { asData, requestChunks } from "./streams.js";
+
+/**
+ * Ways in: a direct upload (raw body or multipart/form-data, streamed to storage), the presigned
+ * upload flow (reserve, client PUT, register) and multipart uploads for large files.
+ */
+
+const reserveSchema = z.strictObject({
+  sessionId: z.string().optional(),
+  filename: z.string().nullable().optional(),
+  mimeType: z.string().nullable().optional(),
+  expires: z.number().int().optional(),
+  maxBytes: z.number().int().nonnegative().nullable().optional(),
+});
+
+const registerSchema = z.strictObject({
+  mime: z.string().optional(),
+  summary: z.string().optional(),
+  filename: z.string().nullable().optional(),
+  meta: metaSchema.optional(),
+  ttl: ttlSchema.optional(),
+});
+
+const partUrlSchema = z.strictObject({
+  uploadId: z.string(),
+  partNumber: z.number().int(),
+  expires: z.number().int().optional(),
+});
+
+const completeSchema = z.strictObject({
+  uploadId: z.string(),
+  parts: z.array(z.strictObject({ partNumber: z.number().int(), etag: z.string() })),
+});
+
+const abortSchema = z.strictObject({ uploadId: z.string() });
+
+// Text fields of an upload form; each must come before the file part, which is stored as it streams.
+const FORM_FIELDS = new Set(["sessionId", "filename", "mime", "summary", "ttl", "meta"]);
+const MAX_FIELD_BYTES = 80 * 1024;
+
+export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  const json = <T extends z.ZodType>(c: RestContext, schema: T) => jsonBody(c, schema, options.maxJsonBytes);
+
+  app.post("/artifacts", async (c) => {
+    const contentType = c.req.header("content-type") ?? "";
+    const id = /^multipart\/form-data\b/i.test(contentType)
+      ? await storeForm(c, boundaryOf(contentType))
+      : await storeRaw(c, contentType);
+    const metadata = await store.metadata(id, readContext(c));
+    return c.json(metadata, 201, { location: `artifacts/${id}` });
+  });
+
+  /** Raw body; fields from the query string, the type from ?mime= or Content-Type. */
+  async function storeRaw(c: RestContext, contentType: string): Promise<string> {
+    const q = (name: string) => c.req.query(name);
+    return store.store(asData(requestChunks(c.req.raw, options.maxUploadBytes)), {
+      ...writeContext(c, q("sessionId")),
+      ...fields({
+        mime: q("mime") ?? (contentType.trim() || undefined),
+        summary: q("summary"),
+        filename: q("filename"),
+        ttl: q("ttl"),
+        meta: q("meta"),
+      }),
+    });
+  }
+
+  async function storeForm(c: RestContext, boundary: string): Promise<string> {
+    const given: Record<string, string> = {};
+    for await (const part of formParts(requestChunks(c.req.raw, options.maxUploadBytes), boundary)) {
+      if (part.name === "file") return storeFilePart(c, part, given);
+      if (!FORM_FIELDS.has(part.name)) throw new ValidationError(`unknown form field ${part.name}`);
+      given[part.name] = await partText(part, MAX_FIELD_BYTES);
+    }
+    throw new ValidationError('the form has no "file" part');
+  }
+
+  async function storeFilePart(
+    c: RestContext,
+    part: FormPart,
+    given: Record<string, string>,
+  ): Promise<string> {
+    return store.store(asData(part.body), {
+      ...writeContext(c, given.sessionId),
+      ...fields({
+        mime: given.mime ?? part.contentType ?? undefined,
+        summary: given.summary,
+        filename: given.filename ?? part.filename ?? undefined,
+        ttl: given.ttl,
+        meta: given.meta,
+      }),
+    });
+  }
+
+  app.post("/uploads", async (c) => {
+    const { sessionId, ...rest } = await json(c, reserveSchema);
+    const upload = await store.presignUpload({ ...stripUndefined(rest), ...writeContext(c, sessionId) });
+    return c.json(upload, 201);
+  });
+
+  app.post("/uploads/:id/register", async (c) => {
+    const body = await json(c, registerSchema);
+    const metadata = await store.registerUploadedArtifact(c.req.param("id"), {
+      ...stripUndefined(body),
+      ...readContext(c),
+    });
+    return c.json(metadata, 201, { location: `artifacts/${metadata.artifactId}` });
+  });
+
+  app.post("/multipart", async (c) => {
+    const { sessionId, ...rest } = await json(c, reserveSchema);
+    const upload = await store.createMultipartUpload({
+      ...stripUndefined(rest),
+      ...writeContext(c, sessionId),
+    });
+    return c.json(upload, 201);
+  });
+
+  app.post("/multipart/:id/parts", async (c) => {
+    const { uploadId, partNumber, expires } = await json(c, partUrlSchema);
+    const part = await store.presignUploadPart(c.req.param("id"), uploadId, partNumber, {
+      ...readContext(c),
+      ...(expires !== undefined && { expires }),
+    });
+    return c.json({ partNumber, ...part });
+  });
+
+  app.post("/multipart/:id/complete", async (c) => {
+    const { uploadId, parts } = await json(c, completeSchema);
+    await store.completeMultipartUpload(c.req.param("id"), uploadId, parts, readContext(c));
+    return c.json({ artifactId: c.req.param("id"), uploadId, completed: true });
+  });
+
+  app.post("/multipart/:id/abort", async (c) => {
+    const { uploadId } = await json(c, abortSchema);
+    await store.abortMultipartUpload(c.req.param("id"), uploadId, readContext(c));
+    return c.body(null, 204);
+  });
+
+  return app;
+}
+
+/** Upload fields given as strings (query or form) turned into store options. */
+function fields(raw: {
+  mime: string | undefined;
+  summary: string | undefined;
+  filename: string | undefined;
+  ttl: string | undefined;
+  meta: string | undefined;
+}): Pick<StoreOptions, "mime" | "summary" | "filename" | "ttl" | "meta"> {
+  const ttl = ttlValue(raw.ttl);
+  const meta = metaValue(raw.meta);
+  return {
+    ...(raw.mime !== undefined && { mime: raw.mime }),
+    ...(raw.summary !== undefined && { summary: raw.summary }),
+    ...(raw.filename !== undefined && { filename: raw.filename }),
+    ...(ttl !== undefined && { ttl }),
+    ...(meta !== undefined && { meta }),
+  };
+}

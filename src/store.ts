@@ -316,7 +316,7 @@ export class ArtifactStore implements AsyncDisposable {
       const current = await this.readRecord(artifactId, options);
       const next = this.applyUpdate(current, { ...rest, merge: false }, data !== undefined);
       if (data !== undefined) {
-        const committed = await this.commit(next, toChunks(data));
+        const committed = await this.commit(next, toChunks(data), { replacing: true });
         return toMetadata(committed);
       }
       await this.commitRecord(next);
@@ -1128,8 +1128,13 @@ export class ArtifactStore implements AsyncDisposable {
     return next;
   }
 
-  private async commit(record: ArtifactRecord, body: AsyncIterable<Uint8Array>): Promise<ArtifactRecord> {
+  private async commit(
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+    options: { replacing?: boolean } = {},
+  ): Promise<ArtifactRecord> {
     const { storage } = await this.backends();
+    if (options.replacing) await this.cacheEvict(record);
     const committed = await storage.put(record, body);
     await this.cachePut(committed);
     return committed;
@@ -1137,8 +1142,18 @@ export class ArtifactStore implements AsyncDisposable {
 
   private async commitRecord(record: ArtifactRecord): Promise<void> {
     const { storage } = await this.backends();
+    await this.cacheEvict(record);
     await storage.putRecord(record);
     await this.cachePut(record);
+  }
+
+  /**
+   * Drops a cached record before its artifact is replaced: if that fails nothing has changed yet,
+   * and a failed cachePut afterwards leaves no entry rather than the old version.
+   */
+  private async cacheEvict(record: ArtifactRecord): Promise<void> {
+    const { sessions } = await this.backends();
+    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
   }
 
   private async removeRecord(record: ArtifactRecord): Promise<boolean> {
@@ -1154,7 +1169,10 @@ export class ArtifactStore implements AsyncDisposable {
       record.expiresAt === null
         ? CACHE_SECONDS_MAX
         : Math.floor((Date.parse(record.expiresAt) - Date.now()) / 1000);
-    if (remaining > 0) await sessions.cacheSet(record, Math.min(remaining, CACHE_SECONDS_MAX));
+    if (remaining <= 0) return;
+    // Storage already holds the truth: a cache that cannot be written (Redis down) costs a later
+    // storage read, and must not fail — or leave half-acknowledged — a write that has succeeded.
+    await sessions.cacheSet(record, Math.min(remaining, CACHE_SECONDS_MAX)).catch(() => {});
   }
 
   private async deleteUnderPrefix(

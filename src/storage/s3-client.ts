@@ -2,7 +2,15 @@ import { S3Client } from "@aws-sdk/client-s3";
 import type { ResolvedConfig } from "../config.js";
 
 /** Bounds on every request, so a dead or black-holed endpoint fails in seconds, not minutes. */
-export const S3_LIMITS = {
+export interface S3Limits {
+  connectMs: number;
+  requestMs: number;
+  idleMs: number;
+  copyRequestMs: number;
+  maxAttempts: number;
+}
+
+export const S3_LIMITS: S3Limits = {
   /** TCP connect. */
   connectMs: 5_000,
   /** Until the response headers arrive (one part upload or one small request). */
@@ -20,7 +28,7 @@ export const S3_LIMITS = {
  * `aws-chunked` bodies with CRC32 trailers (refused by RGW and others) and writes
  * `x-amz-checksum-crc32` into presigned PUT URLs, which breaks real uploads.
  */
-export function createS3Client(config: ResolvedConfig["s3"]): S3Client {
+export function createS3Client(config: ResolvedConfig["s3"], limits: S3Limits = S3_LIMITS): S3Client {
   const agent = { keepAlive: true, maxSockets: 64 };
   return new S3Client({
     region: config.region,
@@ -37,12 +45,12 @@ export function createS3Client(config: ResolvedConfig["s3"]): S3Client {
       }),
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: S3_LIMITS.maxAttempts,
+    maxAttempts: limits.maxAttempts,
     requestHandler: {
-      connectionTimeout: S3_LIMITS.connectMs,
-      requestTimeout: S3_LIMITS.requestMs,
+      connectionTimeout: limits.connectMs,
+      requestTimeout: limits.requestMs,
       throwOnRequestTimeout: true,
-      socketTimeout: S3_LIMITS.idleMs,
+      socketTimeout: limits.idleMs,
       httpAgent: agent,
       httpsAgent: agent,
     },

@@ -87,11 +87,17 @@ export function s3Failure(err: unknown, action: string, ctx: S3Context): Artifac
   const status = statusOf(err);
   const names = settingNames(ctx.provider);
   const where = `${ctx.provider} endpoint ${ctx.endpoint}`;
+  // Bodiless answers (HEAD) carry no S3 error code; the status is all there is.
+  const code = name === "Unknown" || name === "Error" ? `HTTP ${status ?? "error"}` : name;
   let message: string;
   const net = networkCode(err);
-  if (net || name === "TimeoutError") {
+  if (name === "TimeoutError" || net === "ETIMEDOUT") {
     message =
-      `${action}: cannot reach the ${where} (${net ?? "timed out"}): ` +
+      `${action}: the ${where} did not answer in time (timed out): ` +
+      `check ${names.endpoint} and that the server is up and reachable`;
+  } else if (net) {
+    message =
+      `${action}: cannot reach the ${where} (${net}): ` +
       `check ${names.endpoint} and that the server is running and reachable`;
   } else if (name === "NoSuchBucket" || (action === "check bucket" && status === 404)) {
     message = `${action}: bucket "${ctx.bucket}" does not exist at the ${where}: create it or set ARTIFACT_BUCKET`;
@@ -101,7 +107,7 @@ export function s3Failure(err: unknown, action: string, ctx: S3Context): Artifac
     message = `${action}: no ${ctx.provider} credentials found: set ${names.keys}, or configure an IAM role or profile`;
   } else if (name === "AccessDenied" || status === 403) {
     message =
-      `${action}: access denied to bucket "${ctx.bucket}" at the ${where} (${name}): ` +
+      `${action}: access denied to bucket "${ctx.bucket}" at the ${where} (${code}): ` +
       `check ${names.keys} and that they may read and write this bucket`;
   } else {
     const detail = err instanceof Error ? err.message : String(err);

@@ -31,7 +31,7 @@ import type {
   StorageProvider,
 } from "./provider.js";
 import { type BodyTuning, writeBody } from "./s3-body.js";
-import { createS3Client } from "./s3-client.js";
+import { createS3Client, S3_LIMITS, type S3Limits } from "./s3-client.js";
 import { DEFAULT_COPY_TUNING, serverCopy } from "./s3-copy.js";
 import {
   isMissingObject,
@@ -84,6 +84,8 @@ import { presignGetUrl, presignPartUrl, presignPutUrl } from "./s3-presign.js";
 export interface S3Tuning extends BodyTuning {
   /** Records fetched in parallel while listing. */
   listConcurrency: number;
+  /** Timeouts and attempts of every request. */
+  limits: S3Limits;
 }
 
 export const DEFAULT_S3_TUNING: S3Tuning = {
@@ -91,6 +93,7 @@ export const DEFAULT_S3_TUNING: S3Tuning = {
   queueSize: 2,
   ...DEFAULT_COPY_TUNING,
   listConcurrency: 32,
+  limits: S3_LIMITS,
 };
 
 /** How many grid keys with a known index object this process remembers. */
@@ -126,7 +129,7 @@ export class S3StorageProvider implements StorageProvider {
     this.ctx = {
       provider: name,
       bucket: config.bucket,
-      endpoint: config.endpoint ? redactUrl(config.endpoint) : `AWS S3 (${config.region})`,
+      endpoint: config.endpoint ? redactUrl(config.endpoint).replace(/\/$/, "") : `AWS S3 (${config.region})`,
     };
   }
 
@@ -139,7 +142,8 @@ export class S3StorageProvider implements StorageProvider {
     if (!config.bucket) {
       throw new ValidationError(`Storage provider ${name} needs a bucket: set ARTIFACT_BUCKET (or bucket)`);
     }
-    return new S3StorageProvider(name, createS3Client(config), config, { ...DEFAULT_S3_TUNING, ...tuning });
+    const tuned = { ...DEFAULT_S3_TUNING, ...tuning };
+    return new S3StorageProvider(name, createS3Client(config, tuned.limits), config, tuned);
   }
 
   async put(
@@ -419,7 +423,16 @@ export class S3StorageProvider implements StorageProvider {
 
   async health(): Promise<{ ok: boolean; detail: string }> {
     const started = Date.now();
-    await this.run("check bucket", () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+    await this.run("check bucket", async () => {
+      try {
+        await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      } catch (err) {
+        if (statusOf(err) !== 403) throw err;
+        // A HEAD's 403 has no error code: a GET tells refused credentials from a policy that only
+        // lacks s3:ListBucket, which object access does not need.
+        await this.getText(probeKey());
+      }
+    });
     const ok = await this.run("health probe", async () => {
       const probe = probeKey();
       await this.putText(probe, "ok");

@@ -24,7 +24,12 @@ export {
   ValidationError,
 } from "./errors.js";
 export { type ParsedGridKey, parseGridKey } from "./grid.js";
+export { createHttpHandler, type HttpHandlerOptions } from "./http/app.js";
+export type { ApiKey, Authenticate, Principal } from "./http/auth.js";
+export type { McpHttpContext, McpHttpOptions } from "./mcp/http.js";
+export { type ArtifactMcpOptions, createMcpServer } from "./mcp/server.js";
 export type { ArtifactMetadata } from "./metadata.js";
+export type { MultipartPart, PartReceipt } from "./multipart.js";
 export type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 export type { StorageCapabilities, StorageProvider } from "./storage/provider.js";
 export {
@@ -32,8 +37,10 @@ export {
   type ArtifactPage,
   ArtifactStore,
   type BatchItem,
+  type MultipartUploadInfo,
   type PresignedUpload,
   type PresignUploadOptions,
+  type RangeChooser,
   type RegisterUploadOptions,
   type StoreOptions,
   type UpdateFileOptions,

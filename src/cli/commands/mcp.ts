@@ -1,4 +1,118 @@
-export async function run(_argv: string[]): Promise<number> {
-  console.error("chuk-artifacts mcp: not available in this build");
-  return 1;
+import { parseArgs } from "node:util";
+import { ArtifactStore } from "../../store.js";
+import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+
+const HELP = `usage: chuk-artifacts mcp [options]
+
+Runs the MCP server on stdio (standard input and output carry only the protocol; logs go to
+standard error). Tools: upload_file, write_file, read_file, list_files, get_metadata,
+update_metadata, copy_file, move_file, delete_file, presign_download, presign_upload,
+register_upload; resources: artifact://{sessionId}/{artifactId}.
+
+Every call works inside one artifact session owned by one user:
+  --user ID             the user (default: $CHUK_MCP_USER, else "local")
+  --session ID          the session (default: user_ID, the user's own; created on first use)
+  --max-read-bytes N    most bytes one read returns (default 1048576; read bigger files in parts)
+  --max-upload-bytes N  most bytes one upload_file/write_file call takes (default 10485760)
+  --page-size N         artifacts per resources/list page and list_files default (default 50)
+
+Storage: unlike the library's memory default, files are kept on the filesystem under
+./artifacts (ARTIFACT_FS_ROOT, --fs-root), so they outlive one client process. --provider (or
+ARTIFACT_PROVIDER) chooses another; --provider memory keeps nothing after exit.
+
+Signed URLs (presign_download, presign_upload) on memory and filesystem storage point at
+ARTIFACT_PUBLIC_URL (default http://127.0.0.1:8080): run "chuk-artifacts serve" there on the
+same storage with the same ARTIFACT_SIGNING_SECRET to serve them. S3 URLs need no server.
+
+Example client configuration:
+  { "command": "npx", "args": ["chuk-artifacts", "mcp", "--user", "alice"] }
+
+${STORE_FLAGS_HELP}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseArgs({
+    args: argv,
+    options: {
+      ...STORE_FLAGS,
+      user: { type: "string" },
+      session: { type: "string" },
+      "max-read-bytes": { type: "string" },
+      "max-upload-bytes": { type: "string" },
+      "page-size": { type: "string" },
+    },
+    allowPositionals: false,
+  });
+  if (helpRequested(parsed.values, HELP)) return 0;
+  const { values } = parsed;
+
+  // Standard output belongs to the protocol from here on: anything printed by accident goes to
+  // standard error instead of corrupting the message stream.
+  console.log = console.error;
+  console.info = console.error;
+  console.debug = console.error;
+
+  const storeOptions = storeOptionsFrom(values);
+  // The CLI's own default, decided before the store reads its environment: filesystem unless a
+  // provider was asked for.
+  if (storeOptions.storageProvider === undefined && !process.env.ARTIFACT_PROVIDER?.trim()) {
+    storeOptions.storageProvider = "filesystem";
+  }
+  const userId = values.user ?? (process.env.CHUK_MCP_USER?.trim() || "local");
+  const limits = {
+    maxReadBytes: wholeNumber(values["max-read-bytes"], "--max-read-bytes"),
+    maxUploadBytes: wholeNumber(values["max-upload-bytes"], "--max-upload-bytes"),
+    listPageSize: wholeNumber(values["page-size"], "--page-size"),
+  };
+
+  let store: ArtifactStore;
+  try {
+    store = new ArtifactStore(storeOptions);
+  } catch (err) {
+    return reportError(err);
+  }
+  try {
+    // Loaded only here, so other commands never pay for the MCP SDK.
+    const [{ createMcpServer, DEFAULT_MAX_UPLOAD_BYTES }, { StdioServerTransport }] = await Promise.all([
+      import("../../mcp/server.js"),
+      import("@modelcontextprotocol/sdk/server/stdio.js"),
+    ]);
+    const server = createMcpServer(store, {
+      userId,
+      ...(values.session !== undefined && { sessionId: values.session }),
+      ...(limits.maxReadBytes !== undefined && { maxReadBytes: limits.maxReadBytes }),
+      ...(limits.maxUploadBytes !== undefined && { maxUploadBytes: limits.maxUploadBytes }),
+      ...(limits.listPageSize !== undefined && { listPageSize: limits.listPageSize }),
+    });
+    const maxUpload = limits.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+    const transport = new StdioServerTransport(process.stdin, process.stdout, {
+      // One message may carry a base64 upload of maxUploadBytes.
+      maxBufferSize: Math.max(10 * 1024 * 1024, Math.ceil((maxUpload * 4) / 3) + 1024 * 1024),
+    });
+    const closed = new Promise<void>((resolve) => {
+      transport.onclose = resolve;
+      process.stdin.once("end", resolve);
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    await server.connect(transport);
+    const where = store.storageProviderName === "filesystem" ? ` under ${store.config.fsRoot}` : "";
+    console.error(
+      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}, ` +
+        `${store.storageProviderName} storage${where}, ${store.sessionProviderName} sessions`,
+    );
+    await closed;
+    await server.close();
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  } finally {
+    await store.close();
+  }
+}
+
+function wholeNumber(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
+  return n;
 }

@@ -1,0 +1,107 @@
+import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import {
+  ListResourcesRequestSchema,
+  type ListResourcesResult,
+  type ReadResourceResult,
+  type Resource,
+} from "@modelcontextprotocol/sdk/types.js";
+import { AccessDeniedError, ArtifactNotFoundError } from "../errors.js";
+import type { ArtifactMetadata } from "../metadata.js";
+import { decodeText, isTextMime } from "./content.js";
+import { resourceError, TooLargeError } from "./errors.js";
+import { listArtifacts } from "./listing.js";
+import type { ConnectionContext } from "./server.js";
+import { ARTIFACT_URI_TEMPLATE, parseArtifactUri } from "./uri.js";
+
+/** The resource entry of an artifact in resources/list. */
+function resourceEntry(ctx: ConnectionContext, m: ArtifactMetadata): Resource {
+  return {
+    uri: ctx.uri(m.artifactId),
+    name: m.filename ?? m.artifactId,
+    ...(m.filename !== null && { title: m.filename }),
+    ...(m.summary && { description: m.summary }),
+    mimeType: m.mime,
+    size: m.bytes,
+    annotations: { lastModified: m.updatedAt },
+  };
+}
+
+/**
+ * The session's artifacts as resources: the `artifact://{sessionId}/{artifactId}` template for
+ * reads, and a paginated resources/list. A URI of another session is refused without asking the
+ * store; a missing one is the protocol's resource-not-found error.
+ */
+export function registerResources(server: McpServer, ctx: ConnectionContext): void {
+  server.registerResource(
+    `${ctx.toolPrefix}artifact`,
+    // Listing is paginated by the resources/list handler below, not by the template.
+    new ResourceTemplate(ARTIFACT_URI_TEMPLATE, { list: undefined }),
+    {
+      title: "Artifact",
+      description: `A file of artifact session ${ctx.sessionId}; read it for its content (text, or base64 blob)`,
+    },
+    async (uri) => {
+      try {
+        return await readArtifact(ctx, uri.href);
+      } catch (err) {
+        throw resourceError(err, uri.href, ctx.log);
+      }
+    },
+  );
+  installPagedList(server, ctx);
+}
+
+async function readArtifact(ctx: ConnectionContext, uri: string): Promise<ReadResourceResult> {
+  const parsed = parseArtifactUri(uri);
+  if (!parsed) throw new ArtifactNotFoundError(`${uri} is not an artifact://session/id URI`);
+  if (parsed.sessionId !== ctx.sessionId) {
+    throw new AccessDeniedError(
+      `${uri} belongs to another session; this connection reads only artifact://${encodeURIComponent(ctx.sessionId)}/…`,
+    );
+  }
+  const m = await ctx.store.metadata(parsed.artifactId, ctx.access);
+  if (m.bytes > ctx.maxReadBytes) {
+    throw new TooLargeError(
+      `${m.filename ?? m.artifactId} is ${m.bytes} bytes, over this server's read limit of ${ctx.maxReadBytes}; ` +
+        "use the read_file tool with offset and length, or presign_download for a URL",
+    );
+  }
+  const bytes = await ctx.store.retrieve(parsed.artifactId, ctx.access);
+  const text = isTextMime(m.mime) ? decodeText(bytes, m.mime, true) : null;
+  const href = ctx.uri(m.artifactId);
+  return {
+    contents: [
+      text !== null
+        ? { uri: href, mimeType: m.mime, text }
+        : { uri: href, mimeType: m.mime, blob: bytes.toString("base64") },
+    ],
+  };
+}
+
+type RawHandler = (request: unknown, extra: unknown) => Promise<ListResourcesResult>;
+
+/**
+ * Replaces the server's resources/list with a paginated one. McpServer's own handler lists its
+ * templates' resources in one unpaginated answer and drops cursors, so it cannot page a session
+ * of any size. Its answer (the server's other resources) still leads the first page: the SDK has
+ * no public way to reach a replaced handler, so it is taken from the protocol's handler table
+ * when present; without it, only artifacts are listed.
+ */
+function installPagedList(server: McpServer, ctx: ConnectionContext): void {
+  const table = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
+  const previous = table instanceof Map ? (table.get("resources/list") as RawHandler | undefined) : undefined;
+  server.server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
+    const cursor = request.params?.cursor ?? null;
+    const head = cursor === null && previous ? (await previous(request, extra)).resources : [];
+    let page: Awaited<ReturnType<typeof listArtifacts>>;
+    try {
+      page = await listArtifacts(ctx, { limit: ctx.listPageSize, cursor });
+    } catch (err) {
+      throw resourceError(err, `artifact://${encodeURIComponent(ctx.sessionId)}/`, ctx.log);
+    }
+    return {
+      resources: [...head, ...page.items.map((m) => resourceEntry(ctx, m))],
+      ...(page.cursor !== null && { nextCursor: page.cursor }),
+    };
+  });
+}

@@ -1,0 +1,127 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { ValidationError } from "../errors.js";
+import { validateSegment } from "../grid.js";
+import type { ArtifactMetadata } from "../metadata.js";
+import type { AccessContext, ArtifactStore } from "../store.js";
+import { registerResources } from "./resources.js";
+import { registerTools } from "./tools.js";
+import { artifactUri } from "./uri.js";
+
+/** Options of `createMcpServer`: who the connection is, and the limits of one message. */
+export interface ArtifactMcpOptions {
+  /** The user this connection acts for; every store call carries it, so the store enforces isolation. */
+  userId: string;
+  /** The artifact session of this connection. Default `user_{userId}`, the user's own session. */
+  sessionId?: string;
+  /** Largest content returned by one read_file call or resource read. Default 1 MiB. */
+  maxReadBytes?: number;
+  /** Largest upload_file / write_file content in one call (bigger files: presign_upload). Default 10 MiB. */
+  maxUploadBytes?: number;
+  /** Artifacts per resources/list page and the list_files default. Default 50. */
+  listPageSize?: number;
+  /** Register onto this server (an app's own) instead of creating one. */
+  server?: McpServer;
+  /** Prepended to every tool name (e.g. "artifacts_") when an app's server has tools of the same names. */
+  toolPrefix?: string;
+  /** Name and version announced when a server is created here. */
+  serverInfo?: { name: string; version: string };
+  /** Where unexpected failures are logged. Default: standard error (never stdout, which stdio uses). */
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_READ_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_LIST_PAGE_SIZE = 50;
+export const MAX_LIST_PAGE_SIZE = 200;
+
+/** What the tools and resources of one connection share. */
+export interface ConnectionContext {
+  store: ArtifactStore;
+  userId: string;
+  sessionId: string;
+  /** Passed to every store call. */
+  access: Required<AccessContext>;
+  maxReadBytes: number;
+  maxUploadBytes: number;
+  listPageSize: number;
+  toolPrefix: string;
+  log(line: string): void;
+  uri(artifactId: string): string;
+}
+
+/**
+ * An MCP server whose tools and resources work inside ONE artifact session tied to a user:
+ * upload, write, read, list, metadata, copy, move, delete, signed download and upload URLs, and
+ * every artifact of the session as an `artifact://{sessionId}/{artifactId}` resource.
+ *
+ * With `options.server` the tools and the resource template are added to that server (an app's
+ * own) and it is returned; note that resources/list of that server is then answered here: the
+ * server's other listed resources on the first page, the session's artifacts paginated after them.
+ */
+export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOptions): McpServer {
+  const userId = validateSegment(options.userId, "userId");
+  const sessionId = validateSegment(options.sessionId ?? `user_${userId}`, "sessionId");
+  const context: ConnectionContext = {
+    store,
+    userId,
+    sessionId,
+    access: { sessionId, userId },
+    maxReadBytes: positiveInt(options.maxReadBytes, DEFAULT_MAX_READ_BYTES, "maxReadBytes"),
+    maxUploadBytes: positiveInt(options.maxUploadBytes, DEFAULT_MAX_UPLOAD_BYTES, "maxUploadBytes"),
+    listPageSize: Math.min(
+      positiveInt(options.listPageSize, DEFAULT_LIST_PAGE_SIZE, "listPageSize"),
+      MAX_LIST_PAGE_SIZE,
+    ),
+    toolPrefix: options.toolPrefix ?? "",
+    log: options.log ?? ((line) => process.stderr.write(`chuk-artifacts mcp: ${line}\n`)),
+    uri: (artifactId) => artifactUri(sessionId, artifactId),
+  };
+  const server =
+    options.server ??
+    new McpServer(options.serverInfo ?? { name: "chuk-artifacts", version: "0.1.0" }, {
+      instructions:
+        `Artifact storage for user ${userId}, session ${sessionId}. Files are artifacts with an id ` +
+        "and an artifact://session/id URI. Use write_file for text and upload_file for base64 " +
+        "bytes, list_files to find files, read_file to read them (large files in parts with " +
+        "offset/length), and presign_download / presign_upload for URLs that move big files directly.",
+    });
+  registerTools(server, context);
+  registerResources(server, context);
+  return server;
+}
+
+function positiveInt(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new ValidationError(`${name} must be a positive whole number`);
+  return value;
+}
+
+/** The compact view of an artifact that tools return. */
+export function artifactView(context: ConnectionContext, m: ArtifactMetadata) {
+  return {
+    artifactId: m.artifactId,
+    uri: context.uri(m.artifactId),
+    filename: m.filename,
+    mime: m.mime,
+    bytes: m.bytes,
+    summary: m.summary,
+    meta: m.meta,
+    sha256: m.sha256,
+    storedAt: m.storedAt,
+    updatedAt: m.updatedAt,
+    expiresAt: m.expiresAt,
+  };
+}
+
+/** A `resource_link` content item to an artifact. */
+export function resourceLink(context: ConnectionContext, m: ArtifactMetadata) {
+  return {
+    type: "resource_link" as const,
+    uri: context.uri(m.artifactId),
+    name: m.filename ?? m.artifactId,
+    mimeType: m.mime,
+    size: m.bytes,
+    ...(m.summary && { description: m.summary }),
+  };
+}

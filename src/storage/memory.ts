@@ -59,7 +59,8 @@ export class MemoryStorageProvider implements StorageProvider {
     const entry = this.entries.get(record.key);
     if (!entry?.body) return null;
     if (options.maxBytes !== null && entry.body.byteLength > options.maxBytes) {
-      this.entries.delete(record.key);
+      // Drop the index entry too, or `locate` would still name the deleted upload.
+      await this.delete(record.key);
       throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
     }
     const committed = { ...record, bytes: entry.body.byteLength, sha256: sha256Hex(entry.body) };

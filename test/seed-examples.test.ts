@@ -859,6 +859,25 @@ describe("seed README configuration examples", () => {
     expect(await store.delete(id)).toBe(true);
   });
 
+  test.skipIf(!services.s3)(
+    "Quick config: ARTIFACT_PROVIDER=ibm_cos with IBM_COS_* variables (against the local S3 API)",
+    async () => {
+      const s3 = services.s3!;
+      vi.stubEnv("ARTIFACT_PROVIDER", "ibm_cos");
+      vi.stubEnv("IBM_COS_ACCESS_KEY", s3.accessKeyId);
+      vi.stubEnv("IBM_COS_SECRET_KEY", s3.secretAccessKey);
+      vi.stubEnv("IBM_COS_ENDPOINT", s3.endpoint);
+      vi.stubEnv("ARTIFACT_BUCKET", s3.bucket);
+      vi.stubEnv("ARTIFACT_SANDBOX_ID", uniqueSandbox("seed-cos"));
+      await using store = new ArtifactStore();
+      expect(store.storageProviderName).toBe("ibm_cos");
+      const id = await store.store("via the COS settings", { mime: "text/plain", sessionId: "cos" });
+      expect(await store.readFile(id)).toBe("via the COS settings");
+      expect((await store.getStats()).bucket).toBe(s3.bucket);
+      expect(await store.delete(id)).toBe(true);
+    },
+  );
+
   test.skipIf(!services.s3 || !services.redisUrl)(
     "Docker Compose: S3 and Redis configured only through the environment",
     async () => {

@@ -220,6 +220,12 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     // A record filed under another artifact's key is not that artifact.
     await raw.set(`chuk:{${sb}}:rec:other`, JSON.stringify(record), "EX", 60);
     expect(await a.cacheGet(sb, "other")).toBeNull();
+    // A record whose key points at another session's bytes is never served.
+    const elsewhere = { ...record, key: record.key.replace("/s/", "/victim/") };
+    await raw.set(`chuk:{${sb}}:rec:${record.artifactId}`, JSON.stringify(elsewhere), "EX", 60);
+    expect(await a.cacheGet(sb, record.artifactId)).toBeNull();
+    await raw.set(`chuk:{${sb}}:rec:${record.artifactId}`, JSON.stringify(record), "EX", 60);
+    expect(await a.cacheGet(sb, record.artifactId)).toEqual(record);
 
     await raw.set(`chuk:{${sb}}:session:broken`, JSON.stringify({ sessionId: "broken" }), "EX", 60);
     expect(await a.get(sb, "broken")).toBeNull();

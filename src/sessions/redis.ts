@@ -3,6 +3,7 @@ import type { ConnectionOptions } from "node:tls";
 import { Cluster, Redis, ReplyError } from "ioredis";
 import { z } from "zod";
 import { ProviderError } from "../errors.js";
+import { buildKey } from "../grid.js";
 import { type ArtifactRecord, parseRecord } from "../metadata.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
@@ -100,6 +101,9 @@ export class RedisSessionProvider implements SessionProvider {
     };
     client.on("error", remember);
     client.on("node error", remember);
+    client.on("ready", () => {
+      this.lastError = null;
+    });
   }
 
   /** Connects and PINGs; fails within a few seconds with a ProviderError that says what to fix. */
@@ -385,10 +389,18 @@ function parseSession(json: string, sandboxId: string, sessionId: string): Sessi
   return session.sandboxId === sandboxId && session.sessionId === sessionId ? session : null;
 }
 
-/** A cached record, or null (a miss) when it is malformed or not the artifact asked for. */
+/**
+ * A cached record, or null (a miss) when it is malformed or not the artifact asked for. Its `key`
+ * must be the artifact's own grid key: the store reads bytes from it.
+ */
 function parseCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
   const record = parseRecord(json);
-  return record && record.sandboxId === sandboxId && record.artifactId === artifactId ? record : null;
+  if (!record || record.sandboxId !== sandboxId || record.artifactId !== artifactId) return null;
+  try {
+    return record.key === buildKey(sandboxId, record.sessionId, artifactId) ? record : null;
+  } catch {
+    return null; // a session id no valid key can hold
+  }
 }
 
 /** Replies of a MULTI or pipeline; the first failed command's error is thrown. */

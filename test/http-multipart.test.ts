@@ -47,7 +47,7 @@ describe.each(backends())("multipart uploads on $name", (backend: Backend) => {
       partNumber,
     });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return fetch(res.body.url, { method: "PUT", body: data });
+    return fetch(res.body.url, { method: "PUT", body: new Blob([data as Uint8Array<ArrayBuffer>]) });
   }
 
   function parts(minPartBytes: number): Uint8Array[] {

@@ -238,7 +238,7 @@ describe("REST API: authentication, malformed input and limits", () => {
 
   it("refuses a missing, malformed or unknown key with 401", async () => {
     for (const headers of [
-      {},
+      {} as Record<string, string>,
       { authorization: "Bearer not-a-configured-key-000000" },
       { authorization: `Basic ${KEYS.alice}` },
       { authorization: `Bearer ${KEYS.alice}x` },

@@ -189,7 +189,7 @@ describe.each(backends())("signed URLs on $name", (backend: Backend) => {
 
     it("refuses the wrong content type with 415 and stores nothing", async () => {
       const slot = await reserve({ mimeType: "image/png" });
-      for (const headers of [{ "content-type": "text/html" }, {}]) {
+      for (const headers of [{ "content-type": "text/html" }, {}] as Record<string, string>[]) {
         const res = await fetch(slot.url, { method: "PUT", headers, body: new Uint8Array([1, 2, 3]) });
         expect(res.status).toBe(415);
         expect((await res.json()).error.code).toBe("UNSUPPORTED_MEDIA_TYPE");

@@ -7,14 +7,15 @@ import { join, resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArtifactStore } from "../src/store.js";
-import { type ArtifactView, ok, startTestFront, type TestFront } from "./mcp-helpers.js";
+import { KEY_ENV, type RunningServer, startServer } from "./http-harness.js";
+import { type ArtifactView, ok } from "./mcp-helpers.js";
 import { LIMITS, type McpHarness, mcpServerSuite } from "./mcp-suite.js";
 
 /**
  * `chuk-artifacts mcp` exactly as an MCP client runs it: the built CLI spawned with stdio pipes,
- * driven by the SDK's StdioClientTransport. Signed URLs go to a test HTTP front sharing the same
- * folder and signing secret, as `chuk-artifacts serve` would.
+ * driven by the SDK's StdioClientTransport. Its signed URLs are answered by a real
+ * `chuk-artifacts serve` on the same folder; neither is given a signing secret, so this also
+ * proves they agree on the one kept in the folder.
  */
 
 const repo = resolve(import.meta.dirname, "..");
@@ -36,9 +37,7 @@ function assertBuilt(): void {
 }
 
 let dir: string;
-let front: TestFront;
-let helperStore: ArtifactStore;
-const secret = randomBytes(24).toString("hex");
+let serve: RunningServer;
 const sandbox = `mcp-${randomBytes(4).toString("hex")}`;
 const clients: Client[] = [];
 const stderrOf = new Map<Client, string[]>();
@@ -46,8 +45,7 @@ const stderrOf = new Map<Client, string[]>();
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? "",
-    ARTIFACT_SIGNING_SECRET: secret,
-    ARTIFACT_PUBLIC_URL: front.baseUrl,
+    ARTIFACT_PUBLIC_URL: serve.url,
     ARTIFACT_SANDBOX_ID: sandbox,
     ...extra,
   };
@@ -97,21 +95,15 @@ const harness: McpHarness = {
 beforeAll(async () => {
   assertBuilt();
   dir = await mkdtemp(join(tmpdir(), "chuk-mcp-stdio-"));
-  front = await startTestFront();
-  helperStore = new ArtifactStore({
-    storageProvider: "filesystem",
-    fsRoot: join(dir, "root"),
-    sandboxId: sandbox,
-    signingSecret: secret,
-    publicUrl: front.baseUrl,
+  serve = await startServer({
+    args: ["--provider", "filesystem", "--fs-root", join(dir, "root"), "--no-console"],
+    env: { ...KEY_ENV, ARTIFACT_SANDBOX_ID: sandbox },
   });
-  front.attach(helperStore);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await helperStore?.close();
-  await front?.close();
+  await serve?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

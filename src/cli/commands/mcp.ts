@@ -1,4 +1,6 @@
 import { parseArgs } from "node:util";
+import { resolveConfig } from "../../config.js";
+import { persistedSecret } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
 
@@ -21,8 +23,9 @@ Storage: unlike the library's memory default, files are kept on the filesystem u
 ARTIFACT_PROVIDER) chooses another; --provider memory keeps nothing after exit.
 
 Signed URLs (presign_download, presign_upload) on memory and filesystem storage point at
-ARTIFACT_PUBLIC_URL (default http://127.0.0.1:8080): run "chuk-artifacts serve" there on the
-same storage with the same ARTIFACT_SIGNING_SECRET to serve them. S3 URLs need no server.
+ARTIFACT_PUBLIC_URL (default http://127.0.0.1:8080, where "chuk-artifacts serve" listens by
+default): run serve on the same folder to answer them. Without ARTIFACT_SIGNING_SECRET both
+sign with the secret kept in the folder (_signing-secret), so they agree. S3 URLs need no server.
 
 Example client configuration:
   { "command": "npx", "args": ["chuk-artifacts", "mcp", "--user", "alice"] }
@@ -66,6 +69,12 @@ export async function run(argv: string[]): Promise<number> {
 
   let store: ArtifactStore;
   try {
+    // Without a configured secret, a filesystem store signs with the secret kept in its root, the
+    // one `chuk-artifacts serve` on the same folder uses: its URLs then work there.
+    const config = resolveConfig(storeOptions);
+    if (config.signingSecret === null && config.storageProvider === "filesystem") {
+      storeOptions.signingSecret = (await persistedSecret(config.fsRoot)).secret;
+    }
     store = new ArtifactStore(storeOptions);
   } catch (err) {
     return reportError(err);

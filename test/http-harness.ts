@@ -53,7 +53,7 @@ export async function startServer(
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (out += d));
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
   const started = Date.now();
-  while (!/API key/.test(out)) {
+  while (!/listening on [\s\S]*(API key \(.*\): \S+|API keys: .*)\n/.test(out)) {
     if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${out}`);
     if (Date.now() - started > 20_000) {
       child.kill("SIGKILL");

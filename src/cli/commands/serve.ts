@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { createAdaptorServer } from "@hono/node-server";
 import { type ArtifactStoreOptions, resolveConfig } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
-import type { ApiKey } from "../../http/auth.js";
+import { type ApiKey, ApiKeyring } from "../../http/auth.js";
 import { generateApiKey, loadApiKeys, persistedSecret } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
@@ -62,26 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     generatedKey = { key: generateApiKey(), userId: "admin", admin: true };
     keys.push(generatedKey);
   }
-
-  let handler: ReturnType<typeof createHttpHandler> | null = null;
-  const server = createAdaptorServer({
-    fetch: (request, bindings) =>
-      handler ? handler.fetch(request, bindings) : new Response("starting", { status: 503 }),
-  }) as Server;
-  // Slow or stalled clients are cut off: headers within 30 s, a whole request within the timeout.
-  server.headersTimeout = 30_000;
-  server.requestTimeout = requestTimeoutMs;
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((done, fail) => {
-    server.once("error", fail);
-    server.listen(port, host, () => {
-      server.off("error", fail);
-      done();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const listening = `http://${urlHost(address.address)}:${address.port}`;
-  const publicUrl = env.ARTIFACT_PUBLIC_URL?.trim() || reachable(address);
+  new ApiKeyring(keys); // refuses short or duplicate keys before anything binds
 
   const lines: string[] = [];
   let signingSecret: string | undefined;
@@ -102,23 +83,45 @@ export async function run(argv: string[]): Promise<number> {
     lines.push("  signing secret: from ARTIFACT_SIGNING_SECRET");
   }
 
+  let handler: ReturnType<typeof createHttpHandler> | null = null;
+  const server = createAdaptorServer({
+    fetch: (request, bindings) =>
+      handler
+        ? handler.fetch(request, bindings)
+        : Response.json({ error: { code: "STARTING", message: "the server is starting" } }, { status: 503 }),
+  }) as Server;
+  // Slow or stalled clients are cut off: headers within 30 s, a whole request within the timeout.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = requestTimeoutMs;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((done, fail) => {
+    server.once("error", fail);
+    server.listen(port, host, () => {
+      server.off("error", fail);
+      done();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const listening = `http://${urlHost(address.address)}:${address.port}`;
+  const publicUrl = env.ARTIFACT_PUBLIC_URL?.trim() || reachable(address);
+
   const store = new ArtifactStore({
     ...storeOptions,
     publicUrl,
     ...(signingSecret !== undefined && { signingSecret }),
   });
   try {
-    await store.backends();
+    await store.backends(); // a provider that cannot start fails here, not on the first request
+    handler = createHttpHandler(store, {
+      apiKeys: keys,
+      ...(maxUploadBytes !== undefined && { maxUploadBytes }),
+      console: values["no-console"] !== true,
+    });
   } catch (err) {
     server.close();
     await store.close();
     throw err;
   }
-  handler = createHttpHandler(store, {
-    apiKeys: keys,
-    ...(maxUploadBytes !== undefined && { maxUploadBytes }),
-    console: values["no-console"] !== true,
-  });
 
   const storage = store.storageProviderName;
   const where =

@@ -1,0 +1,125 @@
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { bearer, json, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
+
+/** `chuk-artifacts serve` as a user starts it: defaults, what it prints, restarts, shutdown. */
+
+const dirs: string[] = [];
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop("SIGKILL");
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "chuk-serve-"));
+  dirs.push(dir);
+  return dir;
+}
+
+async function serve(options: Parameters<typeof startServer>[0]): Promise<RunningServer> {
+  const server = await startServer(options);
+  servers.push(server);
+  return server;
+}
+
+async function storeText(server: RunningServer, key: string, text: string): Promise<string> {
+  const res = await fetch(`${server.url}/v1/artifacts?ttl=never`, {
+    method: "POST",
+    headers: bearer(key, { "content-type": "text/plain" }),
+    body: text,
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { artifactId: string }).artifactId;
+}
+
+async function presign(server: RunningServer, key: string, id: string): Promise<string> {
+  return (await json(`${server.url}/v1/artifacts/${id}/presign`, "POST", key, {})).body.url;
+}
+
+describe("chuk-artifacts serve", () => {
+  it("with no configuration: ./artifacts, loopback, a generated key, a kept secret, survives a restart", async () => {
+    const cwd = await tempDir();
+    const first = await serve({ cwd });
+    const out = first.output();
+    expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(first.url).not.toMatch(/:8080$/); // --port 0 picked a free port, and says which
+    expect(out).toContain(`storage: filesystem (${join(cwd, "artifacts")})`);
+    expect(out).toContain("sessions: memory");
+    expect(out).toContain(
+      `signing secret: generated and kept in ${join(cwd, "artifacts", "_signing-secret")}`,
+    );
+    expect(first.generatedKey).toMatch(/^ca_[A-Za-z0-9_-]{43}$/);
+    expect((await stat(join(cwd, "artifacts", "_signing-secret"))).mode & 0o777).toBe(0o600);
+
+    const key = first.generatedKey!;
+    const id = await storeText(first, key, "kept across restarts");
+    const url = await presign(first, key, id);
+    expect(url.startsWith(`${first.url}/signed/`)).toBe(true); // publicUrl is where it really listens
+    expect(await first.stop("SIGTERM")).toBe(0);
+    expect(first.output()).toContain("SIGTERM, shutting down");
+
+    // Same folder, same port: the old URL still verifies and the bytes are still there.
+    const port = new URL(first.url).port;
+    const second = await serve({ cwd, args: ["--port", port] });
+    expect(second.output()).toContain("signing secret: kept in");
+    expect(await (await fetch(url)).text()).toBe("kept across restarts");
+    // A new key was generated; the old one is gone.
+    expect((await fetch(`${second.url}/v1/whoami`, { headers: bearer(key) })).status).toBe(401);
+    expect(await second.stop("SIGINT")).toBe(0);
+  });
+
+  it("with --provider memory: a per-process secret, said so, and URLs that die with the process", async () => {
+    const first = await serve({ args: ["--provider", "memory"], env: KEY_ENV });
+    expect(first.output()).toContain("storage: memory");
+    expect(first.output()).toContain("signing secret: random for this process");
+    expect(first.generatedKey).toBeNull();
+    expect(first.output()).toContain("API keys: 3 from CHUK_API_KEYS, CHUK_ADMIN_KEYS");
+    // Configured keys are never printed.
+    for (const key of Object.values(KEYS)) expect(first.output()).not.toContain(key);
+    const id = await storeText(first, KEYS.alice, "ephemeral");
+    const url = await presign(first, KEYS.alice, id);
+    expect(await (await fetch(url)).text()).toBe("ephemeral");
+    const port = new URL(first.url).port;
+    await first.stop();
+    const second = await serve({ args: ["--provider", "memory", "--port", port], env: KEY_ENV });
+    expect((await fetch(url)).status).toBe(403);
+    await second.stop();
+  });
+
+  it("uses ARTIFACT_PUBLIC_URL and ARTIFACT_SIGNING_SECRET when set, and keys from CHUK_API_KEYS_FILE", async () => {
+    const dir = await tempDir();
+    const keysFile = join(dir, "keys.json");
+    await writeFile(keysFile, JSON.stringify([{ key: "file-key-0123456789abcdef", userId: "carol" }]));
+    const server = await serve({
+      args: ["--provider", "filesystem", "--fs-root", join(dir, "root")],
+      env: {
+        ARTIFACT_PUBLIC_URL: "https://files.example.com/base",
+        ARTIFACT_SIGNING_SECRET: "configured-secret-0123456789abcdef",
+        CHUK_API_KEYS_FILE: keysFile,
+      },
+    });
+    expect(server.output()).toContain("signing secret: from ARTIFACT_SIGNING_SECRET");
+    await expect(stat(join(dir, "root", "_signing-secret"))).rejects.toThrow();
+    expect((await json(`${server.url}/v1/whoami`, "GET", "file-key-0123456789abcdef")).body.userId).toBe(
+      "carol",
+    );
+    const id = await storeText(server, "file-key-0123456789abcdef", "x");
+    const url = new URL(await presign(server, "file-key-0123456789abcdef", id));
+    expect(`${url.origin}${url.pathname}`.startsWith("https://files.example.com/base/signed/grid/")).toBe(
+      true,
+    );
+    // The same URL, sent to this server directly, verifies: the secret and key are what was signed.
+    const local = await fetch(`${server.url}${url.pathname.slice("/base".length)}${url.search}`);
+    expect(await local.text()).toBe("x");
+  });
+
+  it("fails before binding on bad configuration, saying what to set", async () => {
+    await expect(startServer({ args: ["--provider", "nope"] })).rejects.toThrow(/ARTIFACT_PROVIDER/);
+    await expect(startServer({ env: { CHUK_API_KEYS: "short=alice" } })).rejects.toThrow(
+      /at least 16 characters/,
+    );
+  });
+});

@@ -40,6 +40,10 @@ describe("examples/mcp-server.ts (the seed's MCP Server Integration recipe)", ()
     expect(tools.map((t) => t.name).sort()).toEqual(
       ["list_files", "upload_file", ...TOOL_NAMES.map((n) => `artifacts_${n}`)].sort(),
     );
+    // Descriptions name the other tools as this server registers them.
+    const upload = tools.find((t) => t.name === "artifacts_upload_file")!;
+    expect(upload.description).toContain("artifacts_presign_upload");
+    expect(upload.description).toContain("artifacts_write_file");
   });
 
   it("upload_file stores the bytes and returns id, size and a download URL; list_files shows it", async () => {

@@ -85,7 +85,7 @@ export function utf8Slice(
  * Decodes a base64 (or base64url) argument, refusing anything malformed rather than silently
  * dropping characters, and anything over `maxBytes` before decoding it.
  */
-export function decodeBase64(input: string, maxBytes: number, field: string): Buffer {
+export function decodeBase64(input: string, maxBytes: number, field: string, uploadTool: string): Buffer {
   const compact = input.replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
     throw new ValidationError(`${field} is not valid base64`);
@@ -95,7 +95,7 @@ export function decodeBase64(input: string, maxBytes: number, field: string): Bu
   if (size > maxBytes) {
     throw new TooLargeError(
       `${field} holds ${size} bytes, over this server's limit of ${maxBytes} bytes for one call; ` +
-        "use presign_upload to get a URL to PUT the file to, then register_upload",
+        `use ${uploadTool} to get a URL to PUT the file to instead`,
     );
   }
   return Buffer.from(compact, "base64");

@@ -63,7 +63,7 @@ async function readArtifact(ctx: ConnectionContext, uri: string): Promise<ReadRe
   if (m.bytes > ctx.maxReadBytes) {
     throw new TooLargeError(
       `${m.filename ?? m.artifactId} is ${m.bytes} bytes, over this server's read limit of ${ctx.maxReadBytes}; ` +
-        "use the read_file tool with offset and length, or presign_download for a URL",
+        `use the ${ctx.toolPrefix}read_file tool with offset and length, or ${ctx.toolPrefix}presign_download for a URL`,
     );
   }
   const bytes = await ctx.store.retrieve(parsed.artifactId, ctx.access);

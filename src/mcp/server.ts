@@ -76,14 +76,16 @@ export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOption
     log: options.log ?? ((line) => process.stderr.write(`chuk-artifacts mcp: ${line}\n`)),
     uri: (artifactId) => artifactUri(sessionId, artifactId),
   };
+  const t = (name: string) => context.toolPrefix + name;
   const server =
     options.server ??
     new McpServer(options.serverInfo ?? { name: "chuk-artifacts", version: "0.1.0" }, {
       instructions:
         `Artifact storage for user ${userId}, session ${sessionId}. Files are artifacts with an id ` +
-        "and an artifact://session/id URI. Use write_file for text and upload_file for base64 " +
-        "bytes, list_files to find files, read_file to read them (large files in parts with " +
-        "offset/length), and presign_download / presign_upload for URLs that move big files directly.",
+        `and an artifact://session/id URI. Use ${t("write_file")} for text and ${t("upload_file")} ` +
+        `for base64 bytes, ${t("list_files")} to find files, ${t("read_file")} to read them (large ` +
+        `files in parts with offset/length), and ${t("presign_download")} / ${t("presign_upload")} ` +
+        "for URLs that move big files directly.",
     });
   registerTools(server, context);
   registerResources(server, context);

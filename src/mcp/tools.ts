@@ -26,7 +26,7 @@ const artifactId = z
   .string()
   .min(1)
   .max(512)
-  .describe("The artifact's id (from list_files or an earlier result), or its artifact://session/id URI");
+  .describe("The artifact's id (from a listing or an earlier result), or its artifact://session/id URI");
 const filename = z
   .string()
   .min(1)
@@ -84,6 +84,8 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   const view = (m: ArtifactMetadata) => artifactView(ctx, m);
   const link = (m: ArtifactMetadata) => resourceLink(ctx, m);
   const idOf = (ref: string) => artifactIdFrom(ref, ctx.sessionId);
+  /** A tool's name as this server registers it, for descriptions and hints. */
+  const t = (name: string) => ctx.toolPrefix + name;
 
   const define = <S extends Shape>(name: string, spec: ToolSpec<S>) => {
     server.registerTool<Shape, z.ZodObject<S, z.core.$strict>>(
@@ -108,7 +110,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     title: "Upload a file (base64)",
     description:
       "Stores a file from base64-encoded bytes in this session and returns its id and artifact:// URI. " +
-      `For text use write_file instead; for files over ${ctx.maxUploadBytes} bytes use presign_upload.`,
+      `For text use ${t("write_file")} instead; for files over ${ctx.maxUploadBytes} bytes use ${t("presign_upload")}.`,
     input: {
       contentBase64: z.string().describe("The file's bytes, base64-encoded"),
       filename: filename.optional(),
@@ -119,7 +121,12 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     run: async (args) => {
-      const bytes = decodeBase64(args.contentBase64, ctx.maxUploadBytes, "contentBase64");
+      const bytes = decodeBase64(
+        args.contentBase64,
+        ctx.maxUploadBytes,
+        "contentBase64",
+        t("presign_upload"),
+      );
       const id = await store.store(bytes, {
         ...access,
         ...defined({ filename: args.filename, summary: args.summary, meta: args.meta, ttl: args.ttl }),
@@ -150,7 +157,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       if (size > ctx.maxUploadBytes) {
         throw new TooLargeError(
           `content is ${size} bytes, over this server's limit of ${ctx.maxUploadBytes} bytes for one call; ` +
-            "use presign_upload for large files",
+            `use ${t("presign_upload")} for large files`,
         );
       }
       const fields = defined({
@@ -185,7 +192,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     description:
       "Returns a file's content: text as text, images as images, other binary files as a base64 " +
       `embedded resource. At most ${ctx.maxReadBytes} bytes per call: for bigger files pass offset and ` +
-      "length and follow nextOffset, or use presign_download for a URL.",
+      `length and follow nextOffset, or use ${t("presign_download")} for a URL.`,
     input: {
       artifactId,
       offset: z.number().int().min(0).optional().describe("First byte to read (default 0)"),
@@ -216,7 +223,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       if (!ranged && first.bytes > max) {
         throw new TooLargeError(
           `${name} is ${first.bytes} bytes, over this server's read limit of ${max} bytes per call; ` +
-            `read it in parts with offset and length (at most ${max} bytes each), or call presign_download for a URL`,
+            `read it in parts with offset and length (at most ${max} bytes each), or call ${t("presign_download")} for a URL`,
         );
       }
       if (start > 0 && start >= first.bytes) {
@@ -266,7 +273,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
         totalBytes: m.bytes,
         nextOffset,
         ...(nextOffset !== null && {
-          more: `This is part of the file: call read_file with offset ${nextOffset} for the rest.`,
+          more: `This is part of the file: call ${t("read_file")} with offset ${nextOffset} for the rest.`,
         }),
       };
       return ok(structured, [link(m)], [data]);
@@ -430,7 +437,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     title: "Get an upload URL",
     description:
       "Reserves a new file and returns a signed URL to PUT its bytes to (with the returned headers), " +
-      "for files too big to send as base64. After the PUT, call register_upload with the artifactId " +
+      `for files too big to send as base64. After the PUT, call ${t("register_upload")} with the artifactId ` +
       "to make the file visible.",
     input: {
       filename: filename.optional(),
@@ -453,7 +460,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
           artifactId: upload.artifactId,
           uri: ctx.uri(upload.artifactId),
           expiresAt: upload.expiresAt,
-          next: `PUT the bytes to url with these headers, then call register_upload with artifactId ${upload.artifactId}`,
+          next: `PUT the bytes to url with these headers, then call ${t("register_upload")} with artifactId ${upload.artifactId}`,
         },
         [],
       );
@@ -463,7 +470,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   define("register_upload", {
     title: "Register an uploaded file",
     description:
-      "Makes a file uploaded to a presign_upload URL visible, recording its real size and sha256; " +
+      `Makes a file uploaded to a ${t("presign_upload")} URL visible, recording its real size and sha256; ` +
       "optionally sets its name, MIME type, summary, meta and expiry.",
     input: {
       artifactId,

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { createHttpHandler } from "../src/http/app.js";
+import { ArtifactStore } from "../src/store.js";
+
+/** /openapi.json is honest and complete: exactly the handler's routes, every $ref resolving. */
+
+const normalise = (path: string) =>
+  path
+    .replace(/:[A-Za-z]+/g, "{}")
+    .replace(/\{[A-Za-z]+\}/g, "{}")
+    .replace(/\*$/, "{}");
+
+describe("the OpenAPI document", () => {
+  const store = new ArtifactStore({ sandboxId: "openapi" });
+  const app = createHttpHandler(store, { apiKeys: [] });
+
+  it("is served at /openapi.json", async () => {
+    const res = await app.request("/openapi.json");
+    expect(res.status).toBe(200);
+    expect((await res.json()).openapi).toBe("3.1.0");
+  });
+
+  it("describes every route of the handler, and no route it does not have", async () => {
+    const doc = (await (await app.request("/openapi.json")).json()) as { paths: Record<string, object> };
+    // Middleware (auth) is registered on prefix/*; the signed route is the one real wildcard route.
+    const routes = app.routes
+      .filter((r) => !r.path.endsWith("/*") || r.path === "/signed/*")
+      .map((r) => `${r.method === "ALL" ? "POST" : r.method} ${normalise(r.path)}`);
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item)
+        .filter((k) => ["get", "put", "post", "patch", "delete"].includes(k))
+        .map((method) => `${method.toUpperCase()} ${normalise(path)}`),
+    );
+    expect(new Set(documented)).toEqual(new Set(routes));
+    expect(routes.length).toBeGreaterThan(20);
+  });
+
+  it("has no dangling $ref", async () => {
+    const doc = await (await app.request("/openapi.json")).json();
+    const refs = JSON.stringify(doc).match(/"\$ref":"#\/[^"]+"/g) ?? [];
+    expect(refs.length).toBeGreaterThan(10);
+    for (const r of refs) {
+      const path = r.slice('"$ref":"#/'.length, -1).split("/");
+      let node: unknown = doc;
+      for (const part of path) node = (node as Record<string, unknown> | undefined)?.[part];
+      expect(node, r).toBeDefined();
+    }
+  });
+});

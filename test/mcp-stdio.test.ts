@@ -199,6 +199,24 @@ describe("MCP over stdio (chuk-artifacts mcp)", () => {
     expect(out).not.toContain("ARTIFACT_SIGNING_SECRET");
   });
 
+  it("fails at start, on stderr with a non-zero exit, when the store is misconfigured", async () => {
+    const child = spawn(process.execPath, [cli, "mcp", "--provider", "s3"], {
+      env: { PATH: process.env.PATH ?? "" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    expect(await new Promise((r) => child.on("exit", r))).toBe(2);
+    expect(err).toContain("ARTIFACT_BUCKET");
+    expect(out).toBe("");
+  });
+
   it("prints its help to stdout and exits 0 without starting", async () => {
     const child = spawn(process.execPath, [cli, "mcp", "--help"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

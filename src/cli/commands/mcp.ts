@@ -80,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     return reportError(err);
   }
   try {
+    // A provider that cannot start (no bucket, Redis unreachable) fails here, before serving.
+    await store.backends();
     // Loaded only here, so other commands never pay for the MCP SDK.
     const [{ createMcpServer, DEFAULT_MAX_UPLOAD_BYTES }, { StdioServerTransport }] = await Promise.all([
       import("../../mcp/server.js"),

@@ -76,6 +76,18 @@ const OPENAPI = {
         },
       },
     },
+    "/console.js": {
+      get: {
+        summary: "The web console's script",
+        security: [],
+        responses: {
+          "200": {
+            description: "JavaScript module",
+            content: { "text/javascript": { schema: { type: "string" } } },
+          },
+        },
+      },
+    },
     "/signed/{key}": {
       parameters: [
         {

@@ -4,7 +4,13 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   resolve: {
     // Examples import the package by name, as users do; tests run them against the source.
-    alias: { "chuk-artifacts": fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+    alias: [
+      {
+        find: /^chuk-artifacts\/mcp$/,
+        replacement: fileURLToPath(new URL("./src/mcp/index.ts", import.meta.url)),
+      },
+      { find: /^chuk-artifacts$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+    ],
   },
   test: {
     include: ["test/**/*.test.ts"],

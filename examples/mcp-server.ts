@@ -8,7 +8,8 @@
 import { fileURLToPath } from "node:url";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { ArtifactStore, createMcpServer } from "chuk-artifacts";
+import { ArtifactStore } from "chuk-artifacts";
+import { createMcpServer } from "chuk-artifacts/mcp";
 import { z } from "zod";
 
 export function createAppServer(store: ArtifactStore, userId: string): McpServer {

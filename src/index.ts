@@ -26,8 +26,6 @@ export {
 export { type ParsedGridKey, parseGridKey } from "./grid.js";
 export { createHttpHandler, type HttpHandlerOptions } from "./http/app.js";
 export type { ApiKey, Authenticate, Principal } from "./http/auth.js";
-export type { McpHttpContext, McpHttpOptions } from "./mcp/http.js";
-export { type ArtifactMcpOptions, createMcpServer } from "./mcp/server.js";
 export type { ArtifactMetadata } from "./metadata.js";
 export type { MultipartPart, PartReceipt } from "./multipart.js";
 export type { SessionProvider, SessionRecord } from "./sessions/provider.js";

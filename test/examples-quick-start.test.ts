@@ -11,7 +11,7 @@ describe("README quick start", () => {
   it("runs as written", async () => {
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
     const assert = vi.spyOn(console, "assert");
-    await import("../examples/quick-start.ts");
+    await import("../examples/quick-start.js");
     expect(assert).toHaveBeenCalledWith(true);
     const [key, bytes, sha256, url] = log.mock.calls[0] as [string, number, string, string];
     expect(key).toMatch(/^grid\/chuk-artifacts\/user_alice\/[0-9a-f]{32}$/);

@@ -49,14 +49,15 @@ export default function setup(project: TestProject) {
     project.provide("services", { redisUrl: null, redisPidFile: null, stateDir: null, s3: null });
     return;
   }
-  if (process.env.TEST_REDIS_URL && process.env.TEST_S3_ENDPOINT_URL) {
+  const { TEST_REDIS_URL: givenRedis, TEST_S3_ENDPOINT_URL: givenS3 } = process.env;
+  if (givenRedis && givenS3) {
     const env = process.env;
     project.provide("services", {
-      redisUrl: env.TEST_REDIS_URL,
+      redisUrl: givenRedis,
       redisPidFile: env.TEST_REDIS_PID_FILE ?? null,
       stateDir: null,
       s3: {
-        endpoint: env.TEST_S3_ENDPOINT_URL,
+        endpoint: givenS3,
         accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
         secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
         bucket: env.ARTIFACT_BUCKET ?? "chuk-artifacts-test",

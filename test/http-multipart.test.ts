@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -6,6 +7,7 @@ import {
   type Backend,
   backends,
   bearer,
+  CLI,
   json,
   KEYS,
   type RunningServer,
@@ -171,6 +173,35 @@ describe.each(backends())("multipart uploads on $name", (backend: Backend) => {
         partNumber: 1,
       });
       expect(bogusId.status).toBe(400);
+    },
+  );
+
+  it.runIf(backend.name === "filesystem")(
+    "cleanup removes an expired upload: its parts and its slot",
+    async () => {
+      const upload = await create({ expires: 3 });
+      expect((await putPart(upload.artifactId, upload.uploadId, 1, new Uint8Array(10))).status).toBe(200);
+      expect(await spooled()).toEqual([upload.uploadId]);
+      await new Promise((r) => setTimeout(r, 2100));
+      const root = setup.args[setup.args.indexOf("--fs-root") + 1]!;
+      const cleanup = spawnSync(
+        process.execPath,
+        [
+          CLI,
+          "cleanup",
+          "--provider",
+          "filesystem",
+          "--fs-root",
+          root,
+          "--sandbox",
+          setup.env.ARTIFACT_SANDBOX_ID!,
+        ],
+        { encoding: "utf8" },
+      );
+      expect(cleanup.status, cleanup.stderr).toBe(0);
+      expect(await spooled()).toEqual([]);
+      const reg = await json(api(`/uploads/${upload.artifactId}/register`), "POST", KEYS.alice, {});
+      expect(reg.status).toBe(404);
     },
   );
 

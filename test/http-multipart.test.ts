@@ -40,7 +40,7 @@ describe.each(backends())("multipart uploads on $name", (backend: Backend) => {
   async function create(body: Record<string, unknown>, key = KEYS.alice) {
     const res = await json(api("/multipart"), "POST", key, body);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.body as { artifactId: string; uploadId: string; minPartBytes: number };
+    return res.body as { artifactId: string; uploadId: string; minPartBytes: number; expiresAt: string };
   }
 
   async function putPart(artifactId: string, uploadId: string, partNumber: number, data: Uint8Array) {

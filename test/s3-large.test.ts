@@ -14,8 +14,8 @@ import {
 
 const MiB = 1024 * 1024;
 /** Two sizes: memory must not grow with the body. */
-const SMALL = 48 * MiB;
-const LARGE = 192 * MiB;
+const SMALL = 24 * MiB;
+const LARGE = 96 * MiB;
 
 /**
  * Peak memory above a baseline while `fn` runs, sampled often: resident set size (what the OS
@@ -95,14 +95,14 @@ describe.skipIf(!s3Services())("s3 provider with a large streamed body", () => {
     const small = await roundTrip(SMALL);
     const large = await roundTrip(LARGE);
     // 8 MiB parts, 2 in flight, one being filled, the buffered head, plus garbage not yet
-    // collected: a bounded amount, the same for 48 MiB and 192 MiB, well under the body.
+    // collected: a bounded amount, the same for 24 MiB and 96 MiB, well under the body.
     expect(large.put.rssMiB).toBeLessThan(128);
     expect(large.put.rssMiB).toBeLessThan(small.put.rssMiB + 40);
     expect(large.read.rssMiB).toBeLessThan(64);
 
     const raw = rawClient();
     try {
-      expect(await objectKeys(raw, `grid/${sb}/_tmp/`)).toEqual([]);
+      expect(await objectKeys(raw, `grid/${sb}/big/`)).toEqual([]);
       expect(await openUploads(raw, `grid/${sb}/`)).toEqual([]);
     } finally {
       raw.destroy();

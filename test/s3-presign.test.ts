@@ -173,9 +173,13 @@ describe.skipIf(!s3Services())("s3 native presigning against RGW", () => {
     const whole = Buffer.concat(bodies);
     const committed = (await s3.adoptUpload({ ...pending, status: "ready" }, { maxBytes: null }))!;
     expect(committed).toMatchObject({ bytes: whole.byteLength, sha256: sha256(whole) });
-    const head = await raw.send(new HeadObjectCommand({ Bucket: s3Config().bucket, Key: pending.key }));
-    expect(head.Metadata?.sha256).toBe(sha256(whole));
+    const [revision] = await objectKeys(raw, `${pending.key}/`);
+    const head = await raw.send(new HeadObjectCommand({ Bucket: s3Config().bucket, Key: revision }));
+    expect(head.ContentLength).toBe(whole.byteLength);
     expect(head.ContentType).toBe(pending.mime);
+    const opened = (await s3.openBody(pending.key))!;
+    expect(opened.sha256).toBe(sha256(whole));
+    expect(sha256(await readAll(opened.stream))).toBe(sha256(whole));
   });
 
   it("RGW refuses a too-small part on completion; abort removes the upload", async () => {
@@ -211,7 +215,7 @@ describe.skipIf(!s3Services())("s3 native presigning against RGW", () => {
 
   it("RGW honours If-None-Match: * on PUT (why the staging key is the chosen defence)", async () => {
     // Documents the server behaviour the design relies on not needing: see src/storage/s3.ts.
-    const key = `grid/${sb}/_tmp/inm-check`;
+    const key = `grid/_probe/inm-${sb}`;
     const bucket = s3Config().bucket;
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "one", IfNoneMatch: "*" }));
     const second = await raw

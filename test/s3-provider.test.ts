@@ -1,5 +1,5 @@
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BodyTooLargeError } from "../src/body.js";
 import { mapLimit } from "../src/concurrency.js";
 import { resolveConfig } from "../src/config.js";
@@ -36,14 +36,21 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     raw.destroy();
   });
 
-  it("stores bytes with their sha256 in the object's own metadata, and the record beside them", async () => {
+  it("stores bytes in a revision named by the record, and reads them back with the recorded sha256", async () => {
     const data = Buffer.from("hello, grid");
     const r = record(sb, "sess-a");
     const committed = await s3.put(r, once(data));
     expect(committed).toMatchObject({ bytes: data.byteLength, sha256: sha256(data) });
 
-    const head = await raw.send(new HeadObjectCommand({ Bucket: s3Config().bucket, Key: r.key }));
-    expect(head.Metadata?.sha256).toBe(sha256(data));
+    // One body revision under the key, the record in the records tree, nothing at the key itself.
+    const objects = (await objectKeys(raw, `grid/${sb}/`)).filter((k) => k.includes(r.artifactId));
+    const revisions = objects.filter((k) => k.startsWith(`${r.key}/`));
+    expect(revisions).toHaveLength(1);
+    expect(revisions[0]).toMatch(/\/[0-9a-f]{16}$/);
+    expect(objects.filter((k) => !revisions.includes(k)).sort()).toEqual([
+      `grid/${sb}/_index/${r.artifactId}`,
+      `grid/${sb}/_records/sess-a/${r.artifactId}`,
+    ]);
     expect(await s3.getRecord(r.key)).toEqual(committed);
     expect(await s3.locate(sb, r.artifactId)).toBe(r.key);
     expect(await s3.locate(sb, "0123456789abcdef0123456789abcdef")).toBeNull();
@@ -121,8 +128,8 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
       expect(await s3.locate(sb, r.artifactId)).toBeNull();
       expect(await s3.openBody(r.key)).toBeNull();
     }
-    expect(await objectKeys(client, `grid/${sb}/_tmp/`)).toEqual([]);
-    expect(await openUploads(client, `grid/${sb}/_tmp/`)).toEqual([]);
+    expect(await objectKeys(client, `grid/${sb}/sess-max/`)).toEqual([]);
+    expect(await openUploads(client, `grid/${sb}/`)).toEqual([]);
   });
 
   it("a stream that fails mid-upload aborts the multipart upload and commits nothing", async () => {
@@ -133,8 +140,8 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     }
     await expect(s3.put(r, dying())).rejects.toThrow("client went away");
     expect(await s3.getRecord(r.key)).toBeNull();
-    expect(await objectKeys(raw, `grid/${sb}/_tmp/`)).toEqual([]);
-    expect(await openUploads(raw, `grid/${sb}/_tmp/`)).toEqual([]);
+    expect(await objectKeys(raw, `grid/${sb}/sess-fail/`)).toEqual([]);
+    expect(await openUploads(raw, `grid/${sb}/`)).toEqual([]);
   });
 
   it("copies server-side with the checksum, and refuses a missing source", async () => {
@@ -152,7 +159,7 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     );
   });
 
-  it("streams a large body through a temporary key and a multipart copy when past the copy limit", async () => {
+  it("streams a large body in parts, and copies past the single-copy limit part by part", async () => {
     // Small limits, so the path taken by bodies over 5 GiB runs here with 13 MiB.
     const tuned = await openS3({ partSize: 5 * MiB, singleCopyMax: 6 * MiB, copyPartSize: 5 * MiB });
     try {
@@ -166,7 +173,6 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
       const copy = await tuned.copy(r.key, record(sb, "sess-mpc"));
       expect(copy.sha256).toBe(body.sha256);
       expect(sha256(await readAll((await tuned.openBody(copy.key))!.stream))).toBe(body.sha256);
-      expect(await objectKeys(raw, `grid/${sb}/_tmp/`)).toEqual([]);
       expect(await openUploads(raw, `grid/${sb}/`)).toEqual([]);
     } finally {
       await tuned.close();
@@ -273,12 +279,36 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     }
   });
 
-  it("keeps the body object's bytes and checksum in one object (raw GET agrees)", async () => {
-    const r = record(sb, "sess-raw");
-    const data = Buffer.from("atomic");
-    await s3.put(r, once(data));
-    const got = await raw.send(new GetObjectCommand({ Bucket: s3Config().bucket, Key: r.key }));
-    const bytes = Buffer.from(await got.Body!.transformToByteArray());
-    expect(sha256(bytes)).toBe(got.Metadata?.sha256);
+  it("replacing bytes leaves exactly one revision; a failed commit keeps the old version whole", async () => {
+    const r = record(sb, "sess-rev");
+    for (const text of ["one", "two", "three"]) await s3.put(r, once(Buffer.from(text)));
+    expect(await objectKeys(raw, `${r.key}/`)).toHaveLength(1);
+
+    // Inject the crash window: the new bytes are written, the record (the commit point) is not.
+    const original = S3Client.prototype.send;
+    const spy = vi.spyOn(S3Client.prototype, "send").mockImplementation(function (
+      this: S3Client,
+      command,
+      ...rest
+    ) {
+      if (command instanceof PutObjectCommand && command.input.Key?.includes("/_records/")) {
+        return Promise.reject(Object.assign(new Error("connection reset"), { code: "ECONNRESET" }));
+      }
+      return (original as (...a: unknown[]) => Promise<unknown>).call(this, command, ...rest);
+    } as typeof original);
+    try {
+      await expect(s3.put({ ...r, summary: "never" }, once(Buffer.from("four")))).rejects.toThrow(
+        "ECONNRESET",
+      );
+    } finally {
+      spy.mockRestore();
+    }
+    const after = (await s3.getRecord(r.key))!;
+    expect(after.sha256).toBe(sha256(Buffer.from("three")));
+    const opened = (await s3.openBody(r.key))!;
+    expect(opened.sha256).toBe(after.sha256);
+    expect((await readAll(opened.stream)).toString()).toBe("three");
+    // The uncommitted revision was removed again.
+    expect(await objectKeys(raw, `${r.key}/`)).toHaveLength(1);
   });
 });

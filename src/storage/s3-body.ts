@@ -1,37 +1,25 @@
 import { Readable } from "node:stream";
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { Measured } from "../body.js";
-import { type CopyTuning, serverCopy } from "./s3-copy.js";
-import { SHA256_META } from "./s3-layout.js";
 
-export interface BodyTuning extends CopyTuning {
+export interface BodyTuning {
   /** Multipart part size, and the largest body sent as one buffered PutObject. */
   partSize: number;
   /** Parts in flight at once; memory is about (queueSize + 1) * partSize. */
   queueSize: number;
 }
 
-export interface BodyTarget {
-  key: string;
-  /** Where a large body is streamed before the copy that commits it. */
-  tempKey: string;
-  contentType: string;
-}
-
 /**
- * Writes a body so that the object at `target.key` changes in one step, together with the sha256
- * of its bytes in its user metadata. The sha256 is only known once the stream ends, and S3 takes
- * user metadata only when an object is created, so:
- * - a body up to `partSize` is buffered, hashed, and written by one PutObject carrying its sha256;
- * - a larger one streams (bounded memory, multipart) to a temporary key, then a server-side copy
- *   with the sha256 replaces the target at once, and the temporary object is deleted.
- * Past `maxBytes` (or on a stream error) the upload is aborted and nothing is left behind.
+ * Streams a body to a fresh (not yet referenced) key, measuring and hashing it on the way. A body
+ * up to `partSize` is buffered and sent as one PutObject; a larger one goes up as a multipart upload
+ * in `partSize` parts, `queueSize` at a time, so memory stays bounded whatever the size. Past
+ * `maxBytes`, or on a stream error, the multipart upload is aborted and nothing is left at `key`.
  */
 export async function writeBody(
   client: S3Client,
   bucket: string,
-  target: BodyTarget,
+  target: { key: string; contentType: string },
   body: AsyncIterable<Uint8Array>,
   maxBytes: number | null,
   tuning: BodyTuning,
@@ -41,19 +29,14 @@ export async function writeBody(
   const head: Uint8Array[] = [];
   let buffered = 0;
   let ended = false;
-  try {
-    while (buffered <= tuning.partSize) {
-      const next = await source.next();
-      if (next.done) {
-        ended = true;
-        break;
-      }
-      head.push(next.value);
-      buffered += next.value.byteLength;
+  while (buffered <= tuning.partSize) {
+    const next = await source.next();
+    if (next.done) {
+      ended = true;
+      break;
     }
-  } catch (err) {
-    await source.return?.();
-    throw err;
+    head.push(next.value);
+    buffered += next.value.byteLength;
   }
 
   if (ended) {
@@ -65,7 +48,6 @@ export async function writeBody(
         Body: bytes,
         ContentLength: bytes.byteLength,
         ContentType: target.contentType,
-        Metadata: { [SHA256_META]: measured.sha256 },
       }),
     );
     return { bytes: measured.bytes, sha256: measured.sha256 };
@@ -82,37 +64,20 @@ export async function writeBody(
   const stream = Readable.from(rest(), { objectMode: false, highWaterMark: 64 * 1024 });
   const upload = new Upload({
     client,
-    params: { Bucket: bucket, Key: target.tempKey, Body: stream, ContentType: target.contentType },
+    params: { Bucket: bucket, Key: target.key, Body: stream, ContentType: target.contentType },
     partSize: tuning.partSize,
     queueSize: tuning.queueSize,
     leavePartsOnError: false,
   });
-  let uploaded = false;
   try {
     // On a failed part or a stream error (BodyTooLargeError included), Upload aborts the
     // multipart upload itself once its in-flight parts settle, then rethrows the first error.
     await upload.done();
-    uploaded = true;
-    await serverCopy(
-      client,
-      bucket,
-      {
-        from: target.tempKey,
-        to: target.key,
-        size: measured.bytes,
-        metadata: { [SHA256_META]: measured.sha256 },
-        contentType: target.contentType,
-      },
-      tuning,
-    );
     return { bytes: measured.bytes, sha256: measured.sha256 };
   } catch (err) {
     await upload.abort();
     throw err;
   } finally {
     stream.destroy();
-    if (uploaded) {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: target.tempKey })).catch(() => {});
-    }
   }
 }

@@ -28,14 +28,13 @@ export interface CopySpec {
   size: number;
   /** Copy only if the source still has this ETag (it may change between reading and copying). */
   ifMatch?: string | undefined;
-  /** The target's user metadata and content type; always set explicitly (REPLACE). */
-  metadata: Record<string, string>;
+  /** The target's content type, always set explicitly (REPLACE), so one path serves both kinds of copy. */
   contentType: string;
 }
 
 /**
- * Server-side copy: the bytes never pass through this process, and the target appears at once with
- * its metadata (CopyObject, or a multipart copy committed by CompleteMultipartUpload).
+ * Server-side copy: the bytes never pass through this process, and the target appears at once
+ * (CopyObject, or above `singleCopyMax` a multipart copy committed by CompleteMultipartUpload).
  */
 export async function serverCopy(
   client: S3Client,
@@ -53,7 +52,6 @@ export async function serverCopy(
         CopySource: copySource,
         ...(spec.ifMatch !== undefined && { CopySourceIfMatch: spec.ifMatch }),
         MetadataDirective: "REPLACE",
-        Metadata: spec.metadata,
         ContentType: spec.contentType,
       }),
       slow,
@@ -64,7 +62,6 @@ export async function serverCopy(
     new CreateMultipartUploadCommand({
       Bucket: bucket,
       Key: spec.to,
-      Metadata: spec.metadata,
       ContentType: spec.contentType,
     }),
   );

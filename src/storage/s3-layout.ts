@@ -6,24 +6,19 @@ import { GRID_ROOT, parseGridKey } from "../grid.js";
  * `grid/{sandbox}/`, so one IAM prefix grants it all. Reserved folders start with "_", which no
  * validated session or sandbox id can, so they never collide with artifacts:
  *
- *   grid/{sb}/{session}/{id}          the bytes; user metadata `sha256` written in the same PUT/COPY
- *   grid/{sb}/_records/{session}/{id} the ArtifactRecord JSON (the commit point of a write)
+ *   grid/{sb}/{session}/{id}/{rev}    immutable body revisions; a new one for every write of bytes
+ *   grid/{sb}/_records/{session}/{id} the record envelope naming the current revision: the commit point
  *   grid/{sb}/_index/{id}             the grid key, for locate() without a session
  *   grid/{sb}/_uploads/{session}/{id} where presigned PUTs and multipart uploads land until adopted
- *   grid/{sb}/_tmp/{random}           large bodies being streamed, before the copy that commits them
  *   grid/_probe/{random}              health() probes
  *
  * Records sit in a parallel tree with the same suffix as their grid key, so listing a session lists
  * only records (never bodies), in grid-key order.
  */
 
-/** The user metadata key carrying the hex sha256 of an object's bytes (x-amz-meta-sha256). */
-export const SHA256_META = "sha256";
-
 const RECORDS = "_records";
 const INDEX = "_index";
 const UPLOADS = "_uploads";
-const TEMP = "_tmp";
 
 function parts(key: string) {
   const parsed = parseGridKey(key);
@@ -53,8 +48,16 @@ export function indexKey(sandboxId: string, artifactId: string): string {
   return `${GRID_ROOT}/${sandboxId}/${INDEX}/${artifactId}`;
 }
 
-export function tempKey(sandboxId: string): string {
-  return `${GRID_ROOT}/${sandboxId}/${TEMP}/${randomBytes(12).toString("hex")}`;
+/** Where revision `rev` of the artifact at `key` keeps its bytes. */
+export function bodyKey(key: string, rev: string): string {
+  parts(key);
+  return `${key}/${rev}`;
+}
+
+/** The prefix of every body revision of `key` (including ones orphaned by a crash). */
+export function bodyPrefix(key: string): string {
+  parts(key);
+  return `${key}/`;
 }
 
 export function probeKey(): string {

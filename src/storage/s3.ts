@@ -7,7 +7,6 @@ import {
   GetObjectCommand,
   type GetObjectCommandOutput,
   HeadBucketCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -17,7 +16,7 @@ import { mapLimit } from "../concurrency.js";
 import { type ResolvedConfig, redactUrl } from "../config.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "../errors.js";
 import { parseGridKey } from "../grid.js";
-import { type ArtifactRecord, parseRecord } from "../metadata.js";
+import type { ArtifactRecord } from "../metadata.js";
 import { decodeCursor, encodeCursor } from "./paging.js";
 import type {
   ByteRange,
@@ -32,7 +31,8 @@ import type {
 } from "./provider.js";
 import { type BodyTuning, writeBody } from "./s3-body.js";
 import { createS3Client, S3_LIMITS, type S3Limits } from "./s3-client.js";
-import { DEFAULT_COPY_TUNING, serverCopy } from "./s3-copy.js";
+import { type CopyTuning, DEFAULT_COPY_TUNING, serverCopy } from "./s3-copy.js";
+import { type Envelope, newRevision, parseEnvelope, serializeEnvelope } from "./s3-envelope.js";
 import {
   isMissingObject,
   isMissingUpload,
@@ -42,46 +42,50 @@ import {
   statusOf,
 } from "./s3-errors.js";
 import {
+  bodyKey,
+  bodyPrefix,
   gridKeyOfRecord,
   indexKey,
   probeKey,
   recordKey,
   recordPrefix,
-  SHA256_META,
   stagingKey,
-  tempKey,
 } from "./s3-layout.js";
 import { presignGetUrl, presignPartUrl, presignPutUrl } from "./s3-presign.js";
+import { RecentRevisions } from "./s3-revisions.js";
 
 /**
  * Artifacts in an S3 bucket (AWS, IBM COS, Ceph RGW, MinIO, R2). The bucket alone is the truth; the
- * key layout is described in s3-layout.ts. The invariants:
+ * key layout is in s3-layout.ts. The same design as the filesystem provider, in objects:
  *
- * - The object at a grid key is only ever written by this provider, in one PutObject or CopyObject
- *   that also sets its `sha256` user metadata, so openBody() returns bytes together with the
- *   checksum recorded with them, atomically. Presigned PUTs and multipart uploads go to a staging
- *   key; adoptUpload() hashes what arrived and copies it (server-side) to the grid key with its
- *   sha256. An upload URL that is reused afterwards can only touch the staging key, never the
- *   registered artifact — this needs no `If-None-Match` header from the client (which RGW and AWS
- *   honour, but not every S3-compatible service does) and no extra header in PresignedUpload.
- * - The record object is the commit point: it is written after the bytes, so a listed record
- *   always has its bytes. An update that changes bytes replaces the body first, then the record;
- *   in between a reader gets the new bytes with their own sha256 (never a mismatch).
+ * - Bytes live in immutable body revisions, `{gridKey}/{rev}`, a fresh one per write (streamed
+ *   straight there: a single PUT up to 8 MiB, a multipart upload above, bounded memory). Nobody
+ *   references a revision until the record envelope names it.
+ * - The record envelope `{ record, body: rev }` is one object; writing it is the commit point. Its
+ *   sha256 and size describe exactly the bytes of the revision it names, so a reader never gets
+ *   bytes that do not match their recorded sha256 — not during an update, not after a crash at any
+ *   point (a crash leaves at most an unreferenced revision, removed when the artifact is deleted).
+ *   The superseded revision is deleted after the commit.
+ * - Presigned PUTs and multipart uploads land on a staging key; adoptUpload() hashes what arrived
+ *   and server-side copies it to a new revision before committing. So a reused upload URL can only
+ *   touch the staging key, never a registered artifact, with no extra header for the client to send
+ *   (RGW and AWS honour `If-None-Match: *` on PUT, but not every S3-compatible service does).
  * - The id → key index object is written once per artifact (this process remembers which it has
  *   written or read), in parallel with the record.
  *
- * Round trips (sequential): store = 2 (body PUT; record PUT ∥ index PUT on first write);
- * retrieve = 2 with a session id (record GET, body GET), 3 without (index GET first);
- * metadata update = 1; copy = 3 (HEAD, server-side COPY, record ∥ index); delete = 3.
+ * Round trips, sequential: store = 2 (body PUT ∥ record GET; record PUT ∥ index PUT), plus 1 when
+ * it replaces bytes (deleting the old revision); retrieve = 2 with a session id (record GET, body
+ * GET), 3 without (index GET first); metadata update = 2 (record GET, record PUT); copy = 3;
+ * delete = 3.
  *
- * Limits: a body larger than 8 MiB is streamed in 8 MiB parts to a temporary key and committed by a
- * server-side copy (multipart copy above 5 GiB). S3 cannot cap the size of a presigned PUT, so
- * `maxBytes` is enforced when the upload is adopted: a larger one is deleted, never committed.
- * Objects orphaned by a crash (temporary keys under `_tmp/`, unregistered uploads under
- * `_uploads/`, incomplete multipart uploads) are best expired by a bucket lifecycle rule.
+ * Limits: S3 cannot cap the size of a presigned PUT, so `maxBytes` is enforced when the upload is
+ * adopted: a larger one is deleted, never committed. A metadata-only update racing a content update
+ * of the same artifact may lose (as on the filesystem provider). Unregistered uploads under
+ * `_uploads/` and incomplete multipart uploads left by a crash are best expired by a bucket
+ * lifecycle rule.
  */
 
-export interface S3Tuning extends BodyTuning {
+export interface S3Tuning extends BodyTuning, CopyTuning {
   /** Records fetched in parallel while listing. */
   listConcurrency: number;
   /** Timeouts and attempts of every request. */
@@ -100,13 +104,8 @@ export const DEFAULT_S3_TUNING: S3Tuning = {
 const INDEX_MEMORY = 10_000;
 const LIST_PAGE_MAX = 1000;
 const MAX_PARTS = 10_000;
-const COPY_ATTEMPTS = 3;
-
-interface Head {
-  size: number;
-  sha256: string | null;
-  etag: string | undefined;
-}
+/** Attempts when a revision is replaced (and deleted) between reading a record and using it. */
+const REREAD_ATTEMPTS = 5;
 
 export class S3StorageProvider implements StorageProvider {
   readonly capabilities: StorageCapabilities = {
@@ -116,6 +115,7 @@ export class S3StorageProvider implements StorageProvider {
     nativeMultipart: true,
   };
   private readonly indexed = new Set<string>();
+  private readonly revisions = new RecentRevisions();
   private readonly ctx: S3Context;
   private readonly bucket: string;
 
@@ -152,26 +152,32 @@ export class S3StorageProvider implements StorageProvider {
     options: PutOptions = {},
   ): Promise<ArtifactRecord> {
     return this.run("store", async () => {
+      const rev = newRevision();
+      const previous = this.readEnvelope(record.key);
+      previous.catch(() => {}); // awaited below; only the body's failure matters if both fail
       const written = await writeBody(
         this.client,
         this.bucket,
-        { key: record.key, tempKey: tempKey(record.sandboxId), contentType: record.mime },
+        { key: bodyKey(record.key, rev), contentType: record.mime },
         body,
         options.maxBytes ?? null,
         this.tuning,
       );
       const committed = { ...record, bytes: written.bytes, sha256: written.sha256 };
-      await this.commitRecord(committed);
+      await this.commitRevision({ record: committed, body: rev }, previous);
       return committed;
     });
   }
 
   async putRecord(record: ArtifactRecord): Promise<void> {
-    await this.run("write record", () => this.commitRecord(record));
+    await this.run("write record", async () => {
+      const previous = await this.readEnvelope(record.key);
+      await this.commitEnvelope({ record, body: previous?.body ?? null });
+    });
   }
 
   async getRecord(key: string): Promise<ArtifactRecord | null> {
-    return this.run("read record", () => this.readRecordAt(recordKey(key), key));
+    return this.run("read record", async () => (await this.readEnvelope(key))?.record ?? null);
   }
 
   async adoptUpload(
@@ -180,37 +186,37 @@ export class S3StorageProvider implements StorageProvider {
   ): Promise<ArtifactRecord | null> {
     return this.run("register upload", async () => {
       const staging = stagingKey(record.key);
+      const previousRead = this.readEnvelope(record.key);
+      previousRead.catch(() => {});
       let got: GetObjectCommandOutput;
       try {
         got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: staging }));
       } catch (err) {
-        if (isMissingObject(err)) return this.adoptCommitted(record, options.maxBytes);
-        throw err;
+        if (!isMissingObject(err)) throw err;
+        return this.adoptCommitted(record, await previousRead, options.maxBytes);
       }
       const stream = got.Body as Readable;
-      if (options.maxBytes !== null && (got.ContentLength ?? 0) > options.maxBytes) {
-        stream.destroy();
-        await this.removeAll(record.key);
-        throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
-      }
       const measured = new Measured(stream, options.maxBytes);
       try {
+        if (options.maxBytes !== null && (got.ContentLength ?? 0) > options.maxBytes) {
+          throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
+        }
         for await (const _ of measured);
       } catch (err) {
         stream.destroy();
-        if (err instanceof BodyTooLargeError) await this.removeAll(record.key);
+        if (err instanceof BodyTooLargeError) await this.removeAll(record.key, await previousRead);
         throw err;
       }
+      const rev = newRevision();
       try {
         await serverCopy(
           this.client,
           this.bucket,
           {
             from: staging,
-            to: record.key,
+            to: bodyKey(record.key, rev),
             size: measured.bytes,
             ifMatch: got.ETag,
-            metadata: { [SHA256_META]: measured.sha256 },
             contentType: record.mime,
           },
           this.tuning,
@@ -224,79 +230,88 @@ export class S3StorageProvider implements StorageProvider {
         throw err;
       }
       const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
-      await Promise.all([this.commitRecord(committed), this.deleteKey(staging)]);
+      await this.commitRevision({ record: committed, body: rev }, previousRead);
+      // Best effort: a leftover staging object is never read again once the record is ready.
+      await this.deleteKey(staging).catch(() => {});
       return committed;
     });
   }
 
   async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
     return this.run("read", async () => {
-      let got: GetObjectCommandOutput;
-      try {
-        got = await this.client.send(
-          new GetObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            ...(range && { Range: `bytes=${range.start}-${range.end}` }),
-          }),
-        );
-      } catch (err) {
-        if (isMissingObject(err)) return null;
-        if (statusOf(err) === 416) throw new ValidationError("range is outside the artifact", { cause: err });
-        throw err;
+      for (let attempt = 0; attempt < REREAD_ATTEMPTS; attempt++) {
+        const current = attempt === 0 ? this.revisions.get(key) : null;
+        const target = current ?? (await this.currentRevision(key));
+        if (!target) return null;
+        let got: GetObjectCommandOutput;
+        try {
+          got = await this.client.send(
+            new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: bodyKey(key, target.rev),
+              ...(range && { Range: `bytes=${range.start}-${range.end}` }),
+            }),
+          );
+        } catch (err) {
+          // Replaced and deleted since the record was read: read the record again.
+          if (isMissingObject(err)) {
+            this.revisions.delete(key);
+            continue;
+          }
+          if (statusOf(err) === 416)
+            throw new ValidationError("range is outside the artifact", { cause: err });
+          throw err;
+        }
+        const length = got.ContentLength ?? 0;
+        const total = range ? Number(/\/(\d+)$/.exec(got.ContentRange ?? "")?.[1]) : length;
+        return {
+          stream: got.Body as Readable,
+          length,
+          totalBytes: Number.isFinite(total) ? total : length,
+          sha256: target.sha256,
+        };
       }
-      const stream = got.Body as Readable;
-      const sha256 = got.Metadata?.[SHA256_META];
-      // Every object at a grid key carries its sha256; one without was not committed by us.
-      if (!sha256) {
-        stream.destroy();
-        return null;
-      }
-      const length = got.ContentLength ?? 0;
-      const total = range ? Number(/\/(\d+)$/.exec(got.ContentRange ?? "")?.[1]) : length;
-      return { stream, length, totalBytes: Number.isFinite(total) ? total : length, sha256 };
+      return null;
     });
   }
 
   async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
     return this.run("copy", async () => {
-      for (let attempt = 1; ; attempt++) {
-        const source = await this.head(sourceKey);
-        if (!source?.sha256) throw new ArtifactNotFoundError(`no body at ${sourceKey}`);
+      const previousRead = this.readEnvelope(record.key);
+      previousRead.catch(() => {});
+      for (let attempt = 0; attempt < REREAD_ATTEMPTS; attempt++) {
+        const source = await this.readEnvelope(sourceKey);
+        if (!source?.body) throw new ArtifactNotFoundError(`no body at ${sourceKey}`);
+        const rev = newRevision();
         try {
           await serverCopy(
             this.client,
             this.bucket,
             {
-              from: sourceKey,
-              to: record.key,
-              size: source.size,
-              ifMatch: source.etag,
-              metadata: { [SHA256_META]: source.sha256 },
+              from: bodyKey(sourceKey, source.body),
+              to: bodyKey(record.key, rev),
+              size: source.record.bytes,
               contentType: record.mime,
             },
             this.tuning,
           );
         } catch (err) {
-          // The source was replaced between HEAD and COPY: read its new checksum and try again.
-          if (isPreconditionFailed(err) && attempt < COPY_ATTEMPTS) continue;
-          if (isPreconditionFailed(err))
-            throw new ConflictError("the source kept changing during the copy", { cause: err });
+          if (isMissingObject(err)) continue; // the source was replaced meanwhile
           throw err;
         }
-        const committed = { ...record, bytes: source.size, sha256: source.sha256 };
-        await this.commitRecord(committed);
+        const committed = { ...record, bytes: source.record.bytes, sha256: source.record.sha256 };
+        await this.commitRevision({ record: committed, body: rev }, previousRead);
         return committed;
       }
+      throw new ConflictError("the source kept changing during the copy");
     });
   }
 
   async delete(key: string): Promise<boolean> {
     return this.run("delete", async () => {
-      // A GET (not HEAD) of the record: a missing bucket must fail, not read as "nothing there".
-      const [record, body] = await Promise.all([this.getText(recordKey(key)), this.head(key)]);
-      if (record === null && body === null) return false;
-      await this.removeAll(key);
+      const envelope = await this.readEnvelope(key);
+      if (!envelope) return false;
+      await this.removeAll(key, envelope);
       return true;
     });
   }
@@ -330,12 +345,10 @@ export class S3StorageProvider implements StorageProvider {
         truncated = page.IsTruncated === true && contents.length > 0;
         startAfter = contents[contents.length - 1]?.Key ?? startAfter;
       }
-      const records = await mapLimit(keys, this.tuning.listConcurrency, (key) =>
-        this.readRecordAt(recordKey(key), key),
-      );
+      const envelopes = await mapLimit(keys, this.tuning.listConcurrency, (key) => this.readEnvelope(key));
       const last = keys[keys.length - 1];
       return {
-        records: records.filter((r): r is ArtifactRecord => r !== null),
+        records: envelopes.filter((e): e is Envelope => e !== null).map((e) => e.record),
         cursor: truncated && last !== undefined ? encodeCursor(last) : null,
       };
     });
@@ -354,11 +367,16 @@ export class S3StorageProvider implements StorageProvider {
     });
   }
 
+  /** Signs the current revision: the URL serves exactly those bytes, or 404 once they are replaced. */
   async presignGet(key: string, options: PresignGetOptions): Promise<string> {
-    return this.run("presign download", () => presignGetUrl(this.client, this.bucket, key, options));
+    return this.run("presign download", async () => {
+      const target = this.revisions.get(key) ?? (await this.currentRevision(key));
+      if (!target) throw new ArtifactNotFoundError(`no body at ${key}`);
+      return presignGetUrl(this.client, this.bucket, bodyKey(key, target.rev), options);
+    });
   }
 
-  /** Signs a PUT to the staging key; adoptUpload() later measures it and commits it to `key`. */
+  /** Signs a PUT to the staging key; adoptUpload() later measures it and commits it. */
   async presignPut(key: string, options: PresignPutOptions): Promise<string> {
     return this.run("presign upload", () =>
       presignPutUrl(this.client, this.bucket, stagingKey(key), {
@@ -469,9 +487,22 @@ export class S3StorageProvider implements StorageProvider {
     }
   }
 
-  /** Writes the record (the commit point) and, the first time, the id → key index. */
-  private async commitRecord(record: ArtifactRecord): Promise<void> {
-    const writes = [this.putText(recordKey(record.key), JSON.stringify(record), "application/json")];
+  private async readEnvelope(key: string): Promise<Envelope | null> {
+    const text = await this.getText(recordKey(key));
+    const envelope = text === null ? null : parseEnvelope(text, key);
+    if (envelope) this.revisions.set(key, envelope.body, envelope.record.sha256);
+    return envelope;
+  }
+
+  private async currentRevision(key: string): Promise<{ rev: string; sha256: string } | null> {
+    const envelope = await this.readEnvelope(key);
+    return envelope?.body ? { rev: envelope.body, sha256: envelope.record.sha256 } : null;
+  }
+
+  /** Writes the envelope (the commit point) and, the first time, the id → key index. */
+  private async commitEnvelope(envelope: Envelope): Promise<void> {
+    const { record } = envelope;
+    const writes = [this.putText(recordKey(record.key), serializeEnvelope(envelope), "application/json")];
     if (!this.indexed.has(record.key)) {
       writes.push(
         this.putText(indexKey(record.sandboxId, record.artifactId), record.key).then(() =>
@@ -480,6 +511,31 @@ export class S3StorageProvider implements StorageProvider {
       );
     }
     await Promise.all(writes);
+    this.revisions.set(record.key, envelope.body, record.sha256);
+  }
+
+  /**
+   * Commits an envelope naming a freshly written revision (`previous` is the envelope read while
+   * the bytes went up), then deletes the revision it replaced. If anything before the commit fails,
+   * the new revision is removed again, so a failed write leaves nothing.
+   */
+  private async commitRevision(
+    envelope: Envelope & { body: string },
+    previousRead: Promise<Envelope | null>,
+  ): Promise<void> {
+    const { key } = envelope.record;
+    let previous: Envelope | null;
+    try {
+      previous = await previousRead;
+      await this.commitEnvelope(envelope);
+    } catch (err) {
+      await this.deleteKey(bodyKey(key, envelope.body)).catch(() => {});
+      throw err;
+    }
+    // Best effort: a leftover revision is unreferenced, and removed with the artifact.
+    if (previous?.body && previous.body !== envelope.body) {
+      await this.deleteKey(bodyKey(key, previous.body)).catch(() => {});
+    }
   }
 
   private rememberIndexed(key: string): void {
@@ -488,39 +544,51 @@ export class S3StorageProvider implements StorageProvider {
     this.indexed.add(key);
   }
 
-  /** Record first: once it is gone the artifact is gone, even if removing the rest fails. */
-  private async removeAll(key: string): Promise<void> {
+  /**
+   * Removes an artifact: the record first (once it is gone the artifact is gone, even if removing
+   * the rest fails), then every body revision (orphans of a crash included), staging and index.
+   */
+  private async removeAll(key: string, envelope: Envelope | null): Promise<void> {
     const { sandboxId, artifactId } = parseGridKey(key)!;
+    const revisions = this.listKeys(bodyPrefix(key));
+    revisions.catch(() => {});
     await this.deleteKey(recordKey(key));
+    this.revisions.delete(key);
     this.indexed.delete(key);
-    await Promise.all([
-      this.deleteKey(key),
-      this.deleteKey(stagingKey(key)),
-      this.deleteKey(indexKey(sandboxId, artifactId)),
-    ]);
+    const bodies = new Set(await revisions);
+    if (envelope?.body) bodies.add(bodyKey(key, envelope.body));
+    await mapLimit([...bodies, stagingKey(key), indexKey(sandboxId, artifactId)], 16, (k) =>
+      this.deleteKey(k),
+    );
   }
 
-  /** A presigned upload that was already copied to its grid key (or stored by put()). */
+  /** A presigned upload already copied to a revision (or stored by put()): commit what is there. */
   private async adoptCommitted(
     record: ArtifactRecord,
+    current: Envelope | null,
     maxBytes: number | null,
   ): Promise<ArtifactRecord | null> {
-    const body = await this.head(record.key);
-    if (!body?.sha256) return null;
-    if (maxBytes !== null && body.size > maxBytes) {
-      await this.removeAll(record.key);
+    if (!current?.body) return null;
+    if (maxBytes !== null && current.record.bytes > maxBytes) {
+      await this.removeAll(record.key, current);
       throw new BodyTooLargeError(`upload is larger than the limit of ${maxBytes} bytes`);
     }
-    const committed = { ...record, bytes: body.size, sha256: body.sha256 };
-    await this.commitRecord(committed);
+    const committed = { ...record, bytes: current.record.bytes, sha256: current.record.sha256 };
+    await this.commitEnvelope({ record: committed, body: current.body });
     return committed;
   }
 
-  private async readRecordAt(objectKey: string, key: string): Promise<ArtifactRecord | null> {
-    const text = await this.getText(objectKey);
-    if (text === null) return null;
-    const record = parseRecord(text);
-    return record && record.key === key ? record : null;
+  private async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
   }
 
   private async getText(key: string): Promise<string | null> {
@@ -548,16 +616,5 @@ export class S3StorageProvider implements StorageProvider {
 
   private async deleteKey(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
-  }
-
-  /** Note: a HEAD cannot tell a missing bucket from a missing object (both a bodiless 404). */
-  private async head(key: string): Promise<Head | null> {
-    try {
-      const got = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { size: got.ContentLength ?? 0, sha256: got.Metadata?.[SHA256_META] ?? null, etag: got.ETag };
-    } catch (err) {
-      if (isMissingObject(err)) return null;
-      throw err;
-    }
   }
 }

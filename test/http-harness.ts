@@ -138,13 +138,17 @@ export function s3RedisEnv(): Record<string, string> | null {
   };
 }
 
+/** A parsed JSON response body, read field by field in assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: assertions check the shape; a schema here would only repeat them
+export type JsonBody = any;
+
 /** fetch with a JSON body. */
 export async function json(
   url: string,
   method: string,
   key: string | null,
   body?: unknown,
-): Promise<{ status: number; body: any; headers: Headers }> {
+): Promise<{ status: number; body: JsonBody; headers: Headers }> {
   const res = await fetch(url, {
     method,
     headers: {

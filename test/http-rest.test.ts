@@ -8,6 +8,7 @@ import {
   type Backend,
   backends,
   bearer,
+  type JsonBody,
   json,
   KEY_ENV,
   KEYS,
@@ -25,7 +26,7 @@ async function upload(server: RunningServer, key: string, body: string, query = 
     headers: bearer(key, { "content-type": type }),
     body,
   });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: (await res.json()) as JsonBody };
 }
 
 describe.each(backends())("REST API on $name", (backend: Backend) => {
@@ -87,7 +88,7 @@ describe.each(backends())("REST API on $name", (backend: Backend) => {
     form.append("meta", JSON.stringify({ k: 1 }));
     form.append("file", new Blob(["form bytes\r\n--not-a-boundary"], { type: "text/csv" }), "table.csv");
     const res = await fetch(api("/artifacts"), { method: "POST", headers: bearer(KEYS.alice), body: form });
-    const body = (await res.json()) as any;
+    const body = (await res.json()) as JsonBody;
     expect(res.status, JSON.stringify(body)).toBe(201);
     expect(body).toMatchObject({
       filename: "table.csv",

@@ -1,12 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { BodyTooLargeError, Measured } from "../body.js";
 import { parseGridKey } from "../grid.js";
-import { type ArtifactRecord, parseRecord } from "../metadata.js";
+import { type ArtifactRecord, artifactRecordSchema } from "../metadata.js";
 import { pageAfter } from "./paging.js";
 import type {
   ByteRange,
@@ -27,6 +24,11 @@ const RECORD_FILE = "record.json";
 // Reserved names start with "_", which no validated sandbox, session or artifact id can.
 const INDEX_DIR = "_index";
 const TEMP_DIR = "_tmp";
+/** Bodies up to this size are read with one read call rather than a stream. */
+const SMALL_READ = 64 * 1024;
+/** How long, and for how many keys, the body named by a record just read is reused by openBody. */
+const RECENT_BODY_MS = 1000;
+const RECENT_BODIES = 1024;
 
 /**
  * Artifacts on a local (or shared network) filesystem. Each artifact is a directory at its grid
@@ -43,6 +45,8 @@ export class FilesystemStorageProvider implements StorageProvider {
     nativePresign: false,
     nativeMultipart: false,
   };
+
+  private readonly recentBodies = new Map<string, { body: string; sha256: string; at: number }>();
 
   private constructor(readonly root: string) {}
 
@@ -61,27 +65,40 @@ export class FilesystemStorageProvider implements StorageProvider {
     const bodyName = `body-${randomBytes(8).toString("hex")}`;
     const dir = this.dirOf(record.key);
     const temp = this.tempPath();
+    // A new artifact's directory is created here: then there is no previous record to read, and
+    // its index entry is written while the body is.
+    const created = (await mkdir(dir, { recursive: true })) !== undefined;
+    const indexed = created ? this.writeIndex(record) : null;
+    indexed?.catch(() => {});
     try {
-      await pipeline(Readable.from(measured), createWriteStream(temp, { flags: "wx" }));
-      await fsyncFile(temp);
-      await mkdir(dir, { recursive: true });
+      await writeDurably(temp, measured);
       await rename(temp, join(dir, bodyName));
     } catch (err) {
       await unlink(temp).catch(() => {});
+      if (indexed) {
+        // Nothing was committed: take back the new artifact's index entry and directory.
+        await indexed.catch(() => {});
+        await unlink(this.indexPath(record.sandboxId, record.artifactId)).catch(() => {});
+        await rm(dir, { recursive: true, force: true });
+      }
       throw err;
     }
+    await indexed;
     const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
-    await this.commitEnvelope({ record: committed, body: bodyName });
+    await this.commitEnvelope({ record: committed, body: bodyName }, created ? null : undefined, created);
     return committed;
   }
 
   async putRecord(record: ArtifactRecord): Promise<void> {
     const existing = await this.readEnvelope(record.key);
-    await this.commitEnvelope({ record, body: existing?.body ?? null });
+    await this.commitEnvelope({ record, body: existing?.body ?? null }, existing);
   }
 
   async getRecord(key: string): Promise<ArtifactRecord | null> {
-    return (await this.readEnvelope(key))?.record ?? null;
+    const envelope = await this.readEnvelope(key);
+    if (!envelope) return null;
+    this.rememberBody(envelope);
+    return envelope.record;
   }
 
   async adoptUpload(
@@ -96,36 +113,95 @@ export class FilesystemStorageProvider implements StorageProvider {
       throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
     }
     const committed = { ...record, bytes: uploaded.bytes, sha256: uploaded.sha256 };
-    await this.commitEnvelope({ record: committed, body: envelope.body });
+    await this.commitEnvelope({ record: committed, body: envelope.body }, envelope);
     return committed;
   }
 
   async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
+    // The record getRecord() just read names the body; use it once instead of reading it again.
+    const hint = this.takeRecentBody(key);
+    if (hint) {
+      const opened = await this.openBodyFile(key, hint, range);
+      if (opened) return opened;
+    }
     // A concurrent update may remove the body file between reading the record and opening it;
     // the new record then names the new body, so read again.
     for (let attempt = 0; attempt < 5; attempt++) {
       const envelope = await this.readEnvelope(key);
       if (!envelope?.body) return null;
-      let handle: Awaited<ReturnType<typeof open>>;
-      try {
-        handle = await open(join(this.dirOf(key), envelope.body), "r");
-      } catch (err) {
-        if (isMissing(err)) continue;
-        throw err;
-      }
-      const { size } = await handle.stat();
-      const sha256 = envelope.record.sha256;
-      if (size === 0) {
-        await handle.close();
-        return { stream: emptyStream(), length: 0, totalBytes: 0, sha256 };
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? size - 1;
-      // The open handle keeps the bytes readable even if an update unlinks the file meanwhile.
-      const stream = handle.createReadStream({ start, end, autoClose: true });
-      return { stream, length: end - start + 1, totalBytes: size, sha256 };
+      const opened = await this.openBodyFile(
+        key,
+        { body: envelope.body, sha256: envelope.record.sha256 },
+        range,
+      );
+      if (opened) return opened;
     }
     return null;
+  }
+
+  /** Opens one immutable body file; null when it is gone (replaced by an update). */
+  private async openBodyFile(
+    key: string,
+    found: { body: string; sha256: string },
+    range?: ByteRange,
+  ): Promise<OpenedBody | null> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(join(this.dirOf(key), found.body), "r");
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    const { sha256 } = found;
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    if (size === 0) {
+      await handle.close();
+      return { stream: emptyStream(), length: 0, totalBytes: 0, sha256 };
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? size - 1;
+    const length = end - start + 1;
+    if (length <= SMALL_READ) {
+      // Small bodies: one read into one buffer, no stream machinery.
+      try {
+        const buffer = Buffer.allocUnsafe(length);
+        let filled = 0;
+        while (filled < length) {
+          const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        return { stream: once(buffer.subarray(0, filled)), length: filled, totalBytes: size, sha256 };
+      } finally {
+        await handle.close();
+      }
+    }
+    // The open handle keeps the bytes readable even if an update unlinks the file meanwhile.
+    const stream = handle.createReadStream({ start, end, autoClose: true });
+    return { stream, length, totalBytes: size, sha256 };
+  }
+
+  private rememberBody(envelope: Envelope): void {
+    if (!envelope.body) return;
+    if (this.recentBodies.size >= RECENT_BODIES) this.recentBodies.clear();
+    this.recentBodies.set(envelope.record.key, {
+      body: envelope.body,
+      sha256: envelope.record.sha256,
+      at: Date.now(),
+    });
+  }
+
+  private takeRecentBody(key: string): { body: string; sha256: string } | null {
+    const hint = this.recentBodies.get(key);
+    if (!hint) return null;
+    this.recentBodies.delete(key);
+    return Date.now() - hint.at <= RECENT_BODY_MS ? hint : null;
   }
 
   async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
@@ -167,8 +243,8 @@ export class FilesystemStorageProvider implements StorageProvider {
   async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
     const keys = await this.keysUnder(prefix);
     const { items, cursor } = pageAfter(keys, options.limit, options.cursor ?? null);
-    const records = await Promise.all(items.map((k) => this.getRecord(k)));
-    return { records: records.filter((r): r is ArtifactRecord => r !== null), cursor };
+    const envelopes = await Promise.all(items.map((k) => this.readEnvelope(k)));
+    return { records: envelopes.flatMap((e) => (e ? [e.record] : [])), cursor };
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
@@ -226,28 +302,48 @@ export class FilesystemStorageProvider implements StorageProvider {
     } catch {
       return null;
     }
-    const record = parseRecord(JSON.stringify(raw.record));
-    if (!record || record.key !== key) return null;
+    const parsed = artifactRecordSchema.safeParse(raw.record);
+    if (!parsed.success || parsed.data.key !== key) return null;
+    const record = parsed.data as ArtifactRecord;
     return {
       record,
       body: typeof raw.body === "string" && /^body-[0-9a-f]{16}$/.test(raw.body) ? raw.body : null,
     };
   }
 
-  /** Writes the index entry, then replaces record.json by rename, then drops the previous body. */
-  private async commitEnvelope(envelope: Envelope): Promise<void> {
+  /**
+   * Writes the index entry, then replaces record.json by rename, then drops the previous body.
+   * `previous` is the envelope being replaced when the caller knows it (null: none), else it is
+   * read; `indexed` says the caller has already written a new artifact's index entry and folder.
+   */
+  private async commitEnvelope(
+    envelope: Envelope,
+    previous?: Envelope | null,
+    indexed = false,
+  ): Promise<void> {
     const { record } = envelope;
     const dir = this.dirOf(record.key);
-    const previous = await this.readEnvelope(record.key);
-    const indexPath = this.indexPath(record.sandboxId, record.artifactId);
-    if (!previous) {
-      await mkdir(dirname(indexPath), { recursive: true });
-      await this.replaceFile(indexPath, record.key);
+    const before = previous === undefined ? await this.readEnvelope(record.key) : previous;
+    if (before === null && !indexed) {
+      await this.writeIndex(record);
+      await mkdir(dir, { recursive: true });
     }
-    await mkdir(dir, { recursive: true });
     await this.replaceFile(join(dir, RECORD_FILE), JSON.stringify(envelope));
-    if (previous?.body && previous.body !== envelope.body) {
-      await unlink(join(dir, previous.body)).catch(() => {});
+    if (before?.body && before.body !== envelope.body) {
+      await unlink(join(dir, before.body)).catch(() => {});
+    }
+  }
+
+  /** The id → key index entry, written once per artifact (fsynced: it must survive as the record does). */
+  private async writeIndex(record: ArtifactRecord): Promise<void> {
+    const indexPath = this.indexPath(record.sandboxId, record.artifactId);
+    await mkdir(dirname(indexPath), { recursive: true });
+    try {
+      // Written in place: until the record commits, a partial entry names nothing readable anyway.
+      await writeDurably(indexPath, record.key);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      await this.replaceFile(indexPath, record.key);
     }
   }
 
@@ -290,10 +386,17 @@ async function listDir(path: string): Promise<string[]> {
   }
 }
 
-async function writeDurably(path: string, content: string): Promise<void> {
+async function writeDurably(path: string, content: string | AsyncIterable<Uint8Array>): Promise<void> {
   const handle = await open(path, "wx");
   try {
-    await handle.writeFile(content, "utf8");
+    if (typeof content === "string") await handle.writeFile(content, "utf8");
+    else {
+      for await (const chunk of content) {
+        for (let offset = 0; offset < chunk.byteLength; ) {
+          offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        }
+      }
+    }
     await handle.sync();
   } finally {
     await handle.close();
@@ -310,6 +413,10 @@ async function fsyncFile(path: string): Promise<void> {
 }
 
 async function* emptyStream(): AsyncIterable<Uint8Array> {}
+
+async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  yield chunk;
+}
 
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;

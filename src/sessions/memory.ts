@@ -11,18 +11,18 @@ export class MemorySessionProvider implements SessionProvider {
 
   async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
     const record = this.sessions.get(sessionKey(sandboxId, sessionId));
-    return record ? structuredClone(record) : null;
+    return record ? copySession(record) : null;
   }
 
   async create(record: SessionRecord): Promise<boolean> {
     const key = sessionKey(record.sandboxId, record.sessionId);
     if (this.sessions.has(key)) return false;
-    this.sessions.set(key, structuredClone(record));
+    this.sessions.set(key, copySession(record));
     return true;
   }
 
   async update(record: SessionRecord): Promise<void> {
-    this.sessions.set(sessionKey(record.sandboxId, record.sessionId), structuredClone(record));
+    this.sessions.set(sessionKey(record.sandboxId, record.sessionId), copySession(record));
   }
 
   async delete(sandboxId: string, sessionId: string): Promise<boolean> {
@@ -82,4 +82,14 @@ export class MemorySessionProvider implements SessionProvider {
 
 function sessionKey(sandboxId: string, id: string): string {
   return `${sandboxId}/${id}`;
+}
+
+/** A copy sharing nothing mutable: sessions are flat apart from `meta` (plain JSON). */
+function copySession(record: SessionRecord): SessionRecord {
+  let meta: Record<string, unknown> = {};
+  for (const _ in record.meta) {
+    meta = structuredClone(record.meta);
+    break;
+  }
+  return { ...record, meta };
 }

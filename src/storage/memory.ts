@@ -26,6 +26,8 @@ export class MemoryStorageProvider implements StorageProvider {
   };
   private readonly entries = new Map<string, Entry>();
   private readonly index = new Map<string, string>();
+  /** Keys per session prefix (`grid/{sandbox}/{session}/`), sorted lazily: listing one is no full scan. */
+  private readonly sessions = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
 
   async put(
     record: ArtifactRecord,
@@ -36,20 +38,20 @@ export class MemoryStorageProvider implements StorageProvider {
     const bytes = await collect(measured);
     const committed = { ...record, bytes: bytes.byteLength, sha256: measured.sha256 };
     // One Map assignment: readers see the old entry or the new one.
-    this.entries.set(record.key, { record: structuredClone(committed), body: bytes });
+    this.setEntry(record.key, { record: copyRecord(committed), body: bytes });
     this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
     return committed;
   }
 
   async putRecord(record: ArtifactRecord): Promise<void> {
     const existing = this.entries.get(record.key);
-    this.entries.set(record.key, { record: structuredClone(record), body: existing?.body ?? null });
+    this.setEntry(record.key, { record: copyRecord(record), body: existing?.body ?? null });
     this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
   }
 
   async getRecord(key: string): Promise<ArtifactRecord | null> {
     const entry = this.entries.get(key);
-    return entry ? structuredClone(entry.record) : null;
+    return entry ? copyRecord(entry.record) : null;
   }
 
   async adoptUpload(
@@ -64,7 +66,7 @@ export class MemoryStorageProvider implements StorageProvider {
       throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
     }
     const committed = { ...record, bytes: entry.body.byteLength, sha256: sha256Hex(entry.body) };
-    this.entries.set(record.key, { record: structuredClone(committed), body: entry.body });
+    this.setEntry(record.key, { record: copyRecord(committed), body: entry.body });
     return committed;
   }
 
@@ -87,7 +89,7 @@ export class MemoryStorageProvider implements StorageProvider {
     const source = this.entries.get(sourceKey);
     if (!source?.body) throw new Error(`no body at ${sourceKey}`);
     const committed = { ...record, bytes: source.body.byteLength, sha256: source.record.sha256 };
-    this.entries.set(record.key, { record: structuredClone(committed), body: source.body });
+    this.setEntry(record.key, { record: copyRecord(committed), body: source.body });
     this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
     return committed;
   }
@@ -95,15 +97,14 @@ export class MemoryStorageProvider implements StorageProvider {
   async delete(key: string): Promise<boolean> {
     const entry = this.entries.get(key);
     if (!entry) return false;
-    this.entries.delete(key);
+    this.deleteEntry(key);
     this.index.delete(indexKey(entry.record.sandboxId, entry.record.artifactId));
     return true;
   }
 
   async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
-    const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
-    const { items, cursor } = pageAfter(keys, options.limit, options.cursor ?? null);
-    return { records: items.map((k) => structuredClone(this.entries.get(k)!.record)), cursor };
+    const { items, cursor } = pageAfter(this.keysUnder(prefix), options.limit, options.cursor ?? null);
+    return { records: items.map((k) => copyRecord(this.entries.get(k)!.record)), cursor };
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
@@ -119,6 +120,60 @@ export class MemoryStorageProvider implements StorageProvider {
   }
 
   async close(): Promise<void> {}
+
+  private setEntry(key: string, entry: Entry): void {
+    if (!this.entries.has(key)) {
+      const prefix = sessionPrefixOf(key);
+      let session = this.sessions.get(prefix);
+      if (!session) {
+        session = { keys: new Set(), sorted: null };
+        this.sessions.set(prefix, session);
+      }
+      session.keys.add(key);
+      session.sorted = null;
+    }
+    this.entries.set(key, entry);
+  }
+
+  private deleteEntry(key: string): void {
+    if (!this.entries.delete(key)) return;
+    const prefix = sessionPrefixOf(key);
+    const session = this.sessions.get(prefix);
+    if (!session) return;
+    session.keys.delete(key);
+    session.sorted = null;
+    if (session.keys.size === 0) this.sessions.delete(prefix);
+  }
+
+  /** Sorted keys under a prefix: one session's keys directly, anything else by a scan. */
+  private keysUnder(prefix: string): string[] {
+    if (prefix.split("/").length === 4 && prefix.endsWith("/")) {
+      const session = this.sessions.get(prefix);
+      if (!session) return [];
+      session.sorted ??= [...session.keys].sort();
+      return session.sorted;
+    }
+    return [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+function sessionPrefixOf(key: string): string {
+  return key.slice(0, key.lastIndexOf("/") + 1);
+}
+
+/**
+ * A copy that shares nothing mutable with the original. Records are flat apart from `meta` (plain
+ * JSON, checked on the way in) and `upload`; a spread is far cheaper than structuredClone.
+ */
+function copyRecord(record: ArtifactRecord): ArtifactRecord {
+  const copy: ArtifactRecord = { ...record, meta: copyJson(record.meta) };
+  if (record.upload) copy.upload = { ...record.upload };
+  return copy;
+}
+
+function copyJson(value: Record<string, unknown>): Record<string, unknown> {
+  for (const _ in value) return structuredClone(value);
+  return {};
 }
 
 function indexKey(sandboxId: string, artifactId: string): string {

@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -114,6 +116,32 @@ describe("chuk-artifacts serve", () => {
     // The same URL, sent to this server directly, verifies: the secret and key are what was signed.
     const local = await fetch(`${server.url}${url.pathname.slice("/base".length)}${url.search}`);
     expect(await local.text()).toBe("x");
+  });
+
+  it("cuts off clients that stall in the headers or mid-body, storing nothing", async () => {
+    const server = await serve({ args: ["--provider", "memory", "--idle-timeout", "1"], env: KEY_ENV });
+    const { hostname, port } = new URL(server.url);
+    const slot = (await json(`${server.url}/v1/uploads`, "POST", KEYS.alice, { mimeType: "text/plain" }))
+      .body;
+    const signed = new URL(slot.url);
+    const stalls = [
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n", // headers never finished
+      `PUT ${signed.pathname}${signed.search} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly a few bytes`,
+    ];
+    for (const request of stalls) {
+      const socket = connect(Number(port), hostname);
+      socket.resume();
+      await once(socket, "connect");
+      socket.write(request);
+      const started = Date.now();
+      await once(socket, "close");
+      const waited = Date.now() - started;
+      expect(waited).toBeGreaterThan(800);
+      expect(waited).toBeLessThan(5000);
+    }
+    // The half-sent upload left nothing behind.
+    const reg = await json(`${server.url}/v1/uploads/${slot.artifactId}/register`, "POST", KEYS.alice, {});
+    expect(reg.status).toBe(409);
   });
 
   it("fails before binding on bad configuration, saying what to set", async () => {

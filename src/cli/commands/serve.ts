@@ -20,6 +20,7 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --port PORT                 port (default 8080; 0 picks a free one)
   --max-upload-bytes N        largest upload body (default ${DEFAULT_MAX_UPLOAD_BYTES})
   --request-timeout SECONDS   time a client gets to send a whole request (default 3600)
+  --idle-timeout SECONDS      a connection silent this long is closed (default 120)
   --no-console                do not serve the web console
 
 API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json;
@@ -37,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       port: { type: "string" },
       "max-upload-bytes": { type: "string" },
       "request-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
       "no-console": { type: "boolean" },
     },
   });
@@ -49,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
       ? undefined
       : wholeNumber(values["max-upload-bytes"], "--max-upload-bytes");
   const requestTimeoutMs = wholeNumber(values["request-timeout"] ?? "3600", "--request-timeout") * 1000;
+  const idleTimeoutMs = wholeNumber(values["idle-timeout"] ?? "120", "--idle-timeout") * 1000;
 
   // The embedded default is a folder, so uploads survive a restart; memory needs --provider memory.
   const storeOptions: ArtifactStoreOptions = storeOptionsFrom(values);
@@ -90,10 +93,13 @@ export async function run(argv: string[]): Promise<number> {
         ? handler.fetch(request, bindings)
         : Response.json({ error: { code: "STARTING", message: "the server is starting" } }, { status: 503 }),
   }) as Server;
-  // Slow or stalled clients are cut off: headers within 30 s, a whole request within the timeout.
+  // Slow or stalled clients are cut off: headers within 30 s, a whole request within the request
+  // timeout, and any connection that stays silent past the idle timeout (no 'timeout' listener:
+  // Node destroys the socket).
   server.headersTimeout = 30_000;
   server.requestTimeout = requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
+  server.setTimeout(idleTimeoutMs);
   await new Promise<void>((done, fail) => {
     server.once("error", fail);
     server.listen(port, host, () => {

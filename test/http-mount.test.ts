@@ -7,6 +7,7 @@ import { getRequestListener } from "@hono/node-server";
 import { afterEach, describe, expect, it } from "vitest";
 import { createApp as createExpressApp } from "../examples/express.js";
 import { createApp as createHonoApp } from "../examples/hono.js";
+import { createHttpHandler } from "../src/http/app.js";
 import { ArtifactStore } from "../src/store.js";
 import { uniqueSandbox } from "./fixtures.js";
 
@@ -99,5 +100,37 @@ describe.each(["hono", "express"] as const)("mounted in %s", (kind) => {
     });
     expect(registered.status).toBe(201);
     expect(await registered.json()).toMatchObject({ bytes: 13 });
+  });
+});
+
+describe("an app's own authentication", () => {
+  it("is asked when no API key matches, and its user's rules apply", async () => {
+    const store = new ArtifactStore({ sandboxId: uniqueSandbox("auth") });
+    cleanups.push(() => store.close());
+    const app = createHttpHandler(store, {
+      apiKeys: [{ key: KEY, userId: "alice" }],
+      authenticate: (request) =>
+        request.headers.get("cookie") === "session=carol" ? { userId: "carol", admin: false } : null,
+    });
+    const carol = await app.request("/v1/whoami", { headers: { cookie: "session=carol" } });
+    expect(await carol.json()).toMatchObject({ userId: "carol", admin: false });
+    expect((await app.request("/v1/whoami", { headers: { cookie: "session=mallory" } })).status).toBe(401);
+    const put = await app.request("/v1/artifacts", {
+      method: "POST",
+      headers: { cookie: "session=carol" },
+      body: "c",
+    });
+    const { artifactId } = (await put.json()) as { artifactId: string };
+    const byAlice = await app.request(`/v1/artifacts/${artifactId}`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    expect(byAlice.status).toBe(403);
+    const head = await app.request(`/v1/artifacts/${artifactId}`, {
+      method: "HEAD",
+      headers: { cookie: "session=carol" },
+    });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("1");
+    expect(await head.text()).toBe("");
   });
 });

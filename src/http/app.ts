@@ -30,7 +30,10 @@ export interface HttpHandlerOptions {
   maxJsonBytes?: number;
   /** Failed authentications allowed per client address and window before 429. Default 10 per minute. */
   authFailures?: { limit: number; windowMs: number };
-  /** The client address for rate limiting. Default: the socket's peer address (Node adapters). */
+  /**
+   * The client address for rate limiting. Default: the socket's peer address under Node adapters
+   * (@hono/node-server, Express); elsewhere give one (e.g. from your platform's trusted header).
+   */
   clientAddress?: ClientAddress;
   /** Serve the web console at GET /. Default true. */
   console?: boolean;

@@ -98,12 +98,17 @@ export class FailureLimiter {
   }
 }
 
-export type ClientAddress = (request: Request, env: unknown) => string;
+/** The client's address for rate limiting; null when it cannot be told (then nothing is limited). */
+export type ClientAddress = (request: Request, env: unknown) => string | null;
 
-/** The peer address as @hono/node-server (or any Node adapter passing `incoming`) exposes it. */
+/**
+ * The peer address as @hono/node-server (or any Node adapter passing `incoming`) exposes it.
+ * Elsewhere (edge runtimes, app.request) it is unknown: rather than lump every client into one
+ * bucket that a single attacker could lock, such requests are not limited; pass `clientAddress`.
+ */
 export const socketAddress: ClientAddress = (_request, env) => {
   const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? "unknown";
+  return incoming?.socket?.remoteAddress ?? null;
 };
 
 /** Custom authentication for apps that mount the handler behind their own login. */
@@ -120,7 +125,7 @@ export function bearerAuth(options: {
 }): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const client = options.clientAddress(c.req.raw, c.env);
-    const wait = options.limiter.retryAfter(client);
+    const wait = client === null ? 0 : options.limiter.retryAfter(client);
     if (wait > 0) {
       throw new HttpError(429, "TOO_MANY_REQUESTS", "too many failed authentication attempts; try later", {
         "retry-after": String(wait),
@@ -132,7 +137,7 @@ export function bearerAuth(options: {
     if (match) principal = options.keyring.lookup(match[1]!);
     if (!principal && options.authenticate) principal = await options.authenticate(c.req.raw);
     if (!principal) {
-      options.limiter.fail(client);
+      if (client !== null) options.limiter.fail(client);
       throw new HttpError(
         401,
         "UNAUTHORIZED",

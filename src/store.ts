@@ -541,7 +541,12 @@ export class ArtifactStore implements AsyncDisposable {
       const record = await this.readRecord(artifactId, options);
       const { storage } = await this.backends();
       if (storage.capabilities.nativePresign && storage.presignGet) {
-        return storage.presignGet(record.key, { expires, filename: record.filename, mime: record.mime });
+        return storage.presignGet(record.key, {
+          expires,
+          filename: record.filename,
+          mime: record.mime,
+          sha256: record.sha256,
+        });
       }
       return this.signer.sign({ method: "GET", key: record.key, expires: nowSeconds() + expires });
     });
@@ -1091,7 +1096,7 @@ export class ArtifactStore implements AsyncDisposable {
       if (range.end >= record.bytes)
         throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
     }
-    const opened = await storage.openBody(record.key, range);
+    const opened = await storage.openBody(record.key, range, { sha256: record.sha256 });
     if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
     return opened;
   }

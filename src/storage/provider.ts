@@ -44,6 +44,8 @@ export interface PresignGetOptions {
   expires: number;
   filename?: string | null;
   mime?: string;
+  /** The sha256 of the version the caller's record names; a provider may use it to skip re-reading the record. */
+  sha256?: string;
 }
 
 export interface PresignPutOptions {
@@ -87,8 +89,11 @@ export interface StorageProvider {
    */
   adoptUpload(record: ArtifactRecord, options: { maxBytes: number | null }): Promise<ArtifactRecord | null>;
 
-  /** Opens the bytes; null when there is no body at `key`. */
-  openBody(key: string, range?: ByteRange): Promise<OpenedBody | null>;
+  /**
+   * Opens the bytes; null when there is no body at `key`. `expected` is the sha256 the caller's
+   * record names: a hint a provider may use to skip re-reading the record, never a filter.
+   */
+  openBody(key: string, range?: ByteRange, expected?: { sha256: string }): Promise<OpenedBody | null>;
 
   /** Copies bytes server-side to `record.key`, committing `record` with them. */
   copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord>;

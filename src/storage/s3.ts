@@ -116,6 +116,7 @@ export class S3StorageProvider implements StorageProvider {
   };
   private readonly indexed = new Set<string>();
   private readonly revisions = new RecentRevisions();
+  private readonly background = new Set<Promise<unknown>>();
   private readonly ctx: S3Context;
   private readonly bucket: string;
 
@@ -237,10 +238,10 @@ export class S3StorageProvider implements StorageProvider {
     });
   }
 
-  async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
+  async openBody(key: string, range?: ByteRange, expected?: { sha256: string }): Promise<OpenedBody | null> {
     return this.run("read", async () => {
       for (let attempt = 0; attempt < REREAD_ATTEMPTS; attempt++) {
-        const current = attempt === 0 ? this.revisions.get(key) : null;
+        const current = attempt === 0 ? this.revisions.get(key, expected?.sha256) : null;
         const target = current ?? (await this.currentRevision(key));
         if (!target) return null;
         let got: GetObjectCommandOutput;
@@ -370,7 +371,7 @@ export class S3StorageProvider implements StorageProvider {
   /** Signs the current revision: the URL serves exactly those bytes, or 404 once they are replaced. */
   async presignGet(key: string, options: PresignGetOptions): Promise<string> {
     return this.run("presign download", async () => {
-      const target = this.revisions.get(key) ?? (await this.currentRevision(key));
+      const target = this.revisions.get(key, options.sha256) ?? (await this.currentRevision(key));
       if (!target) throw new ArtifactNotFoundError(`no body at ${key}`);
       return presignGetUrl(this.client, this.bucket, bodyKey(key, target.rev), options);
     });
@@ -474,6 +475,7 @@ export class S3StorageProvider implements StorageProvider {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.background]);
     this.client.destroy();
   }
 
@@ -532,10 +534,15 @@ export class S3StorageProvider implements StorageProvider {
       await this.deleteKey(bodyKey(key, envelope.body)).catch(() => {});
       throw err;
     }
-    // Best effort: a leftover revision is unreferenced, and removed with the artifact.
-    if (previous?.body && previous.body !== envelope.body) {
-      await this.deleteKey(bodyKey(key, previous.body)).catch(() => {});
-    }
+    // Off the write's path and best effort: a leftover revision is unreferenced, and removed with
+    // the artifact; close() waits for these.
+    if (previous?.body && previous.body !== envelope.body)
+      this.inBackground(this.deleteKey(bodyKey(key, previous.body)));
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch(() => {}).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
   }
 
   private rememberIndexed(key: string): void {

@@ -127,9 +127,13 @@ export class RawFilesystem implements Subject {
 
   async readStream(key: string, sink: (chunk: Uint8Array) => void): Promise<string> {
     const envelope = await this.readEnvelope(key);
+    // Checked as the library checks a streamed read.
+    const hash = createHash("sha256");
     for await (const chunk of createReadStream(join(this.root, envelope.sessionId, envelope.body))) {
+      hash.update(chunk as Buffer);
       sink(chunk as Buffer);
     }
+    if (hash.digest("hex") !== envelope.sha256) throw new Error(`checksum mismatch at ${key}`);
     return envelope.sha256;
   }
 

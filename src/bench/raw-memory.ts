@@ -31,18 +31,21 @@ export function rawSignedUrl(secret: string, key: string, expiresInSeconds: numb
 }
 
 /**
- * The memory baseline: a bare Map from key to record and bytes, sha256 computed on write and
- * checked on read. Bytes are copied in and out, as any store must so callers cannot change what
- * it holds.
+ * The memory baseline: bare Maps (one per session, so listing a session reads only its own
+ * entries) from key to record and bytes, sha256 computed on write and checked on read. Bytes are
+ * copied in and out, as any store must so callers cannot change what it holds.
  */
 export class RawMemory implements Subject {
   readonly side = "raw" as const;
-  private readonly entries = new Map<string, { record: RawRecord; body: Buffer }>();
+  private readonly sessions = new Map<string, Map<string, { record: RawRecord; body: Buffer }>>();
 
   async store(data: Uint8Array, sessionId: string): Promise<string> {
     const key = `${sessionId}/${randomBytes(16).toString("hex")}`;
     const body = Buffer.from(data);
-    this.entries.set(key, { record: rawRecord(key, sessionId, body.byteLength, sha256Of(body)), body });
+    this.session(sessionId).set(key, {
+      record: rawRecord(key, sessionId, body.byteLength, sha256Of(body)),
+      body,
+    });
     return key;
   }
 
@@ -65,7 +68,7 @@ export class RawMemory implements Subject {
       sha256: sha256Of(body),
       updatedAt: new Date().toISOString(),
     };
-    this.entries.set(key, { record, body });
+    this.session(entry.record.sessionId).set(key, { record, body });
   }
 
   async metadata(key: string): Promise<unknown> {
@@ -78,9 +81,8 @@ export class RawMemory implements Subject {
   }
 
   async list(sessionId: string): Promise<number> {
-    const prefix = `${sessionId}/`;
     const out: RawRecord[] = [];
-    for (const [key, entry] of this.entries) if (key.startsWith(prefix)) out.push({ ...entry.record });
+    for (const entry of this.sessions.get(sessionId)?.values() ?? []) out.push({ ...entry.record });
     out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return out.length;
   }
@@ -94,26 +96,38 @@ export class RawMemory implements Subject {
       chunks.push(chunk);
     }
     const body = Buffer.concat(chunks);
-    this.entries.set(key, { record: rawRecord(key, sessionId, body.byteLength, hash.digest("hex")), body });
+    const record = rawRecord(key, sessionId, body.byteLength, hash.digest("hex"));
+    this.session(sessionId).set(key, { record, body });
     return key;
   }
 
   async readStream(key: string, sink: (chunk: Uint8Array) => void): Promise<string> {
     const entry = this.get(key);
+    // Checked as the library checks a streamed read.
+    if (sha256Of(entry.body) !== entry.record.sha256) throw new Error(`checksum mismatch at ${key}`);
     sink(entry.body);
     return entry.record.sha256;
   }
 
   async delete(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.sessions.get(key.slice(0, key.indexOf("/")))?.delete(key);
   }
 
   async close(): Promise<void> {
-    this.entries.clear();
+    this.sessions.clear();
+  }
+
+  private session(sessionId: string): Map<string, { record: RawRecord; body: Buffer }> {
+    let entries = this.sessions.get(sessionId);
+    if (!entries) {
+      entries = new Map();
+      this.sessions.set(sessionId, entries);
+    }
+    return entries;
   }
 
   private get(key: string): { record: RawRecord; body: Buffer } {
-    const entry = this.entries.get(key);
+    const entry = this.sessions.get(key.slice(0, key.indexOf("/")))?.get(key);
     if (!entry) throw new Error(`no artifact at ${key}`);
     return entry;
   }

@@ -15,6 +15,7 @@ export interface S3Settings {
 }
 
 type S3Module = typeof import("@aws-sdk/client-s3");
+type PresignerModule = typeof import("@aws-sdk/s3-request-presigner");
 
 /**
  * The S3 + Redis baseline: the bare AWS SDK and ioredis. A write is one PutObject (the sha256 in
@@ -28,6 +29,7 @@ export class RawS3Redis implements Subject {
 
   private constructor(
     private readonly sdk: S3Module,
+    private readonly presigner: PresignerModule,
     private readonly client: S3Client,
     private readonly redis: Redis,
     private readonly bucket: string,
@@ -36,6 +38,7 @@ export class RawS3Redis implements Subject {
 
   static async open(s3: S3Settings, redisUrl: string, listConcurrency: number): Promise<RawS3Redis> {
     const sdk = await import("@aws-sdk/client-s3");
+    const presigner = await import("@aws-sdk/s3-request-presigner");
     const { Redis } = await import("ioredis");
     const client = new sdk.S3Client({
       endpoint: s3.endpoint,
@@ -47,7 +50,7 @@ export class RawS3Redis implements Subject {
     });
     const redis = new Redis(redisUrl, { lazyConnect: true });
     await redis.connect();
-    return new RawS3Redis(sdk, client, redis, s3.bucket, listConcurrency);
+    return new RawS3Redis(sdk, presigner, client, redis, s3.bucket, listConcurrency);
   }
 
   async store(data: Uint8Array, sessionId: string): Promise<string> {
@@ -86,10 +89,13 @@ export class RawS3Redis implements Subject {
 
   async presign(key: string): Promise<string> {
     await this.record(key);
-    const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
-    return getSignedUrl(this.client, new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }), {
-      expiresIn: 3600,
-    });
+    return this.presigner.getSignedUrl(
+      this.client,
+      new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }),
+      {
+        expiresIn: 3600,
+      },
+    );
   }
 
   async list(sessionId: string): Promise<number> {
@@ -143,7 +149,13 @@ export class RawS3Redis implements Subject {
   async readStream(key: string, sink: (chunk: Uint8Array) => void): Promise<string> {
     const record = await this.record(key);
     const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
-    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) sink(chunk);
+    // Checked as the library checks a streamed read.
+    const hash = createHash("sha256");
+    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      sink(chunk);
+    }
+    if (hash.digest("hex") !== record.sha256) throw new Error(`checksum mismatch at ${key}`);
     return record.sha256;
   }
 

@@ -1,4 +1,5 @@
-import { BodyTooLargeError, collect, Measured, sha256Hex } from "../body.js";
+import { createHash } from "node:crypto";
+import { BodyTooLargeError, Measured } from "../body.js";
 import type { ArtifactRecord } from "../metadata.js";
 import { pageAfter } from "./paging.js";
 import type {
@@ -12,7 +13,7 @@ import type {
 
 interface Entry {
   record: ArtifactRecord;
-  body: Buffer | null;
+  body: Blocks | null;
 }
 
 /** In-process storage: a Map from grid key to record and bytes. Lost on exit; one process only. */
@@ -35,7 +36,7 @@ export class MemoryStorageProvider implements StorageProvider {
     options: PutOptions = {},
   ): Promise<ArtifactRecord> {
     const measured = new Measured(body, options.maxBytes ?? null);
-    const bytes = await collect(measured);
+    const bytes = await Blocks.from(measured);
     const committed = { ...record, bytes: bytes.byteLength, sha256: measured.sha256 };
     // One Map assignment: readers see the old entry or the new one.
     this.setEntry(record.key, { record: copyRecord(committed), body: bytes });
@@ -65,7 +66,7 @@ export class MemoryStorageProvider implements StorageProvider {
       await this.delete(record.key);
       throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
     }
-    const committed = { ...record, bytes: entry.body.byteLength, sha256: sha256Hex(entry.body) };
+    const committed = { ...record, bytes: entry.body.byteLength, sha256: entry.body.sha256() };
     this.setEntry(record.key, { record: copyRecord(committed), body: entry.body });
     return committed;
   }
@@ -74,12 +75,11 @@ export class MemoryStorageProvider implements StorageProvider {
     const entry = this.entries.get(key);
     if (!entry?.body) return null;
     const { body } = entry;
-    const slice = range ? body.subarray(range.start, range.end + 1) : body;
+    const start = range ? Math.min(range.start, body.byteLength) : 0;
+    const end = range ? Math.min(range.end + 1, body.byteLength) : body.byteLength;
     return {
-      stream: (async function* () {
-        yield slice;
-      })(),
-      length: slice.byteLength,
+      stream: body.slices(start, end),
+      length: Math.max(0, end - start),
       totalBytes: body.byteLength,
       sha256: entry.record.sha256,
     };
@@ -154,6 +154,59 @@ export class MemoryStorageProvider implements StorageProvider {
       return session.sorted;
     }
     return [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
+
+/** Bytes are gathered into blocks of at least this size (a copy: callers may reuse their buffers). */
+const BLOCK_BYTES = 1024 * 1024;
+
+/**
+ * Immutable bytes held as a list of blocks, so a large body is held once while it streams in —
+ * never also as the chunks it arrived in and one concatenated copy.
+ */
+class Blocks {
+  private constructor(
+    private readonly blocks: Buffer[],
+    readonly byteLength: number,
+  ) {}
+
+  static async from(source: AsyncIterable<Uint8Array>): Promise<Blocks> {
+    const blocks: Buffer[] = [];
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let total = 0;
+    const flush = () => {
+      if (pending.length === 0) return;
+      blocks.push(Buffer.concat(pending, pendingBytes));
+      pending = [];
+      pendingBytes = 0;
+    };
+    for await (const chunk of source) {
+      pending.push(chunk);
+      pendingBytes += chunk.byteLength;
+      total += chunk.byteLength;
+      if (pendingBytes >= BLOCK_BYTES) flush();
+    }
+    flush();
+    return new Blocks(blocks, total);
+  }
+
+  /** The bytes from `start` (inclusive) to `end` (exclusive), as views of the blocks. */
+  async *slices(start: number, end: number): AsyncIterable<Uint8Array> {
+    let offset = 0;
+    for (const block of this.blocks) {
+      const from = Math.max(start - offset, 0);
+      const to = Math.min(end - offset, block.byteLength);
+      if (from < to) yield from === 0 && to === block.byteLength ? block : block.subarray(from, to);
+      offset += block.byteLength;
+      if (offset >= end) return;
+    }
+  }
+
+  sha256(): string {
+    const hash = createHash("sha256");
+    for (const block of this.blocks) hash.update(block);
+    return hash.digest("hex");
   }
 }
 

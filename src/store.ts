@@ -1225,16 +1225,22 @@ function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** Passes a full body through, then errors the stream if it does not match its size and sha256. */
+/**
+ * Passes a full body through, checking it against its size and sha256. The last chunk is held
+ * back until the check passes, so a reader of corrupted bytes gets an error, never a complete body.
+ */
 async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
   const hash = createHash("sha256");
   let bytes = 0;
+  let held: Uint8Array | null = null;
   for await (const chunk of body.stream) {
     hash.update(chunk);
     bytes += chunk.byteLength;
-    yield chunk;
+    if (held) yield held;
+    held = chunk;
   }
   if (bytes !== body.totalBytes || hash.digest("hex") !== body.sha256) {
     throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
   }
+  if (held) yield held;
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,9 +32,10 @@ async function upload(server: RunningServer, key: string, body: string, query = 
 describe.each(backends())("REST API on $name", (backend: Backend) => {
   let server: RunningServer;
   let dispose: () => Promise<void>;
+  let setup: Awaited<ReturnType<Backend["setup"]>>;
 
   beforeAll(async () => {
-    const setup = await backend.setup();
+    setup = await backend.setup();
     dispose = setup.dispose;
     server = await startServer({ args: setup.args, env: setup.env });
   });
@@ -210,6 +211,32 @@ describe.each(backends())("REST API on $name", (backend: Backend) => {
     expect(res.status).toBe(200);
     expect(await (await fetch(res.body.url)).text()).toBe("shared");
   });
+
+  it.runIf(backend.name === "filesystem")(
+    "never serves a complete body whose bytes no longer match their sha256",
+    async () => {
+      const text = "checked on every full read ".repeat(10_000); // several read chunks
+      const { body } = await upload(server, KEYS.alice, text);
+      const root = setup.args[setup.args.indexOf("--fs-root") + 1]!;
+      const folder = join(root, "grid", body.sandboxId, body.sessionId, body.artifactId);
+      const bodyFile = (await readdir(folder)).find((f) => f.startsWith("body-"))!;
+      await writeFile(join(folder, bodyFile), text.replace("checked", "CHECKED")); // same size, other bytes
+      const url = (await json(api(`/artifacts/${body.artifactId}/presign`), "POST", KEYS.alice, {})).body.url;
+      for (const target of [api(`/artifacts/${body.artifactId}`), url]) {
+        const res = await fetch(target, { headers: bearer(KEYS.alice) });
+        const outcome = await res.text().then(
+          (got) => (res.status >= 500 ? "refused" : got),
+          () => "aborted",
+        );
+        expect(["refused", "aborted"], target).toContain(outcome);
+      }
+      // A range is served as stored (only whole reads can be checked).
+      const part = await fetch(api(`/artifacts/${body.artifactId}`), {
+        headers: bearer(KEYS.alice, { range: "bytes=0-6" }),
+      });
+      expect(await part.text()).toBe("CHECKED");
+    },
+  );
 
   it("answers /healthz and /readyz", async () => {
     expect((await json(`${server.url}/healthz`, "GET", null)).body).toEqual({ status: "ok" });

@@ -115,6 +115,10 @@ describe.each(backends())("REST API on $name", (backend: Backend) => {
       expect(refused.status, field).toBe(400);
       expect(refused.body.error.code).toBe("VALIDATION_ERROR");
     }
+    const huge = await json(api(`/artifacts/${id}`), "PATCH", KEYS.alice, {
+      meta: { blob: "m".repeat(70_000) },
+    });
+    expect(huge.status).toBe(400); // metadata is bounded (64 KiB of JSON)
     const replaced = await fetch(api(`/artifacts/${id}`), {
       method: "PUT",
       headers: bearer(KEYS.alice, { "content-type": "text/plain" }),

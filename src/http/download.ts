@@ -2,7 +2,7 @@ import type { ArtifactMetadata } from "../metadata.js";
 import type { ByteRange, OpenedBody } from "../storage/provider.js";
 import type { RangeChooser } from "../store.js";
 import { RangeNotSatisfiableError } from "./errors.js";
-import { discard, toWebStream } from "./streams.js";
+import { toWebStream } from "./streams.js";
 
 /**
  * Serves an artifact's bytes for a signed GET or a REST download: a single `Range` (206 with
@@ -38,10 +38,6 @@ export async function serveArtifact(request: Request, source: ArtifactSource): P
     chosen = rangeHeader === null ? undefined : parseRange(rangeHeader, m.bytes);
     return chosen;
   });
-  if (request.signal.aborted) {
-    await discard(body.stream);
-    return new Response(null, { status: 499 });
-  }
   const headers = artifactHeaders(metadata);
   headers.set("content-length", String(body.length));
   if (chosen) headers.set("content-range", `bytes ${chosen.start}-${chosen.end}/${body.totalBytes}`);

@@ -37,13 +37,6 @@ export function asData(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8A
   return toWebStream(source);
 }
 
-/** Closes a body nobody will read (HEAD, 304), releasing its file handle or connection. */
-export async function discard(source: AsyncIterable<Uint8Array>): Promise<void> {
-  const destroyable = source as { destroy?: () => void };
-  if (typeof destroyable.destroy === "function") destroyable.destroy();
-  else await source[Symbol.asyncIterator]().return?.();
-}
-
 /** The request body as chunks, refusing (BodyTooLargeError) past `maxBytes`. */
 export async function* requestChunks(request: Request, maxBytes: number | null): AsyncIterable<Uint8Array> {
   const declared = request.headers.get("content-length");

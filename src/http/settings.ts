@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import type { ResolvedConfig } from "../config.js";
 import type { ApiKey } from "./auth.js";
 
 /**
@@ -65,6 +66,30 @@ export function generateApiKey(): string {
 export const SECRET_FILE = "_signing-secret";
 
 /**
+ * The secret a standalone server signs URLs with, and a line saying where it comes from:
+ * ARTIFACT_SIGNING_SECRET; else, on filesystem storage, one kept under the root; else a random
+ * one for this process (S3 presigns natively and does not need it).
+ */
+export async function signingSecretFor(config: ResolvedConfig): Promise<{ secret: string; note: string }> {
+  if (config.signingSecret) return { secret: config.signingSecret, note: "from ARTIFACT_SIGNING_SECRET" };
+  if (config.storageProvider === "filesystem") {
+    const kept = await persistedSecret(config.fsRoot);
+    return {
+      secret: kept.secret,
+      note: `${kept.created ? "generated and kept" : "kept"} in ${kept.path} (signed URLs survive restarts; set ARTIFACT_SIGNING_SECRET to choose one)`,
+    };
+  }
+  const secret = randomBytes(32).toString("base64url");
+  if (config.storageProvider === "s3" || config.storageProvider === "ibm_cos") {
+    return { secret, note: "not needed (S3 signs its own URLs)" };
+  }
+  return {
+    secret,
+    note: "random for this process (signed URLs stop working on restart; set ARTIFACT_SIGNING_SECRET)",
+  };
+}
+
+/**
  * The filesystem provider's signing secret, kept in a 0600 file under its root (a reserved "_"
  * name no artifact key can reach) so signed URLs survive restarts and are shared by every server
  * on the same root. Created atomically: written aside, then linked into place only if absent.
@@ -87,7 +112,10 @@ export async function persistedSecret(
     await unlink(temp).catch(() => {});
   }
   const secret = await readSecret(path);
-  if (!secret) throw new Error(`${path} is empty`);
+  if (!secret)
+    throw new Error(
+      `${path} holds no usable secret (at least 32 characters); remove it or set ARTIFACT_SIGNING_SECRET`,
+    );
   return { secret, path, created: true };
 }
 

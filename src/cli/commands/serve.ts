@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
@@ -7,7 +6,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { type ArtifactStoreOptions, resolveConfig } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
 import { type ApiKey, ApiKeyring } from "../../http/auth.js";
-import { generateApiKey, loadApiKeys, persistedSecret } from "../../http/settings.js";
+import { generateApiKey, loadApiKeys, signingSecretFor } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
 
@@ -67,24 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   new ApiKeyring(keys); // refuses short or duplicate keys before anything binds
 
-  const lines: string[] = [];
-  let signingSecret: string | undefined;
-  if (!config.signingSecret) {
-    if (config.storageProvider === "filesystem") {
-      const persisted = await persistedSecret(config.fsRoot);
-      signingSecret = persisted.secret;
-      lines.push(
-        `  signing secret: ${persisted.created ? "generated and kept" : "kept"} in ${persisted.path} (signed URLs survive restarts; set ARTIFACT_SIGNING_SECRET to choose one)`,
-      );
-    } else {
-      signingSecret = randomBytes(32).toString("base64url");
-      lines.push(
-        "  signing secret: random for this process (signed URLs stop working on restart; set ARTIFACT_SIGNING_SECRET)",
-      );
-    }
-  } else {
-    lines.push("  signing secret: from ARTIFACT_SIGNING_SECRET");
-  }
+  const { secret: signingSecret, note: secretNote } = await signingSecretFor(config);
 
   let handler: ReturnType<typeof createHttpHandler> | null = null;
   const server = createAdaptorServer({
@@ -114,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   const store = new ArtifactStore({
     ...storeOptions,
     publicUrl,
-    ...(signingSecret !== undefined && { signingSecret }),
+    signingSecret,
   });
   try {
     await store.backends(); // a provider that cannot start fails here, not on the first request
@@ -142,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   console.log(
     `  signed URLs: ${publicUrl}${storage === "s3" || storage === "ibm_cos" ? " (uploads and downloads use native S3 presigning)" : ""}`,
   );
-  for (const line of lines) console.log(line);
+  console.log(`  signing secret: ${secretNote}`);
   if (generatedKey) {
     console.log(
       `  API key (user "admin", admin; generated, set CHUK_API_KEYS to choose your own): ${generatedKey.key}`,

@@ -106,6 +106,30 @@ describe.each(backends())("signed URLs on $name", (backend: Backend) => {
     }
   });
 
+  it.skipIf(native)("lets browsers on any origin use signed URLs (CORS)", async () => {
+    const id = await stored("cors");
+    const url = await downloadUrl(id);
+    const preflight = await fetch(url, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "PUT",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PUT");
+    const get = await fetch(url, { headers: { origin: "https://app.example.com" } });
+    expect(get.headers.get("access-control-allow-origin")).toBe("*");
+    expect(get.headers.get("access-control-expose-headers")).toContain("etag");
+    // The REST API is not opened to other origins.
+    const rest = await fetch(api("/whoami"), {
+      headers: bearer(KEYS.alice, { origin: "https://app.example.com" }),
+    });
+    expect(rest.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
   it("refuses a body over maxBytes and stores nothing", async () => {
     const slot = await reserve({ mimeType: "text/plain", maxBytes: 10 });
     const put = await fetch(slot.url, { method: "PUT", headers: slot.headers, body: "x".repeat(11) });

@@ -89,6 +89,8 @@ const OPENAPI = {
       },
     },
     "/signed/{key}": {
+      description:
+        "Signed URLs answer CORS for any origin (preflight OPTIONS included): the signature is the credential.",
       parameters: [
         {
           name: "key",

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { routePath } from "hono/route";
 import { parseGridKey } from "../grid.js";
 import { SIGNED_PATH, type SignedGrant, type SignedMethod } from "../signing.js";
@@ -14,6 +15,19 @@ import { requestChunks } from "./streams.js";
  */
 export function signedRoutes(store: ArtifactStore, options: { maxUploadBytes: number | null }): Hono {
   const app = new Hono();
+
+  // Browsers on any origin may use a signed URL (as with S3): the signature is the credential,
+  // no cookies are involved, so any origin is allowed.
+  app.use(
+    `${SIGNED_PATH}*`,
+    cors({
+      origin: "*",
+      allowMethods: ["GET", "HEAD", "PUT"],
+      allowHeaders: ["content-type", "range", "if-none-match"],
+      exposeHeaders: ["etag", "content-range", "content-length", "accept-ranges", "content-disposition"],
+      maxAge: 3600,
+    }),
+  );
 
   // Hono answers HEAD with the GET route; serveArtifact tells them apart.
   app.get(`${SIGNED_PATH}*`, async (c) => {

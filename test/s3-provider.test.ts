@@ -233,6 +233,45 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     console.log(`2,500 records: created in ${created} ms (concurrency 32), listed in ${listed} ms (3 pages)`);
   }, 120_000);
 
+  it("costs the requests the design promises per operation", async () => {
+    // Observe (not alter) every request the provider sends.
+    const spy = vi.spyOn(S3Client.prototype, "send");
+    const count = async (fn: () => Promise<unknown>) => {
+      spy.mockClear();
+      await fn();
+      return spy.mock.calls.map(([command]) => command.constructor.name.replace(/Command$/, ""));
+    };
+    try {
+      const r = record(sb, "sess-trips");
+      // New artifact: body PUT with record GET (nothing there), then record PUT with index PUT.
+      expect((await count(() => s3.put(r, once(Buffer.from("v1"))))).sort()).toEqual(
+        ["GetObject", "PutObject", "PutObject", "PutObject"].sort(),
+      );
+      // Replacing bytes: the index is known; the superseded revision is deleted after the commit.
+      const update = await count(async () => {
+        await s3.put(r, once(Buffer.from("v2")));
+        await vi.waitFor(async () => expect(await objectKeys(raw, `${r.key}/`)).toHaveLength(1));
+      });
+      expect(update.filter((c) => c !== "ListObjectsV2").sort()).toEqual(
+        ["DeleteObject", "GetObject", "PutObject", "PutObject"].sort(),
+      );
+      // Reading what the caller's record names: one GET of the bytes.
+      const current = (await s3.getRecord(r.key))!;
+      expect(
+        await count(async () => readAll((await s3.openBody(r.key, undefined, current))!.stream)),
+      ).toEqual(["GetObject"]);
+      // A metadata-only update: record GET, record PUT.
+      expect(await count(() => s3.putRecord({ ...current, summary: "renamed" }))).toEqual([
+        "GetObject",
+        "PutObject",
+      ]);
+      // Presigning what the caller's record names: no request at all.
+      expect(await count(() => s3.presignGet(r.key, { expires: 60, sha256: current.sha256 }))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("refuses list prefixes that are not a sandbox or session, and foreign cursors", async () => {
     await expect(s3.list("grid/", { limit: 10 })).rejects.toThrow();
     await expect(s3.list(`grid/${sb}/_index/`, { limit: 10 })).rejects.toThrow();

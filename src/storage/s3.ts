@@ -73,14 +73,17 @@ import { RecentRevisions } from "./s3-revisions.js";
  * - The id → key index object is written once per artifact (this process remembers which it has
  *   written or read), in parallel with the record.
  *
- * Round trips, sequential: store = 2 (body PUT ∥ record GET; record PUT ∥ index PUT), plus 1 when
- * it replaces bytes (deleting the old revision); retrieve = 2 with a session id (record GET, body
- * GET), 3 without (index GET first); metadata update = 2 (record GET, record PUT); copy = 3;
- * delete = 3.
+ * Requests, and round trips in sequence: a new artifact = 4 in 2 (body PUT ∥ record GET, then
+ * record PUT ∥ index PUT); replacing bytes = 4 in 2 (the superseded revision is deleted off the
+ * write's path); retrieve = 2 in 2 with a session id (record GET, body GET), one more without (index
+ * GET); with the record from the session cache and its revision remembered, 1 (body GET); metadata
+ * update = 2 in 2; presign GET = none when the revision is remembered; copy = 3-4 in 3; delete = 3+.
  *
  * Limits: S3 cannot cap the size of a presigned PUT, so `maxBytes` is enforced when the upload is
- * adopted: a larger one is deleted, never committed. A metadata-only update racing a content update
- * of the same artifact may lose (as on the filesystem provider). Unregistered uploads under
+ * adopted: a larger one is deleted, never committed. As on the filesystem provider, a metadata-only
+ * update that reads the record just before a content update commits and writes just after it can
+ * name the revision that update deleted (S3-compatible servers disagree on If-Match for PUT, so
+ * there is no portable compare-and-swap to close that window). Unregistered uploads under
  * `_uploads/` and incomplete multipart uploads left by a crash are best expired by a bucket
  * lifecycle rule.
  */

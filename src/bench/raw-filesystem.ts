@@ -144,6 +144,11 @@ export class RawFilesystem implements Subject {
     await unlink(join(dir, envelope.body));
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    await rm(join(this.root, sessionId), { recursive: true, force: true });
+    this.madeDirs.delete(join(this.root, sessionId));
+  }
+
   async close(): Promise<void> {}
 
   async destroy(): Promise<void> {

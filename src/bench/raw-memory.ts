@@ -113,6 +113,10 @@ export class RawMemory implements Subject {
     this.sessions.get(key.slice(0, key.indexOf("/")))?.delete(key);
   }
 
+  async dropSession(sessionId: string): Promise<void> {
+    this.sessions.delete(sessionId);
+  }
+
   async close(): Promise<void> {
     this.sessions.clear();
   }

@@ -164,6 +164,9 @@ export class RawS3Redis implements Subject {
     await this.redis.del(this.redisKey(key));
   }
 
+  /** Left to destroy(), which removes everything this baseline wrote at the end of the run. */
+  async dropSession(_sessionId: string): Promise<void> {}
+
   /** Removes every object and Redis key this baseline wrote. */
   async destroy(): Promise<void> {
     let token: string | undefined;

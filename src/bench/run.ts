@@ -118,6 +118,8 @@ interface Workload {
   work: number;
   /** Untimed preparation, once per side. */
   setup?: (subject: Subject, side: Side) => Promise<void>;
+  /** Untimed housekeeping before every run of one side. */
+  before?: (subject: Subject, side: Side) => Promise<void>;
   /** One timed rep (or a warm-up with `scale` < 1). */
   run: (subject: Subject, side: Side, scale: number) => Promise<void>;
 }
@@ -221,6 +223,16 @@ async function benchProvider(
   const storeRun = (limit: number) => async (s: Subject, side: Side, scale: number) => {
     const session = fresh(side, "store");
     ids[side] = await inFlight(payloads.slice(0, count(scale)), limit, (d) => s.store(d, session));
+    written[side] = session;
+  };
+  // In memory, every stored rep stays on the heap and makes the next rep's garbage collection
+  // slower for whoever allocates more; so the previous rep's session is dropped before each run.
+  const written: Record<Side, string | null> = { ours: null, raw: null };
+  const dropWritten = async (s: Subject, side: Side) => {
+    if (provider !== "memory" || written[side] === null) return;
+    await s.dropSession(written[side]!);
+    written[side] = null;
+    ids[side] = [];
   };
   const needIds = async (s: Subject, side: Side) => {
     if (ids[side].length < n) await storeRun(c)(s, side, 1);
@@ -230,18 +242,27 @@ async function benchProvider(
       await inFlight(ids[side].slice(0, count(scale)), limit, (id, i) => fn(s, id, i));
     };
   };
+  const batchSession: Record<Side, string> = { ours: "", raw: "" };
   const smallList: Record<Side, string> = { ours: "", raw: "" };
   const largeList: Record<Side, string> = { ours: "", raw: "" };
   const listRounds = Math.max(1, Math.ceil(n / options.listSmall));
   const sizeLabel = bytesLabel(options.size);
 
   const workloads: Workload[] = [
-    { id: "store-seq", label: `store ${sizeLabel}, sequential`, unit: "ops/s", work: n, run: storeRun(1) },
+    {
+      id: "store-seq",
+      label: `store ${sizeLabel}, sequential`,
+      unit: "ops/s",
+      work: n,
+      before: dropWritten,
+      run: storeRun(1),
+    },
     {
       id: "store-conc",
       label: `store ${sizeLabel}, ${c} in flight`,
       unit: "ops/s",
       work: n,
+      before: dropWritten,
       run: storeRun(c),
     },
     {
@@ -249,8 +270,12 @@ async function benchProvider(
       label: `storeBatch of ${options.batch} × ${sizeLabel}`,
       unit: "items/s",
       work: n,
+      before: async (s, side) => {
+        if (provider === "memory" && batchSession[side]) await s.dropSession(batchSession[side]);
+      },
       run: async (s, side, scale) => {
         const session = fresh(side, "batch");
+        batchSession[side] = session;
         const items = payloads.slice(0, count(scale));
         for (let i = 0; i < items.length; i += options.batch) {
           await s.storeBatch(items.slice(i, i + options.batch), session);
@@ -399,11 +424,15 @@ async function measure(
   };
   try {
     for (const side of SIDES) await w.setup?.(subjects[side], side);
-    for (const side of SIDES) await w.run(subjects[side], side, warmScale);
+    for (const side of SIDES) {
+      await w.before?.(subjects[side], side);
+      await w.run(subjects[side], side, warmScale);
+    }
     for (let rep = 0; rep < options.reps; rep++) {
       // Alternate who goes first, so drift in machine load does not favour one side.
       const order: Side[] = rep % 2 === 0 ? ["raw", "ours"] : ["ours", "raw"];
       for (const side of order) {
+        await w.before?.(subjects[side], side);
         collectGarbage();
         const before = await counter.snapshot();
         const { seconds } = await timed(() => w.run(subjects[side], side, 1));

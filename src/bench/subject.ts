@@ -25,6 +25,8 @@ export interface Subject {
   /** Streams an artifact out, handing each chunk to `sink`; returns the recorded sha256. */
   readStream(id: string, sink: (chunk: Uint8Array) => void): Promise<string>;
   delete(id: string): Promise<void>;
+  /** Removes a whole session (untimed housekeeping between reps). */
+  dropSession(sessionId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,10 @@ export class OursSubject implements Subject {
 
   async delete(id: string): Promise<void> {
     await this.lib.delete(id);
+  }
+
+  async dropSession(sessionId: string): Promise<void> {
+    await this.lib.deleteSession(sessionId);
   }
 
   close(): Promise<void> {

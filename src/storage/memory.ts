@@ -26,7 +26,8 @@ export class MemoryStorageProvider implements StorageProvider {
     nativeMultipart: false,
   };
   private readonly entries = new Map<string, Entry>();
-  private readonly index = new Map<string, string>();
+  /** sandboxId → artifactId → key. Nested, so a lookup hashes the caller's id strings, never a new one. */
+  private readonly index = new Map<string, Map<string, string>>();
   /** Keys per session prefix (`grid/{sandbox}/{session}/`), sorted lazily: listing one is no full scan. */
   private readonly sessions = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
 
@@ -40,14 +41,14 @@ export class MemoryStorageProvider implements StorageProvider {
     const committed = { ...record, bytes: bytes.byteLength, sha256: measured.sha256 };
     // One Map assignment: readers see the old entry or the new one.
     this.setEntry(record.key, { record: copyRecord(committed), body: bytes });
-    this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
+    this.indexSet(record.sandboxId, record.artifactId, record.key);
     return committed;
   }
 
   async putRecord(record: ArtifactRecord): Promise<void> {
     const existing = this.entries.get(record.key);
     this.setEntry(record.key, { record: copyRecord(record), body: existing?.body ?? null });
-    this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
+    this.indexSet(record.sandboxId, record.artifactId, record.key);
   }
 
   async getRecord(key: string): Promise<ArtifactRecord | null> {
@@ -90,7 +91,7 @@ export class MemoryStorageProvider implements StorageProvider {
     if (!source?.body) throw new Error(`no body at ${sourceKey}`);
     const committed = { ...record, bytes: source.body.byteLength, sha256: source.record.sha256 };
     this.setEntry(record.key, { record: copyRecord(committed), body: source.body });
-    this.index.set(indexKey(record.sandboxId, record.artifactId), record.key);
+    this.indexSet(record.sandboxId, record.artifactId, record.key);
     return committed;
   }
 
@@ -98,7 +99,7 @@ export class MemoryStorageProvider implements StorageProvider {
     const entry = this.entries.get(key);
     if (!entry) return false;
     this.deleteEntry(key);
-    this.index.delete(indexKey(entry.record.sandboxId, entry.record.artifactId));
+    this.index.get(entry.record.sandboxId)?.delete(entry.record.artifactId);
     return true;
   }
 
@@ -108,7 +109,7 @@ export class MemoryStorageProvider implements StorageProvider {
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
-    return this.index.get(indexKey(sandboxId, artifactId)) ?? null;
+    return this.index.get(sandboxId)?.get(artifactId) ?? null;
   }
 
   async health(): Promise<{ ok: boolean; detail: string }> {
@@ -120,6 +121,15 @@ export class MemoryStorageProvider implements StorageProvider {
   }
 
   async close(): Promise<void> {}
+
+  private indexSet(sandboxId: string, artifactId: string, key: string): void {
+    let ids = this.index.get(sandboxId);
+    if (!ids) {
+      ids = new Map();
+      this.index.set(sandboxId, ids);
+    }
+    ids.set(artifactId, key);
+  }
 
   private setEntry(key: string, entry: Entry): void {
     if (!this.entries.has(key)) {
@@ -227,8 +237,4 @@ function copyRecord(record: ArtifactRecord): ArtifactRecord {
 function copyJson(value: Record<string, unknown>): Record<string, unknown> {
   for (const _ in value) return structuredClone(value);
   return {};
-}
-
-function indexKey(sandboxId: string, artifactId: string): string {
-  return `${sandboxId}/${artifactId}`;
 }

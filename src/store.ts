@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
-import { mapLimit } from "./concurrency.js";
+import { KeyedMutex, mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
   AccessDeniedError,
@@ -165,6 +165,8 @@ export class ArtifactStore implements AsyncDisposable {
   private backendsPromise: Promise<Backends> | null = null;
   private closed = false;
   private readonly multipart: MultipartUploads;
+  /** Serialises this process's read-modify-write updates of one artifact. */
+  private readonly updates = new KeyedMutex();
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
@@ -313,24 +315,27 @@ export class ArtifactStore implements AsyncDisposable {
   async updateFile(artifactId: string, options: UpdateFileOptions): Promise<ArtifactMetadata> {
     return this.guard("update file", async () => {
       const { data, ...rest } = options;
-      const current = await this.readRecord(artifactId, options);
-      const next = this.applyUpdate(current, { ...rest, merge: false }, data !== undefined);
-      if (data !== undefined) {
-        const committed = await this.commit(next, toChunks(data), { replacing: true });
-        return toMetadata(committed);
+      if (data === undefined) {
+        return toMetadata(
+          await this.rewriteRecord(artifactId, options, (current) =>
+            this.applyUpdate(current, { ...rest, merge: false }, false),
+          ),
+        );
       }
-      await this.commitRecord(next);
-      return toMetadata(next);
+      return this.updates.run(artifactId, async () => {
+        const current = await this.readRecord(artifactId, options);
+        const next = this.applyUpdate(current, { ...rest, merge: false }, true);
+        return toMetadata(await this.commit(next, toChunks(data), { replacing: true }));
+      });
     });
   }
 
   /** Changes summary, meta, filename, mime or ttl. System fields (key, sessionId, sha256, …) are refused. */
   async updateMetadata(artifactId: string, options: UpdateMetadataOptions): Promise<ArtifactMetadata> {
     return this.guard("update metadata", async () => {
-      const current = await this.readRecord(artifactId, options);
-      const next = this.applyUpdate(current, options, false);
-      await this.commitRecord(next);
-      return toMetadata(next);
+      return toMetadata(
+        await this.rewriteRecord(artifactId, options, (current) => this.applyUpdate(current, options, false)),
+      );
     });
   }
 
@@ -389,27 +394,27 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<ArtifactMetadata> {
     return this.guard("move", async () => {
       if (options.targetSessionId !== undefined) validateSegment(options.targetSessionId, "sessionId");
-      const current = await this.readRecord(artifactId, options);
-      if (options.targetSessionId !== undefined && options.targetSessionId !== current.sessionId) {
-        throw new AccessDeniedError(
-          "move across sessions is not allowed: an artifact never leaves its session",
-        );
-      }
       if (options.newFilename === undefined && options.newMeta === undefined) {
         throw new ValidationError("moveFile needs newFilename or newMeta");
       }
-      const next: ArtifactRecord = {
-        ...current,
-        filename:
-          options.newFilename === undefined ? current.filename : validateFilename(options.newFilename),
-        meta:
-          options.newMeta === undefined
-            ? current.meta
-            : validateMeta({ ...current.meta, ...validateMeta(options.newMeta) }),
-        updatedAt: new Date().toISOString(),
-      };
-      await this.commitRecord(next);
-      return toMetadata(next);
+      const moved = await this.rewriteRecord(artifactId, options, (current) => {
+        if (options.targetSessionId !== undefined && options.targetSessionId !== current.sessionId) {
+          throw new AccessDeniedError(
+            "move across sessions is not allowed: an artifact never leaves its session",
+          );
+        }
+        return {
+          ...current,
+          filename:
+            options.newFilename === undefined ? current.filename : validateFilename(options.newFilename),
+          meta:
+            options.newMeta === undefined
+              ? current.meta
+              : validateMeta({ ...current.meta, ...validateMeta(options.newMeta) }),
+          updatedAt: new Date().toISOString(),
+        };
+      });
+      return toMetadata(moved);
     });
   }
 
@@ -1143,6 +1148,36 @@ export class ArtifactStore implements AsyncDisposable {
     const committed = await storage.put(record, body);
     await this.cachePut(committed);
     return committed;
+  }
+
+  /**
+   * A metadata-only change: reads the record, builds the new one and commits it, one update of an
+   * artifact at a time in this process. Storage refuses the commit (ConflictError) if the content
+   * changed meanwhile (another process); then it is read and built again.
+   */
+  private async rewriteRecord(
+    artifactId: string,
+    context: AccessContext,
+    build: (current: ArtifactRecord) => ArtifactRecord,
+  ): Promise<ArtifactRecord> {
+    return this.updates.run(artifactId, () => this.rewriteRecordOnce(artifactId, context, build));
+  }
+
+  private async rewriteRecordOnce(
+    artifactId: string,
+    context: AccessContext,
+    build: (current: ArtifactRecord) => ArtifactRecord,
+  ): Promise<ArtifactRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const next = build(await this.readRecord(artifactId, context));
+      try {
+        await this.commitRecord(next);
+        return next;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 3) throw err;
+        await this.cacheEvict(next);
+      }
+    }
   }
 
   private async commitRecord(record: ArtifactRecord): Promise<void> {

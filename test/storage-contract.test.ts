@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BodyTooLargeError } from "../src/body.js";
 import { mapLimit } from "../src/concurrency.js";
-import { ValidationError } from "../src/errors.js";
+import { ConflictError, ValidationError } from "../src/errors.js";
 import { newArtifactId } from "../src/grid.js";
 import { type ArtifactRecord, LIMITS } from "../src/metadata.js";
 import type { StorageProvider } from "../src/storage/provider.js";
@@ -259,6 +259,19 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       expect(await provider.getRecord(record.key)).toStrictEqual(updated);
       await expectBody(record.key, data);
       expect(await provider.locate(record.sandboxId, record.artifactId)).toBe(record.key);
+    });
+
+    it("refuses a record read before the content changed (ConflictError), keeping record and bytes paired", async () => {
+      const record = makeRecord(place());
+      const first = await provider.put(record, single(randomBody(512)));
+      const newer = randomBody(700);
+      await provider.put(first, single(newer));
+      const stale: ArtifactRecord = { ...first, summary: "stale edit" };
+      await expect(provider.putRecord(stale)).rejects.toBeInstanceOf(ConflictError);
+      const now = await provider.getRecord(record.key);
+      expect(now?.sha256).toBe(sha256(newer));
+      expect(now?.summary).toBe(first.summary);
+      await expectBody(record.key, newer);
     });
 
     it("writes a bodiless pending record: getRecord shows it pending, openBody is null", async () => {

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { BodyTooLargeError, Measured } from "../body.js";
 import { parseGridKey } from "../grid.js";
 import { type ArtifactRecord, artifactRecordSchema } from "../metadata.js";
+import { assertContentUnchanged } from "./content-check.js";
 import { pageAfter } from "./paging.js";
 import type {
   ByteRange,
@@ -91,6 +92,7 @@ export class FilesystemStorageProvider implements StorageProvider {
 
   async putRecord(record: ArtifactRecord): Promise<void> {
     const existing = await this.readEnvelope(record.key);
+    assertContentUnchanged(existing?.record, record);
     await this.commitEnvelope({ record, body: existing?.body ?? null }, existing);
   }
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { BodyTooLargeError, Measured } from "../body.js";
 import type { ArtifactRecord } from "../metadata.js";
+import { assertContentUnchanged } from "./content-check.js";
 import { pageAfter } from "./paging.js";
 import type {
   ByteRange,
@@ -47,6 +48,7 @@ export class MemoryStorageProvider implements StorageProvider {
 
   async putRecord(record: ArtifactRecord): Promise<void> {
     const existing = this.entries.get(record.key);
+    assertContentUnchanged(existing?.record, record);
     this.setEntry(record.key, { record: copyRecord(record), body: existing?.body ?? null });
     this.indexSet(record.sandboxId, record.artifactId, record.key);
   }

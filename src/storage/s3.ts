@@ -17,6 +17,7 @@ import { type ResolvedConfig, redactUrl } from "../config.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "../errors.js";
 import { parseGridKey } from "../grid.js";
 import type { ArtifactRecord } from "../metadata.js";
+import { assertContentUnchanged } from "./content-check.js";
 import { decodeCursor, encodeCursor } from "./paging.js";
 import type {
   ByteRange,
@@ -176,6 +177,7 @@ export class S3StorageProvider implements StorageProvider {
   async putRecord(record: ArtifactRecord): Promise<void> {
     await this.run("write record", async () => {
       const previous = await this.readEnvelope(record.key);
+      assertContentUnchanged(previous?.record, record);
       await this.commitEnvelope({ record, body: previous?.body ?? null });
     });
   }

@@ -292,7 +292,38 @@ function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** Which environment variables the process has for these settings (names only; for `stats`). */
+/** Settings of the servers and CLI (not of the store), read from the environment when they start. */
+export interface ServerEnvironment {
+  /** ARTIFACT_PROVIDER was set: the CLI's own default storage must not override it. */
+  storageProviderSet: boolean;
+  /** ARTIFACT_PUBLIC_URL, when set: where signed URLs point instead of the listening address. */
+  publicUrl: string | null;
+  /** CHUK_API_KEYS="key=user,…" */
+  apiKeys: string | null;
+  /** CHUK_ADMIN_KEYS="key,…" or "key=name,…" */
+  adminKeys: string | null;
+  /** CHUK_API_KEYS_FILE: a JSON file of keys. */
+  apiKeysFile: string | null;
+  /** CHUK_MCP_USER: the user of `chuk-artifacts mcp` when --user is not given. */
+  mcpUser: string | null;
+}
+
+export function readServerEnvironment(env: Env = process.env): ServerEnvironment {
+  const value = (name: string) => {
+    const v = env[name]?.trim();
+    return v ? v : null;
+  };
+  return {
+    storageProviderSet: value("ARTIFACT_PROVIDER") !== null,
+    publicUrl: value("ARTIFACT_PUBLIC_URL"),
+    apiKeys: value("CHUK_API_KEYS"),
+    adminKeys: value("CHUK_ADMIN_KEYS"),
+    apiKeysFile: value("CHUK_API_KEYS_FILE"),
+    mcpUser: value("CHUK_MCP_USER"),
+  };
+}
+
+/** A URL with its password masked, for logs and errors. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);

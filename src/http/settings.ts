@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import type { ResolvedConfig } from "../config.js";
+import type { ResolvedConfig, ServerEnvironment } from "../config.js";
 import type { ApiKey } from "./auth.js";
 
 /**
@@ -15,8 +15,6 @@ import type { ApiKey } from "./auth.js";
  * - CHUK_API_KEYS_FILE=keys.json          [{ "key": "…", "userId": "alice", "admin": false }, …]
  */
 
-type Env = Record<string, string | undefined>;
-
 const keyFileSchema = z.union([
   z.array(z.strictObject({ key: z.string(), userId: z.string(), admin: z.boolean().optional() })),
   z.strictObject({
@@ -24,10 +22,12 @@ const keyFileSchema = z.union([
   }),
 ]);
 
-export async function loadApiKeys(env: Env = process.env): Promise<{ keys: ApiKey[]; sources: string[] }> {
+export async function loadApiKeys(
+  env: Pick<ServerEnvironment, "apiKeys" | "adminKeys" | "apiKeysFile">,
+): Promise<{ keys: ApiKey[]; sources: string[] }> {
   const keys: ApiKey[] = [];
   const sources: string[] = [];
-  const list = (value: string | undefined, admin: boolean, name: string) => {
+  const list = (value: string | null, admin: boolean, name: string) => {
     if (!value?.trim()) return;
     sources.push(name);
     for (const item of value
@@ -41,9 +41,9 @@ export async function loadApiKeys(env: Env = process.env): Promise<{ keys: ApiKe
       keys.push({ key, userId, admin });
     }
   };
-  list(env.CHUK_API_KEYS, false, "CHUK_API_KEYS");
-  list(env.CHUK_ADMIN_KEYS, true, "CHUK_ADMIN_KEYS");
-  const file = env.CHUK_API_KEYS_FILE?.trim();
+  list(env.apiKeys, false, "CHUK_API_KEYS");
+  list(env.adminKeys, true, "CHUK_ADMIN_KEYS");
+  const file = env.apiKeysFile;
   if (file) {
     let parsed: z.infer<typeof keyFileSchema>;
     try {

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { resolveConfig } from "../../config.js";
+import { readServerEnvironment, resolveConfig } from "../../config.js";
 import { persistedSecret } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
@@ -54,13 +54,14 @@ export async function run(argv: string[]): Promise<number> {
   console.info = console.error;
   console.debug = console.error;
 
+  const env = readServerEnvironment();
   const storeOptions = storeOptionsFrom(values);
   // The CLI's own default, decided before the store reads its environment: filesystem unless a
   // provider was asked for.
-  if (storeOptions.storageProvider === undefined && !process.env.ARTIFACT_PROVIDER?.trim()) {
+  if (storeOptions.storageProvider === undefined && !env.storageProviderSet) {
     storeOptions.storageProvider = "filesystem";
   }
-  const userId = values.user ?? (process.env.CHUK_MCP_USER?.trim() || "local");
+  const userId = values.user ?? env.mcpUser ?? "local";
   const limits = {
     maxReadBytes: wholeNumber(values["max-read-bytes"], "--max-read-bytes"),
     maxUploadBytes: wholeNumber(values["max-upload-bytes"], "--max-upload-bytes"),

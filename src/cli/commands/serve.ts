@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createAdaptorServer } from "@hono/node-server";
-import { type ArtifactStoreOptions, resolveConfig } from "../../config.js";
+import { type ArtifactStoreOptions, readServerEnvironment, resolveConfig } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
 import { type ApiKey, ApiKeyring } from "../../http/auth.js";
 import { generateApiKey, loadApiKeys, signingSecretFor } from "../../http/settings.js";
@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   if (helpRequested(values, HELP)) return 0;
-  const env = process.env;
+  const env = readServerEnvironment();
   const host = values.host ?? "127.0.0.1";
   const port = wholeNumber(values.port ?? "8080", "--port");
   const maxUploadBytes =
@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
 
   // The embedded default is a folder, so uploads survive a restart; memory needs --provider memory.
   const storeOptions: ArtifactStoreOptions = storeOptionsFrom(values);
-  if (storeOptions.storageProvider === undefined && !env.ARTIFACT_PROVIDER?.trim()) {
+  if (storeOptions.storageProvider === undefined && !env.storageProviderSet) {
     storeOptions.storageProvider = "filesystem";
   }
   const config = resolveConfig(storeOptions); // fails here, before binding, on bad configuration
@@ -91,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const address = server.address() as AddressInfo;
   const listening = `http://${urlHost(address.address)}:${address.port}`;
-  const publicUrl = env.ARTIFACT_PUBLIC_URL?.trim() || reachable(address);
+  const publicUrl = env.publicUrl ?? reachable(address);
 
   const store = new ArtifactStore({
     ...storeOptions,

@@ -24,10 +24,15 @@ export function toChunks(data: unknown): AsyncIterable<Uint8Array> {
   if (typeof Blob !== "undefined" && data instanceof Blob) return fromWeb(data.stream());
   if (data instanceof ReadableStream) return fromWeb(data);
   if (data instanceof Readable) return asBytes(data);
+  if (isAsyncIterable(data)) return asBytes(data);
   throw new ValidationError(
-    "data must be a Uint8Array, ArrayBuffer, string, Blob, ReadableStream or Node Readable " +
+    "data must be a Uint8Array, ArrayBuffer, string, Blob, ReadableStream, Node Readable or async iterable of bytes " +
       `(got ${data === null ? "null" : typeof data})`,
   );
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
 
 async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {

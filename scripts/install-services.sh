@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install the local services used by the test suite: Redis and a single-node
-# Ceph RADOS Gateway (real S3 with SigV4 checks). Idempotent: only installs
+# Install what the test suite runs against: Redis, a single-node
+# Ceph RADOS Gateway (real S3 with SigV4 checks) and Chromium. Idempotent: only installs
 # what is missing, and only runs `apt-get update` when something must be installed.
 set -euo pipefail
 
@@ -24,6 +24,8 @@ command -v radosgw      >/dev/null 2>&1 || missing+=(radosgw)
 command -v curl         >/dev/null 2>&1 || missing+=(curl)
 # python3 signs the SigV4 CreateBucket request in start-services.sh.
 command -v python3      >/dev/null 2>&1 || missing+=(python3)
+# A real browser for the web console's end-to-end test.
+command -v chromium     >/dev/null 2>&1 || missing+=(chromium)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-services: everything already installed"

@@ -224,6 +224,10 @@ memstore device bytes = 2147483648
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw data = $CEPH_DIR/rgw
+# Free deleted objects within a minute, not two hours, so repeated large tests cannot fill the
+# capped in-memory store.
+rgw gc obj min wait = 0
+rgw gc processor period = 60
 EOF
 
   local log="$CEPH_DIR/log"

@@ -30,6 +30,8 @@ const SMALL_READ = 64 * 1024;
 /** How long, and for how many keys, the body named by a record just read is reused by openBody. */
 const RECENT_BODY_MS = 1000;
 const RECENT_BODIES = 1024;
+/** Index bucket folders known to exist (256 per sandbox). */
+const INDEX_FOLDERS = 4096;
 
 /**
  * Artifacts on a local (or shared network) filesystem. Each artifact is a directory at its grid
@@ -48,6 +50,7 @@ export class FilesystemStorageProvider implements StorageProvider {
   };
 
   private readonly recentBodies = new Map<string, { body: string; sha256: string; at: number }>();
+  private readonly indexFolders = new Set<string>();
 
   private constructor(readonly root: string) {}
 
@@ -337,14 +340,26 @@ export class FilesystemStorageProvider implements StorageProvider {
   }
 
   /** The id → key index entry, written once per artifact (fsynced: it must survive as the record does). */
-  private async writeIndex(record: ArtifactRecord): Promise<void> {
+  private async writeIndex(record: ArtifactRecord, again = false): Promise<void> {
     const indexPath = this.indexPath(record.sandboxId, record.artifactId);
-    await mkdir(dirname(indexPath), { recursive: true });
+    const folder = dirname(indexPath);
+    // 256 bucket folders per sandbox: remember the ones made, rather than mkdir (and stat) each time.
+    if (!this.indexFolders.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      if (this.indexFolders.size >= INDEX_FOLDERS) this.indexFolders.clear();
+      this.indexFolders.add(folder);
+    }
     try {
       // Written in place: until the record commits, a partial entry names nothing readable anyway.
       await writeDurably(indexPath, record.key);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && !again) {
+        // The folder was removed from outside since it was made: make it again.
+        this.indexFolders.delete(folder);
+        return this.writeIndex(record, true);
+      }
+      if (code !== "EEXIST") throw err;
       await this.replaceFile(indexPath, record.key);
     }
   }

@@ -30,6 +30,8 @@ const SMALL_READ = 64 * 1024;
 /** How long, and for how many keys, the body named by a record just read is reused by openBody. */
 const RECENT_BODY_MS = 1000;
 const RECENT_BODIES = 1024;
+/** Keys remembered per sandbox before the memory starts over. */
+const KNOWN_KEYS = 10_000;
 /** Index bucket folders known to exist (256 per sandbox). */
 const INDEX_FOLDERS = 4096;
 
@@ -51,6 +53,12 @@ export class FilesystemStorageProvider implements StorageProvider {
 
   private readonly recentBodies = new Map<string, { body: string; sha256: string; at: number }>();
   private readonly indexFolders = new Set<string>();
+  /**
+   * sandbox → id → key of artifacts this process wrote or located, so a read by id skips the index
+   * file. Safe to keep: an id is never reused and an artifact's key never changes; a key whose
+   * artifact another process deleted just finds no record.
+   */
+  private readonly knownKeys = new Map<string, Map<string, string>>();
 
   private constructor(readonly root: string) {}
 
@@ -82,6 +90,7 @@ export class FilesystemStorageProvider implements StorageProvider {
       if (indexed) {
         // Nothing was committed: take back the new artifact's index entry and directory.
         await indexed.catch(() => {});
+        this.forgetKey(record.key);
         await unlink(this.indexPath(record.sandboxId, record.artifactId)).catch(() => {});
         await rm(dir, { recursive: true, force: true });
       }
@@ -239,6 +248,7 @@ export class FilesystemStorageProvider implements StorageProvider {
       if (isMissing(err)) return false;
       throw err;
     }
+    this.forgetKey(key);
     await rm(dir, { recursive: true, force: true });
     if (envelope)
       await unlink(this.indexPath(envelope.record.sandboxId, envelope.record.artifactId)).catch(() => {});
@@ -253,9 +263,13 @@ export class FilesystemStorageProvider implements StorageProvider {
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
+    const known = this.knownKeys.get(sandboxId)?.get(artifactId);
+    if (known) return known;
     try {
       const key = (await readFile(this.indexPath(sandboxId, artifactId), "utf8")).trim();
-      return parseGridKey(key) ? key : null;
+      if (!parseGridKey(key)) return null;
+      this.rememberKey(sandboxId, artifactId, key);
+      return key;
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -352,6 +366,7 @@ export class FilesystemStorageProvider implements StorageProvider {
     try {
       // Written in place: until the record commits, a partial entry names nothing readable anyway.
       await writeDurably(indexPath, record.key);
+      this.rememberKey(record.sandboxId, record.artifactId, record.key);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT" && !again) {
@@ -362,6 +377,21 @@ export class FilesystemStorageProvider implements StorageProvider {
       if (code !== "EEXIST") throw err;
       await this.replaceFile(indexPath, record.key);
     }
+  }
+
+  private rememberKey(sandboxId: string, artifactId: string, key: string): void {
+    let keys = this.knownKeys.get(sandboxId);
+    if (!keys) {
+      keys = new Map();
+      this.knownKeys.set(sandboxId, keys);
+    }
+    if (keys.size >= KNOWN_KEYS) keys.clear();
+    keys.set(artifactId, key);
+  }
+
+  private forgetKey(key: string): void {
+    const parsed = parseGridKey(key);
+    if (parsed) this.knownKeys.get(parsed.sandboxId)?.delete(parsed.artifactId);
   }
 
   private async replaceFile(path: string, content: string): Promise<void> {

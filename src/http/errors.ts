@@ -1,15 +1,5 @@
-import { BodyTooLargeError } from "../body.js";
-import {
-  AccessDeniedError,
-  ArtifactCorruptedError,
-  ArtifactExpiredError,
-  ArtifactNotFoundError,
-  ArtifactStoreError,
-  ConflictError,
-  ProviderError,
-  SessionError,
-  ValidationError,
-} from "../errors.js";
+import { classifyStoreError } from "../error-kinds.js";
+import { ArtifactStoreError, ValidationError } from "../errors.js";
 
 /**
  * The one mapping from errors to HTTP: by class, never by message text. The JSON body is always
@@ -75,16 +65,10 @@ export function toHttpError(err: unknown): MappedError {
   if (err instanceof RangeNotSatisfiableError) {
     return mapped(416, "RANGE_NOT_SATISFIABLE", { "content-range": `bytes */${err.totalBytes}` });
   }
-  if (err instanceof BodyTooLargeError) return mapped(413, "PAYLOAD_TOO_LARGE");
-  if (err instanceof ValidationError) return mapped(400, err.code);
-  if (err instanceof AccessDeniedError) return mapped(403, err.code);
-  if (err instanceof ArtifactNotFoundError) return mapped(404, err.code);
-  if (err instanceof SessionError) return mapped(404, err.code);
-  if (err instanceof ConflictError) return mapped(409, err.code);
-  if (err instanceof ArtifactExpiredError) return mapped(410, err.code);
-  if (err instanceof ArtifactCorruptedError) return mapped(500, err.code);
-  if (err instanceof ProviderError) return mapped(502, err.code);
-  if (err instanceof ArtifactStoreError) return mapped(503, err.code);
+  if (err instanceof ArtifactStoreError) {
+    const { kind, httpStatus } = classifyStoreError(err);
+    return mapped(httpStatus, kind === "too_large" ? "PAYLOAD_TOO_LARGE" : err.code);
+  }
   return mapped(500, "INTERNAL_ERROR");
 }
 

@@ -1,16 +1,7 @@
 import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { BodyTooLargeError } from "../body.js";
-import {
-  AccessDeniedError,
-  ArtifactCorruptedError,
-  ArtifactExpiredError,
-  ArtifactNotFoundError,
-  ArtifactStoreError,
-  ConflictError,
-  ProviderError,
-  SessionError,
-  ValidationError,
-} from "../errors.js";
+import { classifyStoreError, type ErrorKind as StoreErrorKind } from "../error-kinds.js";
+import { ArtifactStoreError } from "../errors.js";
 
 /**
  * The one mapping from errors to what an MCP client sees: a tool error result (`isError: true`)
@@ -19,19 +10,9 @@ import {
  */
 
 /** Content over this server's size limits for one message; the message says how to get it instead. */
-export class TooLargeError extends ValidationError {}
+export class TooLargeError extends BodyTooLargeError {}
 
-export type ErrorKind =
-  | "not_found"
-  | "expired"
-  | "access_denied"
-  | "too_large"
-  | "invalid_input"
-  | "conflict"
-  | "corrupted"
-  | "session"
-  | "backend"
-  | "internal";
+export type ErrorKind = StoreErrorKind | "internal";
 
 export interface ClassifiedError {
   kind: ErrorKind;
@@ -50,25 +31,10 @@ export interface ClassifiedError {
  */
 export const RESOURCE_NOT_FOUND = ErrorCode.InvalidParams;
 
-const STORE_ERRORS: [new (...args: never[]) => ArtifactStoreError, ErrorKind, string][] = [
-  [TooLargeError, "too_large", "Too large"],
-  [BodyTooLargeError, "too_large", "Too large"],
-  [ArtifactNotFoundError, "not_found", "Not found"],
-  [ArtifactExpiredError, "expired", "Expired"],
-  [AccessDeniedError, "access_denied", "Access denied"],
-  [ValidationError, "invalid_input", "Invalid input"],
-  [ConflictError, "conflict", "Conflict"],
-  [ArtifactCorruptedError, "corrupted", "Corrupted"],
-  [SessionError, "session", "Session error"],
-  [ProviderError, "backend", "Storage backend failed"],
-];
-
 export function classifyError(err: unknown): ClassifiedError {
   if (err instanceof ArtifactStoreError) {
-    for (const [type, kind, title] of STORE_ERRORS) {
-      if (err instanceof type) return { kind, code: err.code, title, message: err.message, expected: true };
-    }
-    return { kind: "backend", code: err.code, title: "Store error", message: err.message, expected: true };
+    const { kind, title } = classifyStoreError(err);
+    return { kind, code: err.code, title, message: err.message, expected: true };
   }
   if (err instanceof McpError && err.code === ErrorCode.InvalidParams) {
     return {

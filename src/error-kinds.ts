@@ -1,0 +1,54 @@
+import { BodyTooLargeError } from "./body.js";
+import {
+  AccessDeniedError,
+  ArtifactCorruptedError,
+  ArtifactExpiredError,
+  ArtifactNotFoundError,
+  type ArtifactStoreError,
+  ConflictError,
+  ProviderError,
+  SessionError,
+  ValidationError,
+} from "./errors.js";
+
+/**
+ * The one classification of store errors that both servers render: HTTP as a status code, MCP as
+ * a tool error or protocol error. By class, never by message text.
+ */
+
+export type ErrorKind =
+  | "too_large"
+  | "not_found"
+  | "expired"
+  | "access_denied"
+  | "invalid_input"
+  | "conflict"
+  | "corrupted"
+  | "session"
+  | "backend";
+
+export interface ErrorClass {
+  kind: ErrorKind;
+  /** A short heading a person or a model can act on. */
+  title: string;
+  httpStatus: 400 | 403 | 404 | 409 | 410 | 413 | 500 | 502 | 503;
+}
+
+// Most specific first: BodyTooLargeError is a ValidationError.
+const TABLE: [abstract new (...args: never[]) => ArtifactStoreError, ErrorClass][] = [
+  [BodyTooLargeError, { kind: "too_large", title: "Too large", httpStatus: 413 }],
+  [ArtifactNotFoundError, { kind: "not_found", title: "Not found", httpStatus: 404 }],
+  [ArtifactExpiredError, { kind: "expired", title: "Expired", httpStatus: 410 }],
+  [AccessDeniedError, { kind: "access_denied", title: "Access denied", httpStatus: 403 }],
+  [ValidationError, { kind: "invalid_input", title: "Invalid input", httpStatus: 400 }],
+  [ConflictError, { kind: "conflict", title: "Conflict", httpStatus: 409 }],
+  [ArtifactCorruptedError, { kind: "corrupted", title: "Corrupted", httpStatus: 500 }],
+  [SessionError, { kind: "session", title: "Session error", httpStatus: 404 }],
+  [ProviderError, { kind: "backend", title: "Storage backend failed", httpStatus: 502 }],
+];
+
+const UNCLASSIFIED: ErrorClass = { kind: "backend", title: "Store error", httpStatus: 503 };
+
+export function classifyStoreError(err: ArtifactStoreError): ErrorClass {
+  return TABLE.find(([type]) => err instanceof type)?.[1] ?? UNCLASSIFIED;
+}

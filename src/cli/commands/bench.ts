@@ -97,6 +97,7 @@ export async function run(argv: string[]): Promise<number> {
           log,
         }),
       log,
+      note: () => {},
     };
   } catch (err) {
     if (err instanceof UsageError) {

@@ -84,11 +84,18 @@ function cells(r: Row): string[] {
     cell(r.ours),
     cell(r.raw),
     r.unit,
-    r.ratio === null ? "" : `${r.ratio.toFixed(2)}×`,
+    r.ratio === null ? "" : ratioText(r),
     r.target ?? "",
     r.status ?? "",
     trips,
   ];
+}
+
+/** Two decimals, or three where two would round a missed target up to it (0.896 is not 0.90). */
+function ratioText(r: Row): string {
+  const ratio = r.ratio!;
+  const two = ratio.toFixed(2);
+  return `${r.status === "MISS" && Number(two) >= ratio ? ratio.toFixed(3) : two}×`;
 }
 
 function workText(r: Row): string {

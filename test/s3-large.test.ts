@@ -94,7 +94,7 @@ describe.skipIf(!s3Services())("s3 provider with a large streamed body", () => {
   it("streams bodies in and out with memory bounded by the part size, not the body size", async () => {
     const small = await roundTrip(SMALL);
     const large = await roundTrip(LARGE);
-    // 8 MiB parts, 2 in flight, one being filled, the buffered head, plus garbage not yet
+    // 5 MiB parts, 2 in flight, one being filled, the buffered head, plus garbage not yet
     // collected: a bounded amount, the same for 24 MiB and 96 MiB, well under the body.
     expect(large.put.rssMiB).toBeLessThan(128);
     expect(large.put.rssMiB).toBeLessThan(small.put.rssMiB + 40);

@@ -4,8 +4,8 @@ import { mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/prom
 import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { mapLimit } from "../concurrency.js";
 import { type RawRecord, rawRecord, rawSignedUrl, sha256Of } from "./raw-memory.js";
-import { inFlight } from "./stats.js";
 import { BATCH_CONCURRENCY, type Subject } from "./subject.js";
 
 interface RawEnvelope extends RawRecord {
@@ -46,7 +46,7 @@ export class RawFilesystem implements Subject {
   }
 
   storeBatch(items: Uint8Array[], sessionId: string): Promise<string[]> {
-    return inFlight(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
+    return mapLimit(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
   }
 
   async retrieve(key: string): Promise<Uint8Array> {

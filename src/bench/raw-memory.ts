@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
-import { inFlight } from "./stats.js";
+import { mapLimit } from "../concurrency.js";
 import { BATCH_CONCURRENCY, type Subject } from "./subject.js";
 
 /** The record a bare implementation keeps beside the bytes: enough to check and describe them. */
@@ -50,7 +50,7 @@ export class RawMemory implements Subject {
   }
 
   storeBatch(items: Uint8Array[], sessionId: string): Promise<string[]> {
-    return inFlight(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
+    return mapLimit(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
   }
 
   async retrieve(key: string): Promise<Uint8Array> {

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Redis } from "ioredis";
+import { mapLimit } from "../concurrency.js";
 import { type RawRecord, rawRecord, sha256Of } from "./raw-memory.js";
-import { inFlight } from "./stats.js";
 import { BATCH_CONCURRENCY, type Subject } from "./subject.js";
 
 export interface S3Settings {
@@ -61,7 +61,7 @@ export class RawS3Redis implements Subject {
   }
 
   storeBatch(items: Uint8Array[], sessionId: string): Promise<string[]> {
-    return inFlight(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
+    return mapLimit(items, BATCH_CONCURRENCY, (data) => this.store(data, sessionId));
   }
 
   async retrieve(key: string): Promise<Uint8Array> {
@@ -111,7 +111,7 @@ export class RawS3Redis implements Subject {
         }),
       );
       const keys = (page.Contents ?? []).map((o) => o.Key!);
-      const heads = await inFlight(keys, this.listConcurrency, (Key) =>
+      const heads = await mapLimit(keys, this.listConcurrency, (Key) =>
         this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key })),
       );
       count += heads.filter((h) => h.Metadata?.sha256).length;

@@ -2,11 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mapLimit } from "../concurrency.js";
 import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
 import type { S3Services } from "./services.js";
 import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
-import { collectGarbage, inFlight, type Spread, spread, timed } from "./stats.js";
+import { collectGarbage, type Spread, spread, timed } from "./stats.js";
 import type { OursSubject, Subject } from "./subject.js";
 import { TripCounter, type Trips } from "./trips.js";
 
@@ -225,7 +226,7 @@ async function benchProvider(
   const count = (scale: number) => Math.max(1, Math.round(n * scale));
   const storeRun = (limit: number) => async (s: Subject, side: Side, scale: number) => {
     const session = fresh(side, "store");
-    ids[side] = await inFlight(payloads.slice(0, count(scale)), limit, (d) => s.store(d, session));
+    ids[side] = await mapLimit(payloads.slice(0, count(scale)), limit, (d) => s.store(d, session));
     written[side] = session;
   };
   // In memory, every stored rep stays on the heap and makes the next rep's garbage collection
@@ -242,7 +243,7 @@ async function benchProvider(
   };
   const onIds = (limit: number, fn: (s: Subject, id: string, i: number) => Promise<unknown>) => {
     return async (s: Subject, side: Side, scale: number) => {
-      await inFlight(ids[side].slice(0, count(scale)), limit, (id, i) => fn(s, id, i));
+      await mapLimit(ids[side].slice(0, count(scale)), limit, (id, i) => fn(s, id, i));
     };
   };
   const batchSession: Record<Side, string> = { ours: "", raw: "" };

@@ -1145,7 +1145,7 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<ArtifactRecord> {
     const { storage } = await this.backends();
     if (options.replacing) await this.cacheEvict(record);
-    const committed = await storage.put(record, body);
+    const committed = await storage.put(record, body, { fresh: !options.replacing });
     await this.cachePut(committed);
     return committed;
   }

@@ -243,10 +243,17 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     };
     try {
       const r = record(sb, "sess-trips");
-      // New artifact: body PUT with record GET (nothing there), then record PUT with index PUT.
+      // New artifact: body PUT with record GET (nothing there), then index PUT, then record PUT.
       expect((await count(() => s3.put(r, once(Buffer.from("v1"))))).sort()).toEqual(
         ["GetObject", "PutObject", "PutObject", "PutObject"].sort(),
       );
+      // A fresh id (what store() writes): no previous record to read; index PUT with the body PUT,
+      // then the record PUT.
+      const fresh = record(sb, "sess-trips");
+      expect((await count(() => s3.put(fresh, once(Buffer.from("v1")), { fresh: true }))).sort()).toEqual(
+        ["PutObject", "PutObject", "PutObject"].sort(),
+      );
+      expect(await s3.locate(fresh.sandboxId, fresh.artifactId)).toBe(fresh.key);
       // Replacing bytes: the index is known; the superseded revision is deleted after the commit.
       const update = await count(async () => {
         await s3.put(r, once(Buffer.from("v2")));

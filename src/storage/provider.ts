@@ -38,6 +38,11 @@ export interface ListPage {
 export interface PutOptions {
   /** Refuse (BodyTooLargeError, a ValidationError) past this many bytes; nothing is committed. */
   maxBytes?: number | null;
+  /**
+   * The key has never been written (a newly generated artifact id), so there is no previous version
+   * to look up or clean up; providers may skip that read.
+   */
+  fresh?: boolean;
 }
 
 export interface PresignGetOptions {

@@ -160,7 +160,11 @@ export class S3StorageProvider implements StorageProvider {
   ): Promise<ArtifactRecord> {
     return this.run("store", async () => {
       const rev = newRevision();
-      const previous = this.readEnvelope(record.key);
+      // A new artifact has no previous version to read and later delete; its index entry is
+      // written while the bytes go up, so the commit that follows is one request.
+      const previous = options.fresh
+        ? this.writeIndex(record).then(() => null)
+        : this.readEnvelope(record.key);
       previous.catch(() => {}); // awaited below; only the body's failure matters if both fail
       const written = await writeBody(
         this.client,
@@ -511,16 +515,16 @@ export class S3StorageProvider implements StorageProvider {
   /** Writes the envelope (the commit point) and, the first time, the id → key index. */
   private async commitEnvelope(envelope: Envelope): Promise<void> {
     const { record } = envelope;
-    const writes = [this.putText(recordKey(record.key), serializeEnvelope(envelope), "application/json")];
-    if (!this.indexed.has(record.key)) {
-      writes.push(
-        this.putText(indexKey(record.sandboxId, record.artifactId), record.key).then(() =>
-          this.rememberIndexed(record.key),
-        ),
-      );
-    }
-    await Promise.all(writes);
+    // The index goes first: once the record (the commit point) exists, a lookup by id must find it,
+    // even if the process dies right after.
+    if (!this.indexed.has(record.key)) await this.writeIndex(record);
+    await this.putText(recordKey(record.key), serializeEnvelope(envelope), "application/json");
     this.revisions.set(record.key, envelope.body, record.sha256);
+  }
+
+  private async writeIndex(record: ArtifactRecord): Promise<void> {
+    await this.putText(indexKey(record.sandboxId, record.artifactId), record.key);
+    this.rememberIndexed(record.key);
   }
 
   /**

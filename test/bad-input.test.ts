@@ -6,9 +6,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import {
   AccessDeniedError,
@@ -21,6 +20,7 @@ import {
   ValidationError,
 } from "../src/index.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
+import { bucketKeys, walk } from "./helpers/store-state.js";
 
 type ErrorClass = abstract new (...args: never[]) => ArtifactStoreError;
 
@@ -47,49 +47,11 @@ const BAD_META: [string, unknown][] = [
   ["an array", [1, 2, 3]],
 ];
 
-async function walk(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await walk(join(dir, entry.name), rel)));
-    else out.push(rel);
-  }
-  return out;
-}
-
 /** Every file under `root` with the sha256 of its content. */
 async function diskState(root: string): Promise<Record<string, string>> {
   const state: Record<string, string> = {};
   for (const rel of (await walk(root)).sort()) state[rel] = sha256(await readFile(join(root, rel)));
   return state;
-}
-
-async function bucketKeys(options: ArtifactStoreOptions): Promise<string[]> {
-  const s3 = options.s3!;
-  const client = new S3Client({
-    region: s3.region ?? "us-east-1",
-    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId!, secretAccessKey: s3.secretAccessKey! },
-  });
-  try {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(
-        new ListObjectsV2Command({
-          Bucket: s3.bucket!,
-          Prefix: `grid/${options.sandboxId}/`,
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return keys.sort();
-  } finally {
-    client.destroy();
-  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { ProviderError } from "../src/errors.js";
 import type { SessionRecord } from "../src/sessions/provider.js";
 import { RedisSessionProvider, SESSION_GRACE_MS } from "../src/sessions/redis.js";
 import { uniqueSandbox } from "./fixtures.js";
-import { makeRecord } from "./helpers/records.js";
+import { makeRecord, makeSession } from "./helpers/records.js";
 import { startPrivateRedis } from "./helpers/redis-server.js";
 
 /** The redis session provider against the real redis-server of the test run. */
@@ -14,22 +14,16 @@ import { startPrivateRedis } from "./helpers/redis-server.js";
 const redisUrl = inject("services").redisUrl;
 const HOUR = 3_600_000;
 
+/** A session expiring in an hour (the TTL checks below count on it). */
 function session(
   sandboxId: string,
   sessionId: string,
   overrides: Partial<SessionRecord> = {},
 ): SessionRecord {
-  const now = Date.now();
-  return {
-    sessionId,
-    sandboxId,
-    userId: "alice",
-    createdAt: new Date(now).toISOString(),
-    lastAccessedAt: new Date(now).toISOString(),
-    expiresAt: new Date(now + HOUR).toISOString(),
-    meta: { purpose: "test" },
+  return makeSession(sandboxId, sessionId, {
+    expiresAt: new Date(Date.now() + HOUR).toISOString(),
     ...overrides,
-  };
+  });
 }
 
 function expectNoSecret(err: unknown, secret: string): void {

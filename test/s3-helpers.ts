@@ -47,6 +47,9 @@ export function rawClient(extra: Partial<S3ClientConfig> = {}): S3Client {
   });
 }
 
+export { collect as readAll } from "../src/body.js";
+export { sha256, single as once } from "./helpers/bytes.js";
+
 export function sandbox(): string {
   return `s3t-${randomBytes(6).toString("hex")}`;
 }
@@ -78,14 +81,6 @@ export function record(sandboxId: string, sessionId: string, overrides: Partial<
   return { ...r, ...overrides, key: buildKey(sandboxId, sessionId, artifactId) };
 }
 
-export function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
-export async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
-  yield data;
-}
-
 /**
  * `total` bytes generated chunk by chunk (never held whole), with their sha256 computed as they
  * pass; `onChunk` lets a test sample memory while the provider consumes the stream.
@@ -115,12 +110,6 @@ export function generated(total: number, chunk = 64 * 1024, onChunk?: () => void
       return digest;
     },
   };
-}
-
-export async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of stream) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
 }
 
 /** Every object key under a prefix, from the bucket itself. */

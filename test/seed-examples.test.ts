@@ -5,10 +5,9 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, inject, test, vi } from "vitest";
 import * as lib from "../src/index.js";
 import {
@@ -27,6 +26,7 @@ import {
   type StorageProviderName,
 } from "../src/index.js";
 import { type Fixture, storeConfigs, uniqueSandbox } from "./fixtures.js";
+import { bucketKeys, walk } from "./helpers/store-state.js";
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -120,45 +120,6 @@ function expectLifetime(url: string, seconds: number): void {
 }
 
 /** Every path under `dir`, relative, recursively. */
-async function walk(dir: string, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    out.push(rel);
-    if (entry.isDirectory()) out.push(...(await walk(join(dir, entry.name), rel)));
-  }
-  return out;
-}
-
-/** Object keys in the bucket under `grid/{sandbox}/` (s3 configurations only). */
-async function bucketKeys(options: ArtifactStoreOptions): Promise<string[]> {
-  const s3 = options.s3!;
-  const client = new S3Client({
-    region: s3.region ?? "us-east-1",
-    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId!, secretAccessKey: s3.secretAccessKey! },
-  });
-  try {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(
-        new ListObjectsV2Command({
-          Bucket: s3.bucket!,
-          Prefix: `grid/${options.sandboxId}/`,
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
-  } finally {
-    client.destroy();
-  }
-}
-
 const CONFIG_NAMES = storeConfigs().map((f) => f.name);
 
 // ---- the README, per store configuration ----------------------------------------------------------
@@ -682,7 +643,7 @@ describe.each(CONFIG_NAMES)("seed README examples on %s", (configName) => {
       expect(existsSync(join(root, "grid", parsed.sandboxId, parsed.sessionId, parsed.artifactId))).toBe(
         false,
       );
-      const leftovers = (await walk(root)).filter((p) => p.includes(ephemeral));
+      const leftovers = (await walk(root, { directories: true })).filter((p) => p.includes(ephemeral));
       expect(leftovers).toEqual([]);
     }
     if (options.storageProvider === "s3") {
@@ -798,7 +759,7 @@ describe("seed README configuration examples", () => {
     await using store = new ArtifactStore();
     expect(store.storageProviderName).toBe("filesystem");
     const id = await store.store("env configured", { sessionId: "env" });
-    expect((await walk(root)).some((p) => p.endsWith(id))).toBe(true);
+    expect((await walk(root, { directories: true })).some((p) => p.endsWith(id))).toBe(true);
   });
 
   test("Secure Configuration: storageProvider taken from the environment, memory by default", async () => {
@@ -816,7 +777,7 @@ describe("seed README configuration examples", () => {
     await using store = make();
     expect(store.storageProviderName).toBe("filesystem");
     const id = await store.store("from env", { sessionId: "secure" });
-    expect((await walk(root)).some((p) => p.endsWith(id))).toBe(true);
+    expect((await walk(root, { directories: true })).some((p) => p.endsWith(id))).toBe(true);
   });
 
   test("Error Handling: a failing backend surfaces as ProviderError, an ArtifactStoreError with a cause", async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { collect } from "../../src/body.js";
 import type { OpenedBody } from "../../src/storage/provider.js";
 
 /** Byte sources and sinks for the storage contract suite; hashes come from node:crypto directly. */
@@ -44,8 +45,6 @@ export async function* failingAfter(
 }
 
 /** Reads an opened body to the end. */
-export async function readBody(opened: OpenedBody): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of opened.stream) parts.push(Buffer.from(chunk));
-  return Buffer.concat(parts);
+export function readBody(opened: OpenedBody): Promise<Buffer> {
+  return collect(opened.stream);
 }

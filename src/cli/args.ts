@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from "node:util";
 import type { ArtifactStoreOptions } from "../config.js";
 import { ArtifactStoreError } from "../errors.js";
+import { ArtifactStore } from "../store.js";
 
 /** Flags every command that opens a store accepts; each overrides its environment variable. */
 export const STORE_FLAGS = {
@@ -47,4 +48,20 @@ export function reportError(err: unknown): number {
     return err.code === "ARTIFACT_NOT_FOUND" ? 4 : err.code === "VALIDATION_ERROR" ? 2 : 1;
   }
   throw err;
+}
+
+/** Opens the store the flags describe, runs `fn`, reports a typed error as an exit status, closes. */
+export async function withStore(
+  values: Record<string, unknown>,
+  fn: (store: ArtifactStore) => Promise<number>,
+): Promise<number> {
+  let store: ArtifactStore | null = null;
+  try {
+    store = new ArtifactStore(storeOptionsFrom(values));
+    return await fn(store);
+  } catch (err) {
+    return reportError(err);
+  } finally {
+    await store?.close();
+  }
 }

@@ -2,8 +2,7 @@ import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts get ARTIFACT_ID [options]
 
@@ -26,8 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
-  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
-  try {
+  return withStore(parsed.values, async (store) => {
     if (parsed.values.meta) {
       console.log(JSON.stringify(await store.metadata(id), null, 2));
       return 0;
@@ -38,9 +36,5 @@ export async function run(argv: string[]): Promise<number> {
       parsed.values.out ? createWriteStream(parsed.values.out) : process.stdout,
     );
     return 0;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

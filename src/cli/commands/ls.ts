@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts ls SESSION_ID [options]
 
@@ -23,15 +22,10 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
-  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
-  try {
+  return withStore(parsed.values, async (store) => {
     const items = await store.getDirectoryContents(sessionId, parsed.values.prefix ?? "");
     if (parsed.values.json) console.log(JSON.stringify(items, null, 2));
     else for (const m of items) console.log(`${m.artifactId}\t${m.bytes}\t${m.mime}\t${m.filename ?? ""}`);
     return 0;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

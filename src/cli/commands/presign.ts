@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts presign ARTIFACT_ID [options]
 
@@ -23,14 +22,9 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
-  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
-  try {
+  return withStore(parsed.values, async (store) => {
     const expires = parsed.values.expires === undefined ? 3600 : Number(parsed.values.expires);
     console.log(await store.presign(id, { expires }));
     return 0;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,8 +1,7 @@
 import { createReadStream } from "node:fs";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts put [FILE|-] [options]
 
@@ -34,8 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   const file = positionals[0] ?? "-";
   const ttl = values.ttl === undefined ? undefined : values.ttl === "never" ? null : Number(values.ttl);
-  const store = new ArtifactStore(storeOptionsFrom(values));
-  try {
+  return withStore(values, async (store) => {
     const id = await store.store(file === "-" ? process.stdin : createReadStream(file), {
       ...(values.session !== undefined && { sessionId: values.session }),
       ...(values.user !== undefined && { userId: values.user }),
@@ -46,9 +44,5 @@ export async function run(argv: string[]): Promise<number> {
     });
     console.log(values.json ? JSON.stringify(await store.metadata(id), null, 2) : id);
     return 0;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts rm ARTIFACT_ID... [options]
 
@@ -15,8 +14,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
-  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
-  try {
+  return withStore(parsed.values, async (store) => {
     let missing = 0;
     for (const id of parsed.positionals) {
       if (await store.delete(id)) console.log(`deleted ${id}`);
@@ -26,9 +24,5 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     return missing > 0 ? 4 : 0;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
-import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
 
 const HELP = `usage: chuk-artifacts stats [options]
 
@@ -12,16 +11,11 @@ ${STORE_FLAGS_HELP}`;
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseArgs({ args: argv, options: { ...STORE_FLAGS }, allowPositionals: false });
   if (helpRequested(parsed.values, HELP)) return 0;
-  const store = new ArtifactStore(storeOptionsFrom(parsed.values));
-  try {
+  return withStore(parsed.values, async (store) => {
     const health = await store.validateConfiguration();
     const healthy = health.storage.status === "ok" && health.session.status === "ok";
     const stats = healthy ? await store.getStats() : {};
     console.log(JSON.stringify({ health, stats }, null, 2));
     return healthy ? 0 : 1;
-  } catch (err) {
-    return reportError(err);
-  } finally {
-    await store.close();
-  }
+  });
 }

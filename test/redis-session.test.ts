@@ -14,13 +14,14 @@ import { startPrivateRedis } from "./helpers/redis-server.js";
 const redisUrl = inject("services").redisUrl;
 const HOUR = 3_600_000;
 
-/** A session expiring in an hour (the TTL checks below count on it). */
+/** Alice's session, expiring in an hour (the TTL checks below count on it). */
 function session(
   sandboxId: string,
   sessionId: string,
   overrides: Partial<SessionRecord> = {},
 ): SessionRecord {
   return makeSession(sandboxId, sessionId, {
+    userId: "alice",
     expiresAt: new Date(Date.now() + HOUR).toISOString(),
     ...overrides,
   });

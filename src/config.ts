@@ -1,7 +1,8 @@
 import { ValidationError } from "./errors.js";
 import { validateSegment } from "./grid.js";
+import type { SessionFactory, StorageFactory } from "./providers.js";
 import type { SessionProvider } from "./sessions/provider.js";
-import type { StorageProvider } from "./storage/provider.js";
+import type { StorageDriver } from "./storage/driver.js";
 
 /**
  * The one place that reads the environment. It is read when a store is built, never at import
@@ -32,10 +33,13 @@ export interface S3Options {
 }
 
 export interface ArtifactStoreOptions {
-  /** A provider name, or an instance of your own. Env: ARTIFACT_PROVIDER. Default "memory". */
-  storageProvider?: StorageProviderName | StorageProvider;
-  /** A provider name, or an instance of your own. Env: SESSION_PROVIDER. Default "memory". */
-  sessionProvider?: SessionProviderName | SessionProvider;
+  /**
+   * A backend name, a factory (`s3Storage({...})`, `filesystemStorage({...})`, …) or a driver of
+   * your own. Env: ARTIFACT_PROVIDER. Default "memory".
+   */
+  storageProvider?: StorageProviderName | StorageFactory | StorageDriver;
+  /** A backend name, a factory (`redisSessions(url)`, …) or a provider of your own. Env: SESSION_PROVIDER. Default "memory". */
+  sessionProvider?: SessionProviderName | SessionFactory | SessionProvider;
   /** Names the application; stable across restarts and replicas. Env: ARTIFACT_SANDBOX_ID. */
   sandboxId?: string;
   /** Root folder of the filesystem provider. Env: ARTIFACT_FS_ROOT. Default "./artifacts". */
@@ -56,8 +60,8 @@ export interface ArtifactStoreOptions {
 }
 
 export interface ResolvedConfig {
-  storageProvider: StorageProviderName | StorageProvider;
-  sessionProvider: SessionProviderName | SessionProvider;
+  storageProvider: StorageProviderName | StorageFactory | StorageDriver;
+  sessionProvider: SessionProviderName | SessionFactory | SessionProvider;
   sandboxId: string;
   fsRoot: string;
   s3: Required<Pick<S3Options, "bucket" | "region" | "forcePathStyle">> &

@@ -32,6 +32,17 @@ export interface ArtifactRecord extends ArtifactMetadata {
   /** Snapshot of the session's expiry when written; used by cleanup if the session store lost it. */
   sessionExpiresAt: string | null;
   upload?: { maxBytes: number | null; mime: string | null; expiresAt: string } | undefined;
+  /**
+   * Where this version sits in storage, as read or written: the head object's etag (the
+   * precondition of the next conditional write) and the revision holding the bytes (null: the head
+   * object holds them). Filled by the record layer; never part of the public metadata.
+   */
+  storage?: StorageVersion | undefined;
+}
+
+export interface StorageVersion {
+  etag: string;
+  rev: string | null;
 }
 
 export const artifactRecordSchema = z.object({
@@ -57,6 +68,7 @@ export const artifactRecordSchema = z.object({
   upload: z
     .object({ maxBytes: z.number().nullable(), mime: z.string().nullable(), expiresAt: z.string() })
     .optional(),
+  storage: z.object({ etag: z.string(), rev: z.string().nullable() }).optional(),
 });
 
 /** Parses a stored record; anything malformed is treated as absent by the caller. */
@@ -71,7 +83,7 @@ export function parseRecord(json: string): ArtifactRecord | null {
 
 /** The public view: strips the internal fields of a record. */
 export function toMetadata(record: ArtifactRecord): ArtifactMetadata {
-  const { status: _s, sessionExpiresAt: _e, upload: _u, ...metadata } = record;
+  const { status: _s, sessionExpiresAt: _e, upload: _u, storage: _v, ...metadata } = record;
   return metadata;
 }
 

@@ -1,42 +1,102 @@
-import type { ResolvedConfig } from "./config.js";
+import type { ResolvedConfig, S3Options } from "./config.js";
+import type { RedisSessionOptions } from "./sessions/redis.js";
 import type { SessionProvider } from "./sessions/provider.js";
-import type { StorageProvider } from "./storage/provider.js";
+import type { StorageDriver } from "./storage/driver.js";
+import type { FilesystemDriverOptions } from "./storage/filesystem.js";
 
 /**
- * Builds the configured providers. Each is imported only when chosen, so the zero-config path
- * never loads the AWS SDK or ioredis.
+ * Small factories, one per backend, each owning its options and importing its code (and SDK) only
+ * when opened, so the zero-config path never loads the AWS SDK or ioredis. Pass one as
+ * `storageProvider` / `sessionProvider`, or name a backend and let the environment fill it in
+ * (resolveConfig in config.ts is the one place that reads the environment).
  */
-export async function createStorageProvider(config: ResolvedConfig): Promise<StorageProvider> {
+
+export interface StorageFactory {
+  readonly name: string;
+  open(): Promise<StorageDriver>;
+}
+
+export interface SessionFactory {
+  readonly name: string;
+  open(): Promise<SessionProvider>;
+}
+
+export function memoryStorage(): StorageFactory {
+  return {
+    name: "memory",
+    open: async () => new (await import("./storage/memory.js")).MemoryDriver(),
+  };
+}
+
+export function filesystemStorage(options: FilesystemDriverOptions): StorageFactory {
+  return {
+    name: "filesystem",
+    open: async () => (await import("./storage/filesystem.js")).FilesystemDriver.open(options),
+  };
+}
+
+/** S3 or an S3-compatible service; `provider: "ibm_cos"` names IBM COS (same code path). */
+export function s3Storage(
+  options: S3Options & { bucket: string; provider?: "s3" | "ibm_cos" },
+): StorageFactory {
+  const name = options.provider ?? "s3";
+  return {
+    name,
+    open: async () =>
+      (await import("./storage/s3/driver.js")).S3Driver.open(name, {
+        ...options,
+        region: options.region ?? "us-east-1",
+        forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+      }),
+  };
+}
+
+export function memorySessions(): SessionFactory {
+  return {
+    name: "memory",
+    open: async () => new (await import("./sessions/memory.js")).MemorySessionProvider(),
+  };
+}
+
+export function redisSessions(url: string, options: RedisSessionOptions = {}): SessionFactory {
+  return {
+    name: "redis",
+    open: async () => (await import("./sessions/redis.js")).RedisSessionProvider.open(url, options),
+  };
+}
+
+/** The factory a resolved configuration names. */
+export function storageFactory(config: ResolvedConfig): StorageFactory {
   const choice = config.storageProvider;
-  if (typeof choice !== "string") return choice;
+  if (typeof choice !== "string")
+    return isFactory(choice) ? choice : { name: choice.name, open: async () => choice };
   switch (choice) {
-    case "memory": {
-      const { MemoryStorageProvider } = await import("./storage/memory.js");
-      return new MemoryStorageProvider();
-    }
-    case "filesystem": {
-      const { FilesystemStorageProvider } = await import("./storage/filesystem.js");
-      return FilesystemStorageProvider.open(config.fsRoot);
-    }
+    case "memory":
+      return memoryStorage();
+    case "filesystem":
+      return filesystemStorage({ root: config.fsRoot });
     case "s3":
-    case "ibm_cos": {
-      const { S3StorageProvider } = await import("./storage/s3.js");
-      return S3StorageProvider.open(choice, config.s3);
-    }
+    case "ibm_cos":
+      return s3Storage({ ...config.s3, provider: choice });
   }
 }
 
-export async function createSessionProvider(config: ResolvedConfig): Promise<SessionProvider> {
+export function sessionFactory(config: ResolvedConfig): SessionFactory {
   const choice = config.sessionProvider;
-  if (typeof choice !== "string") return choice;
+  if (typeof choice !== "string")
+    return isFactory(choice) ? choice : { name: choice.name, open: async () => choice };
   switch (choice) {
-    case "memory": {
-      const { MemorySessionProvider } = await import("./sessions/memory.js");
-      return new MemorySessionProvider();
-    }
-    case "redis": {
-      const { RedisSessionProvider } = await import("./sessions/redis.js");
-      return RedisSessionProvider.open(config.redisUrl!);
-    }
+    case "memory":
+      return memorySessions();
+    case "redis":
+      return redisSessions(config.redisUrl!);
   }
+}
+
+function isFactory<T>(value: object): value is { name: string; open(): Promise<T> } {
+  return (
+    typeof (value as { open?: unknown }).open === "function" &&
+    !("capabilities" in value) &&
+    !("shared" in value)
+  );
 }

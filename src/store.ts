@@ -37,7 +37,9 @@ import {
   validateTtl,
 } from "./metadata.js";
 import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
-import { createSessionProvider, createStorageProvider } from "./providers.js";
+import { IdLocator } from "./id-locator.js";
+import { sessionFactory, storageFactory } from "./providers.js";
+import { RecordStore } from "./records.js";
 import type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
 import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
@@ -193,10 +195,11 @@ export class ArtifactStore implements AsyncDisposable {
   async backends(): Promise<Backends> {
     if (this.closed) throw new ArtifactStoreError("the store is closed");
     this.backendsPromise ??= (async () => {
-      const [storage, sessions] = await Promise.all([
-        createStorageProvider(this.config),
-        createSessionProvider(this.config),
+      const [driver, sessions] = await Promise.all([
+        storageFactory(this.config).open(),
+        sessionFactory(this.config).open(),
       ]);
+      const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions));
       return { storage, sessions };
     })();
     this.backendsPromise.catch(() => {
@@ -375,6 +378,7 @@ export class ArtifactStore implements AsyncDisposable {
         summary,
         storedAt: now,
         updatedAt: now,
+        storage: undefined,
       };
       const { storage } = await this.backends();
       const committed = await storage.copy(source.key, record);
@@ -551,6 +555,7 @@ export class ArtifactStore implements AsyncDisposable {
           filename: record.filename,
           mime: record.mime,
           sha256: record.sha256,
+          ...(record.storage && { rev: record.storage.rev }),
         });
       }
       return this.signer.sign({ method: "GET", key: record.key, expires: nowSeconds() + expires });
@@ -640,6 +645,8 @@ export class ArtifactStore implements AsyncDisposable {
       if (!pending) throw new ArtifactNotFoundError("this upload slot does not exist");
       if (pending.status !== "pending")
         throw new ConflictError("this upload URL has been used and registered already");
+      // Single use: the slot takes one body. Two PUTs at once race on the slot's etag; one loses.
+      if (pending.sha256 !== "") throw new ConflictError("this upload URL has been used already");
       const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
       return toMetadata(committed);
     });
@@ -1101,7 +1108,10 @@ export class ArtifactStore implements AsyncDisposable {
       if (range.end >= record.bytes)
         throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
     }
-    const opened = await storage.openBody(record.key, range, { sha256: record.sha256 });
+    const opened = await storage.openBody(record.key, range, {
+      sha256: record.sha256,
+      ...(record.storage && { rev: record.storage.rev }),
+    });
     if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
     return opened;
   }

@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { inject } from "vitest";
 import type { ArtifactStoreOptions } from "../src/config.js";
 import type { SessionProvider } from "../src/sessions/provider.js";
+import { IdLocator } from "../src/id-locator.js";
+import { RecordStore } from "../src/records.js";
+import type { StorageDriver } from "../src/storage/driver.js";
 import type { StorageProvider } from "../src/storage/provider.js";
 
 /**
@@ -42,15 +45,16 @@ function tempDirFixture<T>(name: string, make: (dir: string) => Promise<T>): () 
   };
 }
 
-export function storageFixtures(): Fixture<StorageProvider>[] {
-  const list: Fixture<StorageProvider>[] = [
+/** Every storage driver, opened on its own temporary folder or the test bucket. */
+export function driverFixtures(): Fixture<StorageDriver>[] {
+  const list: Fixture<StorageDriver>[] = [
     {
       name: "memory",
-      open: async () => new (await import("../src/storage/memory.js")).MemoryStorageProvider(),
+      open: async () => new (await import("../src/storage/memory.js")).MemoryDriver(),
       dispose: async () => {},
     },
     tempDirFixture("filesystem", async (dir) =>
-      (await import("../src/storage/filesystem.js")).FilesystemStorageProvider.open(dir),
+      (await import("../src/storage/filesystem.js")).FilesystemDriver.open({ root: dir }),
     )(),
   ];
   const s3 = services().s3;
@@ -58,7 +62,7 @@ export function storageFixtures(): Fixture<StorageProvider>[] {
     list.push({
       name: "s3",
       open: async () =>
-        (await import("../src/storage/s3.js")).S3StorageProvider.open("s3", {
+        (await import("../src/storage/s3/driver.js")).S3Driver.open("s3", {
           bucket: s3.bucket,
           region: s3.region,
           endpoint: s3.endpoint,
@@ -70,6 +74,23 @@ export function storageFixtures(): Fixture<StorageProvider>[] {
     });
   }
   return list;
+}
+
+/**
+ * The record layer over every driver, as the store uses it. Drivers without an id index of their
+ * own keep it in a memory session provider here (rebuilt from a listing when it misses).
+ */
+export function storageFixtures(): Fixture<StorageProvider>[] {
+  return driverFixtures().map((driver) => ({
+    name: driver.name,
+    open: async () => {
+      const opened = await driver.open();
+      const { MemorySessionProvider } = await import("../src/sessions/memory.js");
+      const index = new MemorySessionProvider();
+      return new RecordStore(opened, new IdLocator(opened, async () => index));
+    },
+    dispose: () => driver.dispose(),
+  }));
 }
 
 export function sessionFixtures(): Fixture<SessionProvider>[] {

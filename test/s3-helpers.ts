@@ -8,7 +8,10 @@ import {
 import { inject } from "vitest";
 import { buildKey, newArtifactId } from "../src/grid.js";
 import type { ArtifactRecord } from "../src/metadata.js";
-import { S3StorageProvider, type S3Tuning } from "../src/storage/s3.js";
+import { IdLocator } from "../src/id-locator.js";
+import { RecordStore } from "../src/records.js";
+import { MemorySessionProvider } from "../src/sessions/memory.js";
+import { S3Driver, type S3Tuning } from "../src/storage/s3/driver.js";
 
 /** Helpers for the s3 provider tests, which run against the real RGW from test/setup/services.ts. */
 
@@ -29,8 +32,11 @@ export function s3Config(overrides: Partial<NonNullable<ReturnType<typeof s3Serv
   };
 }
 
-export function openS3(tuning: Partial<S3Tuning> = {}): Promise<S3StorageProvider> {
-  return S3StorageProvider.open("s3", s3Config(), tuning);
+/** The record layer over the S3 driver, as the store uses it (the id index in a memory session provider). */
+export async function openS3(tuning: Partial<S3Tuning> = {}): Promise<RecordStore> {
+  const driver = await S3Driver.open("s3", s3Config(), tuning);
+  const index = new MemorySessionProvider();
+  return new RecordStore(driver, new IdLocator(driver, async () => index));
 }
 
 /** A bare SDK client, to look at the bucket behind the provider's back. */

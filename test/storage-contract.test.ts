@@ -8,7 +8,7 @@ import type { StorageProvider } from "../src/storage/provider.js";
 import { storageFixtures, uniqueSandbox } from "./fixtures.js";
 import { chunked, failingAfter, randomBody, readBody, sha256, single } from "./helpers/bytes.js";
 import { listKeys, listPages } from "./helpers/listing.js";
-import { makePendingRecord, makeRecord, type RecordPlace } from "./helpers/records.js";
+import { makePendingRecord, makeRecord, plain, type RecordPlace } from "./helpers/records.js";
 import { findSecrets, knownSecrets } from "./helpers/secrets.js";
 import { uploadAsClient } from "./helpers/upload.js";
 
@@ -80,8 +80,8 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       // The caller's bytes and sha256 are wrong on purpose: the provider must measure.
       const record = makeRecord(place(), { bytes: 99, sha256: "0".repeat(64) });
       const committed = await provider.put(record, single(data));
-      expect(committed).toStrictEqual({ ...record, bytes: 4321, sha256: sha256(data) });
-      expect(await provider.getRecord(record.key)).toStrictEqual(committed);
+      expect(plain(committed)).toStrictEqual(plain({ ...record, bytes: 4321, sha256: sha256(data) }));
+      expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(committed));
       await expectBody(record.key, data);
     });
 
@@ -103,8 +103,10 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       });
       for (const record of [big, sparse]) {
         const committed = await provider.put(record, single(Buffer.from("x")));
-        expect(await provider.getRecord(record.key)).toStrictEqual(committed);
-        expect(committed).toStrictEqual({ ...record, bytes: 1, sha256: sha256(Buffer.from("x")) });
+        expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(committed));
+        expect(plain(committed)).toStrictEqual(
+          plain({ ...record, bytes: 1, sha256: sha256(Buffer.from("x")) }),
+        );
       }
     });
 
@@ -123,7 +125,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       const committed = await provider.put(record, single(new Uint8Array(0)));
       expect(committed.bytes).toBe(0);
       expect(committed.sha256).toBe(sha256(new Uint8Array(0)));
-      expect(await provider.getRecord(record.key)).toStrictEqual(committed);
+      expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(committed));
       await expectBody(record.key, new Uint8Array(0));
     });
 
@@ -168,7 +170,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       await expect(
         provider.put(next, chunked(randomBody(2_000), [300]), { maxBytes: 1_000 }),
       ).rejects.toThrow(BodyTooLargeError);
-      expect(await provider.getRecord(record.key)).toStrictEqual(committed);
+      expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(committed));
       await expectBody(record.key, old);
     });
 
@@ -187,7 +189,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       await expect(
         provider.put({ ...record, summary: "half" }, failingAfter(randomBody(50_000), 20_000, boom)),
       ).rejects.toThrow();
-      expect(await provider.getRecord(record.key)).toStrictEqual(committed);
+      expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(committed));
       await expectBody(record.key, old);
       expect(await provider.locate(record.sandboxId, record.artifactId)).toBe(record.key);
     });
@@ -256,7 +258,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
         updatedAt: new Date(Date.now() + 5_000).toISOString(),
       };
       await provider.putRecord(updated);
-      expect(await provider.getRecord(record.key)).toStrictEqual(updated);
+      expect(plain(await provider.getRecord(record.key))).toStrictEqual(plain(updated));
       await expectBody(record.key, data);
       expect(await provider.locate(record.sandboxId, record.artifactId)).toBe(record.key);
     });
@@ -277,7 +279,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
     it("writes a bodiless pending record: getRecord shows it pending, openBody is null", async () => {
       const pending = makePendingRecord(place(), 1_000);
       await provider.putRecord(pending);
-      expect(await provider.getRecord(pending.key)).toStrictEqual(pending);
+      expect(plain(await provider.getRecord(pending.key))).toStrictEqual(plain(pending));
       expect(await provider.openBody(pending.key)).toBeNull();
       expect(await provider.locate(pending.sandboxId, pending.artifactId)).toBe(pending.key);
     });
@@ -294,7 +296,7 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       const pending = makePendingRecord(place());
       await provider.putRecord(pending);
       expect(await provider.adoptUpload(readyFrom(pending), { maxBytes: null })).toBeNull();
-      expect(await provider.getRecord(pending.key)).toStrictEqual(pending);
+      expect(plain(await provider.getRecord(pending.key))).toStrictEqual(plain(pending));
       const unknown = makeRecord(place());
       expect(await provider.adoptUpload(unknown, { maxBytes: null })).toBeNull();
       expect(await provider.getRecord(unknown.key)).toBeNull();
@@ -307,8 +309,10 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       await uploadAsClient(provider, pending, data);
       const ready = readyFrom(pending);
       const committed = await provider.adoptUpload(ready, { maxBytes: data.byteLength });
-      expect(committed).toStrictEqual({ ...ready, bytes: data.byteLength, sha256: sha256(data) });
-      expect(await provider.getRecord(pending.key)).toStrictEqual(committed);
+      expect(plain(committed)).toStrictEqual(
+        plain({ ...ready, bytes: data.byteLength, sha256: sha256(data) }),
+      );
+      expect(plain(await provider.getRecord(pending.key))).toStrictEqual(plain(committed));
       await expectBody(pending.key, data);
       expect(await provider.locate(pending.sandboxId, pending.artifactId)).toBe(pending.key);
     });
@@ -360,11 +364,13 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       const source = await provider.put(makeRecord(at), single(data));
       const target = makeRecord(at, { summary: "the copy", filename: "copy.bin", bytes: 0, sha256: "" });
       const committed = await provider.copy(source.key, target);
-      expect(committed).toStrictEqual({ ...target, bytes: data.byteLength, sha256: sha256(data) });
-      expect(await provider.getRecord(target.key)).toStrictEqual(committed);
+      expect(plain(committed)).toStrictEqual(
+        plain({ ...target, bytes: data.byteLength, sha256: sha256(data) }),
+      );
+      expect(plain(await provider.getRecord(target.key))).toStrictEqual(plain(committed));
       await expectBody(target.key, data);
       expect(await provider.locate(at.sandboxId, target.artifactId)).toBe(target.key);
-      expect(await provider.getRecord(source.key)).toStrictEqual(source);
+      expect(plain(await provider.getRecord(source.key))).toStrictEqual(plain(source));
       await expectBody(source.key, data);
 
       // The two are independent: removing the copy keeps the source readable.

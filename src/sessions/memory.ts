@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { ArtifactRecord } from "../metadata.js";
 import { pageAfter } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
@@ -8,6 +9,9 @@ export class MemorySessionProvider implements SessionProvider {
   readonly shared = false;
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly cache = new Map<string, { record: ArtifactRecord; until: number }>();
+  /** sandbox → id → key; `complete` holds the sandboxes whose index has been rebuilt. */
+  private readonly ids = new Map<string, Map<string, string>>();
+  private readonly complete = new Map<string, string | true>();
 
   async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
     const record = this.sessions.get(sessionKey(sandboxId, sessionId));
@@ -67,6 +71,41 @@ export class MemorySessionProvider implements SessionProvider {
 
   async cacheDelete(sandboxId: string, artifactId: string): Promise<void> {
     this.cache.delete(sessionKey(sandboxId, artifactId));
+  }
+
+  async indexGet(sandboxId: string, artifactId: string): Promise<string | null | undefined> {
+    const key = this.ids.get(sandboxId)?.get(artifactId);
+    if (key !== undefined) return key;
+    return this.complete.get(sandboxId) === true ? null : undefined;
+  }
+
+  async indexSet(sandboxId: string, entries: [string, string][]): Promise<void> {
+    let ids = this.ids.get(sandboxId);
+    if (!ids) {
+      ids = new Map();
+      this.ids.set(sandboxId, ids);
+    }
+    for (const [id, key] of entries) ids.set(id, key);
+  }
+
+  async indexDelete(sandboxId: string, artifactId: string): Promise<void> {
+    this.ids.get(sandboxId)?.delete(artifactId);
+  }
+
+  async indexBeginRebuild(sandboxId: string): Promise<string> {
+    const token = randomUUID();
+    this.complete.set(sandboxId, token);
+    return token;
+  }
+
+  async indexFinishRebuild(sandboxId: string, token: string): Promise<boolean> {
+    if (this.complete.get(sandboxId) !== token) return false;
+    this.complete.set(sandboxId, true);
+    return true;
+  }
+
+  async indexInvalidate(sandboxId: string): Promise<void> {
+    this.complete.delete(sandboxId);
   }
 
   async health(): Promise<{ ok: boolean; detail: string }> {

@@ -13,12 +13,29 @@ export interface SessionRecord {
 }
 
 /**
+ * The id → key index for storage drivers that cannot find an artifact by id themselves (S3). Kept
+ * by the session provider; the bucket can always rebuild it (src/id-locator.ts).
+ */
+export interface IdIndex {
+  /** The key; null when the index is complete and has no such id; undefined when it is not complete. */
+  indexGet(sandboxId: string, artifactId: string): Promise<string | null | undefined>;
+  indexSet(sandboxId: string, entries: [artifactId: string, key: string][]): Promise<void>;
+  indexDelete(sandboxId: string, artifactId: string): Promise<void>;
+  /** Starts a rebuild; the token must still be current when it finishes. */
+  indexBeginRebuild(sandboxId: string): Promise<string>;
+  /** Marks the index complete, unless it was invalidated or flushed since the rebuild began. */
+  indexFinishRebuild(sandboxId: string, token: string): Promise<boolean>;
+  /** Drops the complete-marker, so the next lookup that misses rebuilds the index. */
+  indexInvalidate(sandboxId: string): Promise<void>;
+}
+
+/**
  * Holds sessions, and may cache artifact records to save storage round trips. It is never the
  * only copy of an artifact record: losing everything here loses no artifact.
  *
  * Throws ProviderError (with `cause`) when the backend fails; "not there" is null/false.
  */
-export interface SessionProvider {
+export interface SessionProvider extends IdIndex {
   readonly name: string;
   /** Seen by every process that uses the same backend (so its cache is coherent across them). */
   readonly shared: boolean;

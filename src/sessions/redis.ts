@@ -18,6 +18,8 @@ import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
  *   chuk:{sandboxId}:session:{sessionId}   the session as JSON; lives until expiresAt + 7 days
  *   chuk:{sandboxId}:sessions              sorted set (all scores 0, ordered by id) for list()
  *   chuk:{sandboxId}:rec:{artifactId}      a cached ArtifactRecord as JSON, with its own TTL
+ *   chuk:{sandboxId/artifactId}:key        the artifact's grid key (id index, for S3); no TTL
+ *   chuk:{sandboxId}:ids                   "complete" once the id index has been rebuilt
  * Ids come from the store, validated to a safe character set without `:`, `{` or `}`.
  */
 
@@ -61,7 +63,19 @@ for i = 2, #KEYS do
 end
 return removed`;
 
+// Marks the id index complete only if the rebuild that began is still the current one: a flush or
+// an invalidation meanwhile removed its token, and the index may miss entries.
+// KEYS: state key. ARGV: expected token, complete value.
+const FINISH_INDEX = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`;
+const ID_INDEX_COMPLETE = "complete";
+/** A rebuild that has not finished by then (its process died) stops blocking the next one. */
+const ID_REBUILD_MS = 10 * 60_000;
+
 interface Scripts {
+  chukFinishIndex(key: string, token: string, complete: string): Promise<number>;
   chukPutSession(
     key: string,
     index: string,
@@ -247,6 +261,44 @@ export class RedisSessionProvider implements SessionProvider {
     await this.run("delete from the record cache", () => this.client.del(recordKey(sandboxId, artifactId)));
   }
 
+  async indexGet(sandboxId: string, artifactId: string): Promise<string | null | undefined> {
+    const [key, state] = await this.run("read the id index", () =>
+      Promise.all([this.client.get(idKey(sandboxId, artifactId)), this.client.get(idStateKey(sandboxId))]),
+    );
+    if (key !== null) return key;
+    return state === ID_INDEX_COMPLETE ? null : undefined;
+  }
+
+  /** Entries of different ids hash to different slots on a cluster: sent together, not as one pipeline. */
+  async indexSet(sandboxId: string, entries: [string, string][]): Promise<void> {
+    await this.run("write the id index", () =>
+      Promise.all(entries.map(([id, key]) => this.client.set(idKey(sandboxId, id), key))),
+    );
+  }
+
+  async indexDelete(sandboxId: string, artifactId: string): Promise<void> {
+    await this.run("write the id index", () => this.client.del(idKey(sandboxId, artifactId)));
+  }
+
+  async indexBeginRebuild(sandboxId: string): Promise<string> {
+    const token = randomBytes(12).toString("hex");
+    await this.run("rebuild the id index", () =>
+      this.client.set(idStateKey(sandboxId), `building:${token}`, "PX", ID_REBUILD_MS),
+    );
+    return token;
+  }
+
+  async indexFinishRebuild(sandboxId: string, token: string): Promise<boolean> {
+    const done = await this.run("rebuild the id index", () =>
+      this.client.chukFinishIndex(idStateKey(sandboxId), `building:${token}`, ID_INDEX_COMPLETE),
+    );
+    return done === 1;
+  }
+
+  async indexInvalidate(sandboxId: string): Promise<void> {
+    await this.run("write the id index", () => this.client.del(idStateKey(sandboxId)));
+  }
+
   /** PING plus a write/read/delete of a probe key; never throws. */
   async health(): Promise<{ ok: boolean; detail: string }> {
     const started = performance.now();
@@ -326,6 +378,7 @@ function createClient(
   const scripts = {
     chukPutSession: { lua: PUT_SESSION, numberOfKeys: 2 },
     chukPruneIndex: { lua: PRUNE_INDEX },
+    chukFinishIndex: { lua: FINISH_INDEX, numberOfKeys: 1 },
   };
   // Reconnect forever with capped backoff (so the provider recovers when Redis returns), but let
   // a request wait for at most one reconnect and `commandTimeout`: callers fail fast, not hang.
@@ -368,6 +421,16 @@ function indexKey(sandboxId: string): string {
 
 function recordKey(sandboxId: string, artifactId: string): string {
   return `${ROOT}:{${sandboxId}}:rec:${artifactId}`;
+}
+
+/** An artifact's id → key entry; tagged per artifact so a sandbox's entries spread over a cluster. */
+function idKey(sandboxId: string, artifactId: string): string {
+  return `${ROOT}:{${sandboxId}/${artifactId}}:key`;
+}
+
+/** Whether a sandbox's id index is complete (or which rebuild is filling it). */
+function idStateKey(sandboxId: string): string {
+  return `${ROOT}:{${sandboxId}}:ids`;
 }
 
 /** Until expiresAt plus the grace period, counted from now for a session that has already expired. */

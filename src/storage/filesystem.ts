@@ -1,287 +1,213 @@
-import { randomBytes } from "node:crypto";
-import { copyFile, link, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { link, mkdir, open, readdir, readlink, rename, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { BodyTooLargeError, Measured } from "../body.js";
-import { parseGridKey } from "../grid.js";
-import { type ArtifactRecord, artifactRecordSchema } from "../metadata.js";
-import { assertContentUnchanged } from "./content-check.js";
-import { pageAfter } from "./paging.js";
+import { ConflictError, ValidationError } from "../errors.js";
 import type {
-  ByteRange,
-  ListPage,
-  OpenedBody,
-  PutOptions,
-  StorageCapabilities,
-  StorageProvider,
-} from "./provider.js";
-
-/** What `record.json` holds: the record and the name of the immutable body file it describes. */
-interface Envelope {
-  record: ArtifactRecord;
-  body: string | null;
-}
-
-const RECORD_FILE = "record.json";
-// Reserved names start with "_", which no validated sandbox, session or artifact id can.
-const INDEX_DIR = "_index";
-const TEMP_DIR = "_tmp";
-/** Bodies up to this size are read with one read call rather than a stream. */
-const SMALL_READ = 64 * 1024;
-/** How long, and for how many keys, the body named by a record just read is reused by openBody. */
-const RECENT_BODY_MS = 1000;
-const RECENT_BODIES = 1024;
-/** Keys remembered per sandbox before the memory starts over. */
-const KNOWN_KEYS = 10_000;
-/** Index bucket folders known to exist (256 per sandbox). */
-const INDEX_FOLDERS = 4096;
+  DriverCapabilities,
+  ObjectBody,
+  ObjectHead,
+  PutObjectOptions,
+  PutResult,
+  StorageDriver,
+  WriteCondition,
+} from "./driver.js";
+import type { ByteRange } from "./provider.js";
 
 /**
- * Artifacts on a local (or shared network) filesystem. Each artifact is a directory at its grid
- * key holding `record.json` and an immutable `body-{rev}` file. A write lands in a new body file
- * (fsynced), then `record.json` is replaced by rename: that rename is the commit point, so readers
- * see the old artifact or the new one and a crash leaves no torn file. Filenames are metadata only
- * and never touch the disk layout.
+ * Objects as files under a root folder (local disk or a shared mount). Each object is one file:
+ * its bytes, then its meta text, then a 16-byte footer (meta length, etag, magic). A write goes to
+ * a temporary file, is fsynced, and is renamed into place: readers see the old file or the new one,
+ * and a crash leaves no torn object. Keys map to paths segment by segment, each checked, so nothing
+ * can leave the root; filenames of artifacts are metadata and never reach the disk layout.
+ *
+ * Conditional writes (and every delete, so a delete cannot slip between an update's check and its
+ * rename) hold a per-key lock: a folder made with mkdir, which only one process can create. A lock
+ * left by a crashed process is broken after LOCK_STALE_MS.
+ *
+ * The id index is a symlink per artifact, `_index/{sandbox}/{id[0:2]}/{id}` → its key, made while
+ * the bytes are written.
+ *
+ * Files are created 0600 and folders 0700 unless `fileMode` / `dirMode` say otherwise.
  */
-export class FilesystemStorageProvider implements StorageProvider {
+
+const FOOTER_BYTES = 16;
+const MAGIC = 0x434b4131; // "CKA1"
+/** The end of a file read in one call: small objects are read whole, with their meta, at once. */
+const TAIL_READ = 64 * 1024;
+const TEMP_DIR = "_tmp";
+const LOCK_DIR = "_locks";
+const INDEX_DIR = "_index";
+const LOCK_STALE_MS = 10_000;
+const LOCK_WAIT_MS = 5_000;
+const KEY_SEGMENT = /^[A-Za-z0-9_@~-][A-Za-z0-9_.@~-]*$/;
+
+export interface FilesystemDriverOptions {
+  root: string;
+  /** Mode of the files written (default 0o600: only the server's user can read artifacts). */
+  fileMode?: number;
+  /** Mode of the folders made (default 0o700). */
+  dirMode?: number;
+}
+
+export class FilesystemDriver implements StorageDriver {
   readonly name = "filesystem";
-  readonly capabilities: StorageCapabilities = {
+  readonly capabilities: DriverCapabilities = {
     persistent: true,
     shared: true,
+    // The meta is written after the bytes, so its size is free; keep records sensible all the same.
+    inlineMetaBytes: 1024 * 1024,
+    // Bodies up to 1 MiB are held to be written with their record in one file; larger ones stream
+    // to a revision file, so a metadata update never rewrites a large file.
+    inlineBodyBytes: 1024 * 1024,
+    conditionalCopy: true,
     nativePresign: false,
     nativeMultipart: false,
   };
+  readonly root: string;
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+  /** Folders known to exist, so a write does not mkdir (and stat) each time. */
+  private readonly folders = new Set<string>();
 
-  private readonly recentBodies = new Map<string, { body: string; sha256: string; at: number }>();
-  private readonly indexFolders = new Set<string>();
-  /**
-   * sandbox → id → key of artifacts this process wrote or located, so a read by id skips the index
-   * file. Safe to keep: an id is never reused and an artifact's key never changes; a key whose
-   * artifact another process deleted just finds no record.
-   */
-  private readonly knownKeys = new Map<string, Map<string, string>>();
-
-  private constructor(readonly root: string) {}
-
-  static async open(root: string): Promise<FilesystemStorageProvider> {
-    const absolute = resolve(root);
-    await mkdir(join(absolute, TEMP_DIR), { recursive: true });
-    return new FilesystemStorageProvider(absolute);
+  private constructor(options: FilesystemDriverOptions) {
+    this.root = resolve(options.root);
+    this.fileMode = options.fileMode ?? 0o600;
+    this.dirMode = options.dirMode ?? 0o700;
   }
 
-  async put(
-    record: ArtifactRecord,
-    body: AsyncIterable<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<ArtifactRecord> {
-    const measured = new Measured(body, options.maxBytes ?? null);
-    const bodyName = `body-${randomBytes(8).toString("hex")}`;
-    const dir = this.dirOf(record.key);
+  static async open(options: FilesystemDriverOptions): Promise<FilesystemDriver> {
+    const driver = new FilesystemDriver(options);
+    await driver.ensureFolder(join(driver.root, TEMP_DIR));
+    return driver;
+  }
+
+  metaBytes(meta: string): number {
+    return Buffer.byteLength(meta, "utf8");
+  }
+
+  async put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult> {
+    const path = this.pathOf(key);
     const temp = this.tempPath();
-    // A new artifact's directory is created here: then there is no previous record to read, and
-    // its index entry is written while the body is.
-    const created = (await mkdir(dir, { recursive: true })) !== undefined;
-    const indexed = created ? this.writeIndex(record) : null;
-    indexed?.catch(() => {});
+    const etag = randomBytes(8).toString("hex");
+    let bytes: number;
     try {
-      await writeDurably(temp, measured);
-      await rename(temp, join(dir, bodyName));
+      bytes = await this.writeObject(temp, body, options.meta, etag);
+      await this.ensureFolder(dirname(path));
+      await this.place(temp, path, options);
     } catch (err) {
       await unlink(temp).catch(() => {});
-      if (indexed) {
-        // Nothing was committed: take back the new artifact's index entry and directory.
-        await indexed.catch(() => {});
-        this.forgetKey(record.key);
-        await unlink(this.indexPath(record.sandboxId, record.artifactId)).catch(() => {});
-        await rm(dir, { recursive: true, force: true });
-      }
       throw err;
     }
-    await indexed;
-    const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
-    await this.commitEnvelope({ record: committed, body: bodyName }, created ? null : undefined, created);
-    return committed;
+    return { etag, bytes };
   }
 
-  async putRecord(record: ArtifactRecord): Promise<void> {
-    const existing = await this.readEnvelope(record.key);
-    assertContentUnchanged(existing?.record, record);
-    await this.commitEnvelope({ record, body: existing?.body ?? null }, existing);
-  }
-
-  async getRecord(key: string): Promise<ArtifactRecord | null> {
-    const envelope = await this.readEnvelope(key);
-    if (!envelope) return null;
-    this.rememberBody(envelope);
-    return envelope.record;
-  }
-
-  async adoptUpload(
-    record: ArtifactRecord,
-    options: { maxBytes: number | null },
-  ): Promise<ArtifactRecord | null> {
-    const envelope = await this.readEnvelope(record.key);
-    if (!envelope?.body) return null;
-    const uploaded = envelope.record;
-    if (options.maxBytes !== null && uploaded.bytes > options.maxBytes) {
-      await this.delete(record.key);
-      throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
-    }
-    const committed = { ...record, bytes: uploaded.bytes, sha256: uploaded.sha256 };
-    await this.commitEnvelope({ record: committed, body: envelope.body }, envelope);
-    return committed;
-  }
-
-  async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
-    // The record getRecord() just read names the body; use it once instead of reading it again.
-    const hint = this.takeRecentBody(key);
-    if (hint) {
-      const opened = await this.openBodyFile(key, hint, range);
-      if (opened) return opened;
-    }
-    // A concurrent update may remove the body file between reading the record and opening it;
-    // the new record then names the new body, so read again.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const envelope = await this.readEnvelope(key);
-      if (!envelope?.body) return null;
-      const opened = await this.openBodyFile(
-        key,
-        { body: envelope.body, sha256: envelope.record.sha256 },
-        range,
-      );
-      if (opened) return opened;
-    }
-    return null;
-  }
-
-  /** Opens one immutable body file; null when it is gone (replaced by an update). */
-  private async openBodyFile(
-    key: string,
-    found: { body: string; sha256: string },
-    range?: ByteRange,
-  ): Promise<OpenedBody | null> {
-    let handle: Awaited<ReturnType<typeof open>>;
+  async head(key: string): Promise<ObjectHead | null> {
+    const handle = await openIfExists(this.pathOf(key));
+    if (!handle) return null;
     try {
-      handle = await open(join(this.dirOf(key), found.body), "r");
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw err;
+      const { head } = await readTail(handle, false);
+      return head;
+    } finally {
+      await handle.close();
     }
-    const { sha256 } = found;
-    let size: number;
+  }
+
+  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    const handle = await openIfExists(this.pathOf(key));
+    if (!handle) return null;
+    let keepOpen = false;
     try {
-      size = (await handle.stat()).size;
-    } catch (err) {
-      await handle.close();
-      throw err;
+      const { head, small } = await readTail(handle, true);
+      if (!head) return null;
+      const start = range ? Math.min(range.start, head.size) : 0;
+      const end = range ? Math.min(range.end + 1, head.size) : head.size;
+      const length = Math.max(0, end - start);
+      if (small) return { ...head, stream: once(small.subarray(start, end)), length };
+      if (length === 0) return { ...head, stream: once(Buffer.alloc(0)), length };
+      // The open handle keeps these bytes readable even if the file is replaced meanwhile.
+      keepOpen = true;
+      const stream = handle.createReadStream({ start, end: end - 1, autoClose: true });
+      return { ...head, stream, length };
+    } finally {
+      if (!keepOpen) await handle.close();
     }
-    if (size === 0) {
-      await handle.close();
-      return { stream: emptyStream(), length: 0, totalBytes: 0, sha256 };
-    }
-    const start = range?.start ?? 0;
-    const end = range?.end ?? size - 1;
-    const length = end - start + 1;
-    if (length <= SMALL_READ) {
-      // Small bodies: one read into one buffer, no stream machinery.
-      try {
-        const buffer = Buffer.allocUnsafe(length);
-        let filled = 0;
-        while (filled < length) {
-          const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
-          if (bytesRead === 0) break;
-          filled += bytesRead;
-        }
-        return { stream: once(buffer.subarray(0, filled)), length: filled, totalBytes: size, sha256 };
-      } finally {
-        await handle.close();
-      }
-    }
-    // The open handle keeps the bytes readable even if an update unlinks the file meanwhile.
-    const stream = handle.createReadStream({ start, end, autoClose: true });
-    return { stream, length, totalBytes: size, sha256 };
   }
 
-  private rememberBody(envelope: Envelope): void {
-    if (!envelope.body) return;
-    if (this.recentBodies.size >= RECENT_BODIES) this.recentBodies.clear();
-    this.recentBodies.set(envelope.record.key, {
-      body: envelope.body,
-      sha256: envelope.record.sha256,
-      at: Date.now(),
-    });
-  }
-
-  private takeRecentBody(key: string): { body: string; sha256: string } | null {
-    const hint = this.recentBodies.get(key);
-    if (!hint) return null;
-    this.recentBodies.delete(key);
-    return Date.now() - hint.at <= RECENT_BODY_MS ? hint : null;
-  }
-
-  async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
-    const source = await this.readEnvelope(sourceKey);
-    if (!source?.body) throw new Error(`no body at ${sourceKey}`);
-    const bodyName = `body-${randomBytes(8).toString("hex")}`;
-    const dir = this.dirOf(record.key);
-    await mkdir(dir, { recursive: true });
-    const from = join(this.dirOf(sourceKey), source.body);
-    const to = join(dir, bodyName);
-    // Bodies are immutable, so a hard link is a safe, instant copy; fall back to copying bytes.
-    await link(from, to).catch(async () => {
-      const temp = this.tempPath();
-      await copyFile(from, temp);
-      await fsyncFile(temp);
-      await rename(temp, to);
-    });
-    const committed = { ...record, bytes: source.record.bytes, sha256: source.record.sha256 };
-    await this.commitEnvelope({ record: committed, body: bodyName });
-    return committed;
+  async copy(
+    from: string,
+    to: string,
+    options: WriteCondition & { meta: string; sourceEtag?: string },
+  ): Promise<{ etag: string } | null> {
+    const source = await this.get(from);
+    if (!source) return null;
+    if (options.sourceEtag !== undefined && source.etag !== options.sourceEtag) {
+      drain(source);
+      throw new ConflictError(`${from} changed before it could be copied`);
+    }
+    // Bytes pass through this process: bodies written in one file with their meta are small, and
+    // revisions are copied once per copied artifact.
+    const { etag } = await this.put(to, source.stream, options);
+    return { etag };
   }
 
   async delete(key: string): Promise<boolean> {
-    const envelope = await this.readEnvelope(key);
-    const dir = this.dirOf(key);
-    // Removing record.json first is the commit point: the artifact is gone even if the rest fails.
-    try {
-      await unlink(join(dir, RECORD_FILE));
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw err;
-    }
-    this.forgetKey(key);
-    await rm(dir, { recursive: true, force: true });
-    if (envelope)
-      await unlink(this.indexPath(envelope.record.sandboxId, envelope.record.artifactId)).catch(() => {});
-    return true;
+    const path = this.pathOf(key);
+    return this.locked(path, async () => {
+      try {
+        await unlink(path);
+        return true;
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
+    });
   }
 
-  async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
-    const keys = await this.keysUnder(prefix);
-    const { items, cursor } = pageAfter(keys, options.limit, options.cursor ?? null);
-    const envelopes = await Promise.all(items.map((k) => this.readEnvelope(k)));
-    return { records: envelopes.flatMap((e) => (e ? [e.record] : [])), cursor };
+  async list(
+    prefix: string,
+    options: { limit: number; after?: string | null },
+  ): Promise<{ keys: string[]; more: boolean }> {
+    const cut = prefix.lastIndexOf("/");
+    const base = prefix.slice(0, cut + 1);
+    const all = (await this.filesUnder(base)).filter((k) => k.startsWith(prefix)).sort();
+    const after = options.after ?? null;
+    const start = after === null ? 0 : all.findIndex((k) => k > after);
+    if (start < 0) return { keys: [], more: false };
+    const keys = all.slice(start, start + options.limit);
+    return { keys, more: start + options.limit < all.length };
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
-    const known = this.knownKeys.get(sandboxId)?.get(artifactId);
-    if (known) return known;
     try {
-      const key = (await readFile(this.indexPath(sandboxId, artifactId), "utf8")).trim();
-      if (!parseGridKey(key)) return null;
-      this.rememberKey(sandboxId, artifactId, key);
-      return key;
+      return await readlink(this.indexPath(sandboxId, artifactId));
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
     }
   }
 
+  async remember(sandboxId: string, artifactId: string, key: string): Promise<void> {
+    const path = this.indexPath(sandboxId, artifactId);
+    await this.ensureFolder(dirname(path));
+    try {
+      // No fsync: like the artifact's own rename, it survives a process crash; the store treats a
+      // missing entry as "not found by id", never as corruption.
+      await symlink(key, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+
+  async forget(sandboxId: string, artifactId: string): Promise<void> {
+    await unlink(this.indexPath(sandboxId, artifactId)).catch(() => {});
+  }
+
   async health(): Promise<{ ok: boolean; detail: string }> {
-    const probe = this.tempPath();
-    await writeDurably(probe, "ok");
-    const back = await readFile(probe, "utf8");
-    await unlink(probe);
-    return { ok: back === "ok", detail: `read/write ok at ${this.root}` };
+    const key = `${TEMP_DIR}/health-${randomBytes(6).toString("hex")}`;
+    await this.put(key, once(Buffer.from("ok")), { meta: "probe" });
+    const back = await this.head(key);
+    await unlink(this.pathOf(key)).catch(() => {});
+    return { ok: back?.meta === "probe" && back.size === 2, detail: `read/write ok at ${this.root}` };
   }
 
   describe(): Record<string, unknown> {
@@ -292,174 +218,195 @@ export class FilesystemStorageProvider implements StorageProvider {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  /** The directory of a grid key. Keys were validated, but check again: nothing may leave the root. */
-  private dirOf(key: string): string {
-    const parsed = parseGridKey(key);
-    if (!parsed) throw new Error(`not a grid key: ${key}`);
-    return join(this.root, "grid", parsed.sandboxId, parsed.sessionId, parsed.artifactId);
+  /** The path of a key: every segment checked (no `.`, `..`, separators or empties). */
+  private pathOf(key: string): string {
+    const segments = key.split("/");
+    for (const s of segments) {
+      if (s.length === 0 || s.length > 200 || !KEY_SEGMENT.test(s) || s.includes("..")) {
+        throw new ValidationError(`not a storable key: ${JSON.stringify(key.slice(0, 80))}`);
+      }
+    }
+    return join(this.root, ...segments);
   }
 
   private indexPath(sandboxId: string, artifactId: string): string {
-    return join(this.root, INDEX_DIR, sandboxId, artifactId.slice(0, 2), artifactId);
+    return this.pathOf(`${INDEX_DIR}/${sandboxId}/${artifactId.slice(0, 2)}/${artifactId}`);
   }
 
   private tempPath(): string {
     return join(this.root, TEMP_DIR, `${randomBytes(12).toString("hex")}.tmp`);
   }
 
-  private async readEnvelope(key: string): Promise<Envelope | null> {
-    let text: string;
-    try {
-      text = await readFile(join(this.dirOf(key), RECORD_FILE), "utf8");
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw err;
-    }
-    let raw: { record?: unknown; body?: unknown };
-    try {
-      raw = JSON.parse(text) as typeof raw;
-    } catch {
-      return null;
-    }
-    const parsed = artifactRecordSchema.safeParse(raw.record);
-    if (!parsed.success || parsed.data.key !== key) return null;
-    const record = parsed.data as ArtifactRecord;
-    return {
-      record,
-      body: typeof raw.body === "string" && /^body-[0-9a-f]{16}$/.test(raw.body) ? raw.body : null,
-    };
+  private async ensureFolder(folder: string): Promise<void> {
+    if (this.folders.has(folder)) return;
+    await mkdir(folder, { recursive: true, mode: this.dirMode });
+    if (this.folders.size > 10_000) this.folders.clear();
+    this.folders.add(folder);
   }
 
-  /**
-   * Writes the index entry, then replaces record.json by rename, then drops the previous body.
-   * `previous` is the envelope being replaced when the caller knows it (null: none), else it is
-   * read; `indexed` says the caller has already written a new artifact's index entry and folder.
-   */
-  private async commitEnvelope(
-    envelope: Envelope,
-    previous?: Envelope | null,
-    indexed = false,
-  ): Promise<void> {
-    const { record } = envelope;
-    const dir = this.dirOf(record.key);
-    const before = previous === undefined ? await this.readEnvelope(record.key) : previous;
-    if (before === null && !indexed) {
-      await this.writeIndex(record);
-      await mkdir(dir, { recursive: true });
-    }
-    await this.replaceFile(join(dir, RECORD_FILE), JSON.stringify(envelope));
-    if (before?.body && before.body !== envelope.body) {
-      await unlink(join(dir, before.body)).catch(() => {});
-    }
-  }
-
-  /** The id → key index entry, written once per artifact (fsynced: it must survive as the record does). */
-  private async writeIndex(record: ArtifactRecord, again = false): Promise<void> {
-    const indexPath = this.indexPath(record.sandboxId, record.artifactId);
-    const folder = dirname(indexPath);
-    // 256 bucket folders per sandbox: remember the ones made, rather than mkdir (and stat) each time.
-    if (!this.indexFolders.has(folder)) {
-      await mkdir(folder, { recursive: true });
-      if (this.indexFolders.size >= INDEX_FOLDERS) this.indexFolders.clear();
-      this.indexFolders.add(folder);
-    }
+  /** Writes bytes, meta and footer to a new file and fsyncs it; returns the body's length. */
+  private async writeObject(
+    path: string,
+    body: AsyncIterable<Uint8Array>,
+    meta: string,
+    etag: string,
+  ): Promise<number> {
+    const handle = await open(path, "wx", this.fileMode);
     try {
-      // Written in place: until the record commits, a partial entry names nothing readable anyway.
-      await writeDurably(indexPath, record.key);
-      this.rememberKey(record.sandboxId, record.artifactId, record.key);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" && !again) {
-        // The folder was removed from outside since it was made: make it again.
-        this.indexFolders.delete(folder);
-        return this.writeIndex(record, true);
+      let bytes = 0;
+      for await (const chunk of body) {
+        for (let offset = 0; offset < chunk.byteLength; ) {
+          offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        }
+        bytes += chunk.byteLength;
       }
-      if (code !== "EEXIST") throw err;
-      await this.replaceFile(indexPath, record.key);
+      const metaBytes = Buffer.from(meta, "utf8");
+      const footer = Buffer.alloc(FOOTER_BYTES);
+      footer.writeUInt32BE(metaBytes.byteLength, 0);
+      footer.write(etag, 4, 8, "hex");
+      footer.writeUInt32BE(MAGIC, 12);
+      await handle.writev([metaBytes, footer]);
+      await handle.sync();
+      return bytes;
+    } finally {
+      await handle.close();
     }
   }
 
-  private rememberKey(sandboxId: string, artifactId: string, key: string): void {
-    let keys = this.knownKeys.get(sandboxId);
-    if (!keys) {
-      keys = new Map();
-      this.knownKeys.set(sandboxId, keys);
+  /** Moves a finished temporary file into place under the write condition. */
+  private async place(temp: string, path: string, condition: WriteCondition): Promise<void> {
+    if (condition.ifNoneMatch) {
+      // link() fails if the name exists: create-if-absent in one step, no lock needed.
+      try {
+        await link(temp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST")
+          throw new ConflictError("the key already exists");
+        throw err;
+      }
+      await unlink(temp);
+      return;
     }
-    if (keys.size >= KNOWN_KEYS) keys.clear();
-    keys.set(artifactId, key);
-  }
-
-  private forgetKey(key: string): void {
-    const parsed = parseGridKey(key);
-    if (parsed) this.knownKeys.get(parsed.sandboxId)?.delete(parsed.artifactId);
-  }
-
-  private async replaceFile(path: string, content: string): Promise<void> {
-    const temp = this.tempPath();
-    try {
-      await writeDurably(temp, content);
+    if (condition.ifMatch === undefined) {
       await rename(temp, path);
-    } catch (err) {
-      await unlink(temp).catch(() => {});
-      throw err;
+      return;
+    }
+    const expected = condition.ifMatch;
+    await this.locked(path, async () => {
+      const handle = await openIfExists(path);
+      const current = handle ? await readTail(handle, false).finally(() => handle.close()) : null;
+      if (current?.head?.etag !== expected) throw new ConflictError("the object changed or was deleted");
+      await rename(temp, path);
+    });
+  }
+
+  /** Runs `fn` holding the lock of `path` (a folder only one process can create). */
+  private async locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    const lock = join(this.root, LOCK_DIR, createHash("sha256").update(path).digest("hex").slice(0, 40));
+    await this.ensureFolder(join(this.root, LOCK_DIR));
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        await mkdir(lock, { mode: this.dirMode });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const age = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
+        if (age > LOCK_STALE_MS) {
+          await rmdir(lock).catch(() => {});
+          continue;
+        }
+        if (Date.now() > deadline) throw new ConflictError("the object is locked by another writer; retry");
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rmdir(lock).catch(() => {});
     }
   }
 
-  /** Every key under `grid/{sandbox}/` or `grid/{sandbox}/{session}/`, sorted as strings. */
-  private async keysUnder(prefix: string): Promise<string[]> {
-    const parts = prefix.split("/");
-    if (parts[0] !== "grid" || parts[parts.length - 1] !== "" || (parts.length !== 3 && parts.length !== 4)) {
-      throw new Error(`unsupported list prefix: ${prefix}`);
-    }
-    const sandboxId = parts[1]!;
-    const sessions = parts.length === 4 ? [parts[2]!] : await listDir(join(this.root, "grid", sandboxId));
-    const keys: string[] = [];
-    for (const sessionId of sessions) {
-      for (const artifactId of await listDir(join(this.root, "grid", sandboxId, sessionId))) {
-        const key = `grid/${sandboxId}/${sessionId}/${artifactId}`;
-        if (parseGridKey(key)) keys.push(key);
+  /** Every file key under a folder key (`grid/sb/` or `grid/sb/sess/`), recursively. */
+  private async filesUnder(base: string): Promise<string[]> {
+    const dir = base === "" ? this.root : this.pathOf(base.slice(0, -1));
+    const out: string[] = [];
+    const walk = async (folder: string, prefix: string): Promise<void> => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = await readdir(folder, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
       }
-    }
-    return keys.sort();
+      for (const entry of entries) {
+        if (entry.isDirectory()) await walk(join(folder, entry.name), `${prefix}${entry.name}/`);
+        else if (entry.isFile()) out.push(`${prefix}${entry.name}`);
+      }
+    };
+    await walk(dir, base);
+    return out;
   }
 }
 
-async function listDir(path: string): Promise<string[]> {
+type Handle = Awaited<ReturnType<typeof open>>;
+
+async function openIfExists(path: string): Promise<Handle | null> {
   try {
-    return await readdir(path);
+    return await open(path, "r");
   } catch (err) {
-    if (isMissing(err)) return [];
+    if (isMissing(err) || (err as NodeJS.ErrnoException).code === "EISDIR") return null;
     throw err;
   }
 }
 
-async function writeDurably(path: string, content: string | AsyncIterable<Uint8Array>): Promise<void> {
-  const handle = await open(path, "wx");
-  try {
-    if (typeof content === "string") await handle.writeFile(content, "utf8");
-    else {
-      for await (const chunk of content) {
-        for (let offset = 0; offset < chunk.byteLength; ) {
-          offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
-        }
-      }
-    }
-    await handle.sync();
-  } finally {
-    await handle.close();
+/**
+ * Reads the footer and meta from the end of an object file. With `wantSmall`, a file that fits in
+ * one read comes back whole (`small` holds its body), so a small object costs one read call.
+ */
+async function readTail(
+  handle: Handle,
+  wantSmall: boolean,
+): Promise<{ head: ObjectHead | null; small: Buffer | null }> {
+  const { size } = await handle.stat();
+  if (size < FOOTER_BYTES) return { head: null, small: null };
+  const tailBytes = Math.min(size, wantSmall ? TAIL_READ : 4096);
+  const tail = Buffer.allocUnsafe(tailBytes);
+  await readFully(handle, tail, size - tailBytes);
+  const footer = tail.subarray(tailBytes - FOOTER_BYTES);
+  if (footer.readUInt32BE(12) !== MAGIC) return { head: null, small: null };
+  const metaLength = footer.readUInt32BE(0);
+  const bodyBytes = size - FOOTER_BYTES - metaLength;
+  if (bodyBytes < 0) return { head: null, small: null };
+  const etag = footer.toString("hex", 4, 12);
+  let meta: string;
+  if (metaLength + FOOTER_BYTES <= tailBytes) {
+    meta = tail.toString("utf8", tailBytes - FOOTER_BYTES - metaLength, tailBytes - FOOTER_BYTES);
+  } else {
+    const buffer = Buffer.allocUnsafe(metaLength);
+    await readFully(handle, buffer, bodyBytes);
+    meta = buffer.toString("utf8");
+  }
+  const head = { etag, size: bodyBytes, meta };
+  const small = tailBytes === size ? tail.subarray(0, bodyBytes) : null;
+  return { head, small };
+}
+
+async function readFully(handle: Handle, buffer: Buffer, position: number): Promise<void> {
+  for (let filled = 0; filled < buffer.byteLength; ) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.byteLength - filled, position + filled);
+    if (bytesRead === 0) throw new Error("the file ended early (changed while being read)");
+    filled += bytesRead;
   }
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+function drain(got: ObjectBody): void {
+  const stream = got.stream as { destroy?: () => void };
+  if (typeof stream.destroy === "function") stream.destroy();
 }
-
-async function* emptyStream(): AsyncIterable<Uint8Array> {}
 
 async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
   yield chunk;

@@ -1,172 +1,193 @@
-import { createHash } from "node:crypto";
-import { BodyTooLargeError, Measured } from "../body.js";
-import type { ArtifactRecord } from "../metadata.js";
-import { assertContentUnchanged } from "./content-check.js";
-import { pageAfter } from "./paging.js";
+import { ConflictError } from "../errors.js";
 import type {
-  ByteRange,
-  ListPage,
-  OpenedBody,
-  PutOptions,
-  StorageCapabilities,
-  StorageProvider,
-} from "./provider.js";
+  DriverCapabilities,
+  ObjectBody,
+  ObjectHead,
+  PutObjectOptions,
+  PutResult,
+  StorageDriver,
+  WriteCondition,
+} from "./driver.js";
+import type { ByteRange } from "./provider.js";
 
-interface Entry {
-  record: ArtifactRecord;
-  body: Blocks | null;
+interface StoredObject {
+  body: Blocks;
+  meta: string;
+  etag: string;
 }
 
-/** In-process storage: a Map from grid key to record and bytes. Lost on exit; one process only. */
-export class MemoryStorageProvider implements StorageProvider {
+/** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
+export class MemoryDriver implements StorageDriver {
   readonly name = "memory";
-  readonly capabilities: StorageCapabilities = {
+  readonly capabilities: DriverCapabilities = {
     persistent: false,
     shared: false,
+    inlineMetaBytes: Number.POSITIVE_INFINITY,
+    // Memory holds every byte anyway: always one object with its record.
+    inlineBodyBytes: Number.POSITIVE_INFINITY,
+    conditionalCopy: true,
     nativePresign: false,
     nativeMultipart: false,
   };
-  private readonly entries = new Map<string, Entry>();
+  private readonly objects = new Map<string, StoredObject>();
+  /** Keys per folder (up to the last `/`), sorted lazily: listing a session is no full scan. */
+  private readonly folders = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
   /** sandboxId → artifactId → key. Nested, so a lookup hashes the caller's id strings, never a new one. */
-  private readonly index = new Map<string, Map<string, string>>();
-  /** Keys per session prefix (`grid/{sandbox}/{session}/`), sorted lazily: listing one is no full scan. */
-  private readonly sessions = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
+  private readonly ids = new Map<string, Map<string, string>>();
+  private writes = 0;
 
-  async put(
-    record: ArtifactRecord,
-    body: AsyncIterable<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<ArtifactRecord> {
-    const measured = new Measured(body, options.maxBytes ?? null);
-    const bytes = await Blocks.from(measured);
-    const committed = { ...record, bytes: bytes.byteLength, sha256: measured.sha256 };
-    // One Map assignment: readers see the old entry or the new one.
-    this.setEntry(record.key, { record: copyRecord(committed), body: bytes });
-    this.indexSet(record.sandboxId, record.artifactId, record.key);
-    return committed;
+  metaBytes(meta: string): number {
+    return meta.length;
   }
 
-  async putRecord(record: ArtifactRecord): Promise<void> {
-    const existing = this.entries.get(record.key);
-    assertContentUnchanged(existing?.record, record);
-    this.setEntry(record.key, { record: copyRecord(record), body: existing?.body ?? null });
-    this.indexSet(record.sandboxId, record.artifactId, record.key);
+  async put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult> {
+    const bytes = await Blocks.from(body);
+    // Checked after the body arrived and set in the same turn: nothing can come in between.
+    this.check(key, options);
+    const etag = this.nextEtag();
+    this.set(key, { body: bytes, meta: options.meta, etag });
+    return { etag, bytes: bytes.byteLength };
   }
 
-  async getRecord(key: string): Promise<ArtifactRecord | null> {
-    const entry = this.entries.get(key);
-    return entry ? copyRecord(entry.record) : null;
+  async head(key: string): Promise<ObjectHead | null> {
+    const found = this.objects.get(key);
+    return found ? { etag: found.etag, size: found.body.byteLength, meta: found.meta } : null;
   }
 
-  async adoptUpload(
-    record: ArtifactRecord,
-    options: { maxBytes: number | null },
-  ): Promise<ArtifactRecord | null> {
-    const entry = this.entries.get(record.key);
-    if (!entry?.body) return null;
-    if (options.maxBytes !== null && entry.body.byteLength > options.maxBytes) {
-      // Drop the index entry too, or `locate` would still name the deleted upload.
-      await this.delete(record.key);
-      throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
-    }
-    const committed = { ...record, bytes: entry.body.byteLength, sha256: entry.body.sha256() };
-    this.setEntry(record.key, { record: copyRecord(committed), body: entry.body });
-    return committed;
-  }
-
-  async openBody(key: string, range?: ByteRange): Promise<OpenedBody | null> {
-    const entry = this.entries.get(key);
-    if (!entry?.body) return null;
-    const { body } = entry;
+  async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
+    const found = this.objects.get(key);
+    if (!found) return null;
+    const { body } = found;
     const start = range ? Math.min(range.start, body.byteLength) : 0;
     const end = range ? Math.min(range.end + 1, body.byteLength) : body.byteLength;
     return {
+      etag: found.etag,
+      size: body.byteLength,
+      meta: found.meta,
       stream: body.slices(start, end),
       length: Math.max(0, end - start),
-      totalBytes: body.byteLength,
-      sha256: entry.record.sha256,
     };
   }
 
-  async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
-    const source = this.entries.get(sourceKey);
-    if (!source?.body) throw new Error(`no body at ${sourceKey}`);
-    const committed = { ...record, bytes: source.body.byteLength, sha256: source.record.sha256 };
-    this.setEntry(record.key, { record: copyRecord(committed), body: source.body });
-    this.indexSet(record.sandboxId, record.artifactId, record.key);
-    return committed;
+  async copy(
+    from: string,
+    to: string,
+    options: WriteCondition & { meta: string; sourceEtag?: string },
+  ): Promise<{ etag: string } | null> {
+    const source = this.objects.get(from);
+    if (!source) return null;
+    if (options.sourceEtag !== undefined && source.etag !== options.sourceEtag) {
+      throw new ConflictError(`${from} changed before it could be copied`);
+    }
+    this.check(to, options);
+    const etag = this.nextEtag();
+    // Blocks are immutable: the copy shares them.
+    this.set(to, { body: source.body, meta: options.meta, etag });
+    return { etag };
   }
 
   async delete(key: string): Promise<boolean> {
-    const entry = this.entries.get(key);
-    if (!entry) return false;
-    this.deleteEntry(key);
-    this.index.get(entry.record.sandboxId)?.delete(entry.record.artifactId);
+    if (!this.objects.delete(key)) return false;
+    const folder = this.folders.get(folderOf(key));
+    if (folder) {
+      folder.keys.delete(key);
+      folder.sorted = null;
+      if (folder.keys.size === 0) this.folders.delete(folderOf(key));
+    }
     return true;
   }
 
-  async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
-    const { items, cursor } = pageAfter(this.keysUnder(prefix), options.limit, options.cursor ?? null);
-    return { records: items.map((k) => copyRecord(this.entries.get(k)!.record)), cursor };
+  async list(
+    prefix: string,
+    options: { limit: number; after?: string | null },
+  ): Promise<{ keys: string[]; more: boolean }> {
+    const sorted = this.keysUnder(prefix);
+    const after = options.after ?? null;
+    let start = 0;
+    if (after !== null) {
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! <= after) lo = mid + 1;
+        else hi = mid;
+      }
+      start = lo;
+    }
+    const keys = sorted.slice(start, start + options.limit);
+    return { keys, more: start + options.limit < sorted.length };
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
-    return this.index.get(sandboxId)?.get(artifactId) ?? null;
+    return this.ids.get(sandboxId)?.get(artifactId) ?? null;
   }
 
-  async health(): Promise<{ ok: boolean; detail: string }> {
-    return { ok: true, detail: `${this.entries.size} artifacts in memory` };
-  }
-
-  describe(): Record<string, unknown> {
-    return { artifacts: this.entries.size };
-  }
-
-  async close(): Promise<void> {}
-
-  private indexSet(sandboxId: string, artifactId: string, key: string): void {
-    let ids = this.index.get(sandboxId);
+  async remember(sandboxId: string, artifactId: string, key: string): Promise<void> {
+    let ids = this.ids.get(sandboxId);
     if (!ids) {
       ids = new Map();
-      this.index.set(sandboxId, ids);
+      this.ids.set(sandboxId, ids);
     }
     ids.set(artifactId, key);
   }
 
-  private setEntry(key: string, entry: Entry): void {
-    if (!this.entries.has(key)) {
-      const prefix = sessionPrefixOf(key);
-      let session = this.sessions.get(prefix);
-      if (!session) {
-        session = { keys: new Set(), sorted: null };
-        this.sessions.set(prefix, session);
+  async forget(sandboxId: string, artifactId: string): Promise<void> {
+    this.ids.get(sandboxId)?.delete(artifactId);
+  }
+
+  async health(): Promise<{ ok: boolean; detail: string }> {
+    return { ok: true, detail: `${this.objects.size} objects in memory` };
+  }
+
+  describe(): Record<string, unknown> {
+    return { objects: this.objects.size };
+  }
+
+  async close(): Promise<void> {}
+
+  private check(key: string, condition: WriteCondition): void {
+    const current = this.objects.get(key);
+    if (condition.ifNoneMatch && current) throw new ConflictError(`${key} already exists`);
+    if (condition.ifMatch !== undefined && current?.etag !== condition.ifMatch) {
+      throw new ConflictError(`${key} changed or was deleted`);
+    }
+  }
+
+  private nextEtag(): string {
+    this.writes += 1;
+    return `m${this.writes}`;
+  }
+
+  private set(key: string, object: StoredObject): void {
+    if (!this.objects.has(key)) {
+      const name = folderOf(key);
+      let folder = this.folders.get(name);
+      if (!folder) {
+        folder = { keys: new Set(), sorted: null };
+        this.folders.set(name, folder);
       }
-      session.keys.add(key);
-      session.sorted = null;
+      folder.keys.add(key);
+      folder.sorted = null;
     }
-    this.entries.set(key, entry);
+    this.objects.set(key, object);
   }
 
-  private deleteEntry(key: string): void {
-    if (!this.entries.delete(key)) return;
-    const prefix = sessionPrefixOf(key);
-    const session = this.sessions.get(prefix);
-    if (!session) return;
-    session.keys.delete(key);
-    session.sorted = null;
-    if (session.keys.size === 0) this.sessions.delete(prefix);
-  }
-
-  /** Sorted keys under a prefix: one session's keys directly, anything else by a scan. */
+  /** Sorted keys under a prefix: one folder's keys directly, anything else by a scan. */
   private keysUnder(prefix: string): string[] {
-    if (prefix.split("/").length === 4 && prefix.endsWith("/")) {
-      const session = this.sessions.get(prefix);
-      if (!session) return [];
-      session.sorted ??= [...session.keys].sort();
-      return session.sorted;
+    if (prefix.endsWith("/")) {
+      const folder = this.folders.get(prefix);
+      // Only when no deeper folder can exist under it (the session folders hold no subfolders).
+      if (folder && prefix.split("/").length === 4) {
+        folder.sorted ??= [...folder.keys].sort();
+        return folder.sorted;
+      }
     }
-    return [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
   }
+}
+
+function folderOf(key: string): string {
+  return key.slice(0, key.lastIndexOf("/") + 1);
 }
 
 /** Bytes are gathered into blocks of at least this size (a copy: callers may reuse their buffers). */
@@ -214,29 +235,4 @@ class Blocks {
       if (offset >= end) return;
     }
   }
-
-  sha256(): string {
-    const hash = createHash("sha256");
-    for (const block of this.blocks) hash.update(block);
-    return hash.digest("hex");
-  }
-}
-
-function sessionPrefixOf(key: string): string {
-  return key.slice(0, key.lastIndexOf("/") + 1);
-}
-
-/**
- * A copy that shares nothing mutable with the original. Records are flat apart from `meta` (plain
- * JSON, checked on the way in) and `upload`; a spread is far cheaper than structuredClone.
- */
-function copyRecord(record: ArtifactRecord): ArtifactRecord {
-  const copy: ArtifactRecord = { ...record, meta: copyJson(record.meta) };
-  if (record.upload) copy.upload = { ...record.upload };
-  return copy;
-}
-
-function copyJson(value: Record<string, unknown>): Record<string, unknown> {
-  for (const _ in value) return structuredClone(value);
-  return {};
 }

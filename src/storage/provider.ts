@@ -51,6 +51,8 @@ export interface PresignGetOptions {
   mime?: string;
   /** The sha256 of the version the caller's record names; a provider may use it to skip re-reading the record. */
   sha256?: string;
+  /** The revision the caller's record names (null: the head holds the bytes; undefined: not known). */
+  rev?: string | null;
 }
 
 export interface PresignPutOptions {
@@ -98,7 +100,11 @@ export interface StorageProvider {
    * Opens the bytes; null when there is no body at `key`. `expected` is the sha256 the caller's
    * record names: a hint a provider may use to skip re-reading the record, never a filter.
    */
-  openBody(key: string, range?: ByteRange, expected?: { sha256: string }): Promise<OpenedBody | null>;
+  openBody(
+    key: string,
+    range?: ByteRange,
+    expected?: { sha256: string; rev?: string | null },
+  ): Promise<OpenedBody | null>;
 
   /** Copies bytes server-side to `record.key`, committing `record` with them. */
   copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord>;

@@ -71,3 +71,10 @@ export function makeSession(
     ...overrides,
   };
 }
+
+/** A record without the storage version the record layer attaches, for comparing contents. */
+export function plain(record: ArtifactRecord | null | undefined): ArtifactRecord | null | undefined {
+  if (!record) return record;
+  const { storage: _version, ...rest } = record;
+  return rest;
+}

@@ -1,5 +1,5 @@
 import { S3Client } from "@aws-sdk/client-s3";
-import type { ResolvedConfig } from "../config.js";
+import type { ResolvedConfig } from "../../config.js";
 
 /** Bounds on every request, so a dead or black-holed endpoint fails in seconds, not minutes. */
 export interface S3Limits {

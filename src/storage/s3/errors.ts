@@ -1,4 +1,4 @@
-import { ArtifactStoreError, ProviderError } from "../errors.js";
+import { ArtifactStoreError, ProviderError } from "../../errors.js";
 
 /**
  * Turns AWS SDK failures into ProviderErrors whose message says what to fix. Classification uses

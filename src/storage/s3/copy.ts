@@ -6,8 +6,8 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
-import { mapLimit } from "../concurrency.js";
-import { S3_LIMITS } from "./s3-client.js";
+import { mapLimit } from "../../concurrency.js";
+import { S3_LIMITS } from "./client.js";
 
 export interface CopyTuning {
   /** Largest object one CopyObject may copy (S3: 5 GiB); larger ones copy part by part. */
@@ -30,6 +30,8 @@ export interface CopySpec {
   ifMatch?: string | undefined;
   /** The target's content type, always set explicitly (REPLACE), so one path serves both kinds of copy. */
   contentType: string;
+  /** The target's user metadata (REPLACE). */
+  metadata?: Record<string, string>;
 }
 
 /**
@@ -41,11 +43,11 @@ export async function serverCopy(
   bucket: string,
   spec: CopySpec,
   tuning: CopyTuning = DEFAULT_COPY_TUNING,
-): Promise<void> {
+): Promise<{ etag: string }> {
   const copySource = `${bucket}/${spec.from.split("/").map(encodeURIComponent).join("/")}`;
   const slow = { requestTimeout: S3_LIMITS.copyRequestMs };
   if (spec.size <= tuning.singleCopyMax) {
-    await client.send(
+    const copied = await client.send(
       new CopyObjectCommand({
         Bucket: bucket,
         Key: spec.to,
@@ -53,16 +55,18 @@ export async function serverCopy(
         ...(spec.ifMatch !== undefined && { CopySourceIfMatch: spec.ifMatch }),
         MetadataDirective: "REPLACE",
         ContentType: spec.contentType,
+        ...(spec.metadata && { Metadata: spec.metadata }),
       }),
       slow,
     );
-    return;
+    return { etag: copied.CopyObjectResult?.ETag ?? "" };
   }
   const { UploadId } = await client.send(
     new CreateMultipartUploadCommand({
       Bucket: bucket,
       Key: spec.to,
       ContentType: spec.contentType,
+      ...(spec.metadata && { Metadata: spec.metadata }),
     }),
   );
   try {
@@ -85,7 +89,7 @@ export async function serverCopy(
       );
       return { PartNumber: partNumber, ETag: result.CopyPartResult?.ETag };
     });
-    await client.send(
+    const done = await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: bucket,
         Key: spec.to,
@@ -94,6 +98,7 @@ export async function serverCopy(
       }),
       slow,
     );
+    return { etag: done.ETag ?? "" };
   } catch (err) {
     await client
       .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: spec.to, UploadId }))

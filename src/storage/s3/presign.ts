@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { attachmentDisposition } from "./content-disposition.js";
+import { attachmentDisposition } from "../content-disposition.js";
 
 /**
  * SigV4 query-string presigning. The client is built with checksums WHEN_REQUIRED, so no

@@ -1,0 +1,103 @@
+import { z } from "zod";
+import { parseGridKey } from "./grid.js";
+import { type ArtifactRecord, artifactRecordSchema } from "./metadata.js";
+
+/**
+ * How an artifact's record is kept in its head object (the object at its grid key). The head's
+ * `meta` text is one of:
+ *
+ *   {"v":1,"r":{…record…}}            the record, and the head's bytes are the artifact's bytes
+ *   {"v":1,"r":{…record…},"rev":"…"}  the record; the bytes are in revision object `{key}~{rev}`
+ *   {"v":1,"rev":"…"}                 the record is too large for meta: it is the head's body (JSON)
+ *
+ * Fields the key already says (sandbox, session, artifact id, key) are not stored. The text is
+ * pure ASCII (non-ASCII escaped as JSON \u escapes), so it can travel as S3 user metadata.
+ */
+
+const storedRecordSchema = artifactRecordSchema.omit({
+  artifactId: true,
+  sessionId: true,
+  sandboxId: true,
+  key: true,
+});
+
+const headMetaSchema = z.object({
+  v: z.literal(1),
+  r: z.unknown().optional(),
+  rev: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .optional(),
+});
+
+export interface DecodedHead {
+  /** Null when the record is the head's body (read it with decodeRecordBody). */
+  record: ArtifactRecord | null;
+  /** The revision holding the bytes; null when the head object holds them. */
+  rev: string | null;
+}
+
+type Stored = Omit<ArtifactRecord, "artifactId" | "sessionId" | "sandboxId" | "key" | "storage">;
+
+function stored(record: ArtifactRecord): Stored {
+  const { artifactId: _a, sessionId: _s, sandboxId: _b, key: _k, storage: _t, ...rest } = record;
+  return rest;
+}
+
+/** JSON with every non-ASCII character escaped, so the text is ASCII and still plain JSON. */
+export function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+export function encodeHeadMeta(record: ArtifactRecord | null, rev: string | null): string {
+  const head: Record<string, unknown> = { v: 1 };
+  if (record) head.r = stored(record);
+  if (rev) head.rev = rev;
+  return asciiJson(head);
+}
+
+/** The record as a head object's body, for records too large to be meta. */
+export function encodeRecordBody(record: ArtifactRecord): Buffer {
+  return Buffer.from(asciiJson(stored(record)), "utf8");
+}
+
+function withKey(value: unknown, key: string): ArtifactRecord | null {
+  const parsed = parseGridKey(key);
+  if (!parsed) return null;
+  const checked = storedRecordSchema.safeParse(value);
+  if (!checked.success) return null;
+  return {
+    artifactId: parsed.artifactId,
+    sessionId: parsed.sessionId,
+    sandboxId: parsed.sandboxId,
+    key,
+    ...(checked.data as Stored),
+  };
+}
+
+/** Null for anything malformed (treated as absent, as a torn or foreign object would be). */
+export function decodeHeadMeta(meta: string, key: string): DecodedHead | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(meta);
+  } catch {
+    return null;
+  }
+  const head = headMetaSchema.safeParse(raw);
+  if (!head.success) return null;
+  const rev = head.data.rev ?? null;
+  if (head.data.r === undefined) return rev ? { record: null, rev } : null;
+  const record = withKey(head.data.r, key);
+  return record ? { record, rev } : null;
+}
+
+export function decodeRecordBody(body: Uint8Array, key: string): ArtifactRecord | null {
+  try {
+    return withKey(JSON.parse(Buffer.from(body).toString("utf8")), key);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,720 @@
+import { randomBytes } from "node:crypto";
+import { BodyTooLargeError, Measured } from "./body.js";
+import { mapLimit } from "./concurrency.js";
+import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
+import { GRID_ROOT, parseGridKey } from "./grid.js";
+import type { IdLocator } from "./id-locator.js";
+import type { ArtifactRecord, StorageVersion } from "./metadata.js";
+import { decodeHeadMeta, decodeRecordBody, encodeHeadMeta, encodeRecordBody } from "./record-codec.js";
+import type { ObjectBody, StorageDriver, WriteCondition } from "./storage/driver.js";
+import { decodeCursor, encodeCursor } from "./storage/paging.js";
+import type {
+  ByteRange,
+  ListPage,
+  MultipartUpload,
+  OpenedBody,
+  PresignGetOptions,
+  PresignPutOptions,
+  PutOptions,
+  StorageCapabilities,
+  StorageProvider,
+} from "./storage/provider.js";
+
+/**
+ * Artifacts over any storage driver: the one place that knows how a record sits with its bytes.
+ *
+ * - Every artifact has a head object at its grid key. When the body is small enough for the driver
+ *   to take in one write together with the record (`inlineBodyBytes`, and the record fits its
+ *   `inlineMetaBytes`), the head object *is* the artifact: its bytes and, as its meta, the record
+ *   with their sha256. One write, atomic for bytes and record; one read returns both.
+ * - A larger body streams to an immutable revision object `{key}~{rev}` first; then the head object
+ *   (the record, naming the revision) is written. That write is the commit point: a crash before it
+ *   leaves an unreferenced revision and the previous artifact intact.
+ * - Every write of an existing artifact is conditional on the head's etag as last read, so a
+ *   delete always wins: an update racing a delete fails (ArtifactNotFoundError) rather than bring
+ *   the artifact back. A content write that loses to another content write retries on the newer
+ *   head (last writer wins); a metadata write that loses is a ConflictError (the store re-reads).
+ * - The id → key index is the locator's (src/id-locator.ts), written while the bytes go up.
+ *
+ * Reads never see bytes that do not match their sha256: the record and the bytes it describes are
+ * either one object or a record naming an immutable revision.
+ */
+
+/** The head objects of an artifact's bytes; `~` is in no valid id, so no artifact key can spell it. */
+const REV_MARK = "~";
+const UPLOADS = "_uploads";
+const LIST_PAGE_MAX = 1000;
+const LIST_CONCURRENCY = 32;
+/** A head whose body is the record (a record too large for meta) is never larger than this. */
+const RECORD_BODY_MAX = 1024 * 1024;
+/** Content writes that lose to a concurrent content write are retried this often. */
+const CONTENT_RETRIES = 5;
+
+export class RecordStore implements StorageProvider {
+  readonly name: string;
+  readonly capabilities: StorageCapabilities;
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly locator: IdLocator,
+  ) {
+    this.name = driver.name;
+    const c = driver.capabilities;
+    this.capabilities = {
+      persistent: c.persistent,
+      shared: c.shared,
+      nativePresign: c.nativePresign,
+      nativeMultipart: c.nativeMultipart,
+    };
+  }
+
+  // ---- writing --------------------------------------------------------------------------------
+
+  async put(
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<ArtifactRecord> {
+    const key = record.key;
+    const measured = new Measured(body, options.maxBytes ?? null);
+    const source = measured[Symbol.asyncIterator]();
+    // A record read from storage carries the version it was read at: the write is conditional on
+    // it, so it never lands on an artifact deleted meanwhile. A record without one (a new key, or
+    // a caller's own) replaces whatever is there now, or creates it.
+    let condition: WriteCondition = { ifNoneMatch: true };
+    let replaced: string | null = null;
+    const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
+    if (current) {
+      condition = { ifMatch: current.etag };
+      replaced = current.rev;
+    } else if (record.storage) {
+      throw new ArtifactNotFoundError(`artifact ${record.artifactId} no longer exists`);
+    }
+    // A new artifact's index entry is written while its bytes go up.
+    const indexed = current ? null : this.locator.add(record.sandboxId, record.artifactId, key);
+    indexed?.catch(() => {});
+    try {
+      const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
+      if (head.ended) {
+        const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
+        const meta = encodeHeadMeta(committed, null);
+        if (this.fits(meta)) {
+          const version = await this.withRetries(record, condition, replaced, (cond) =>
+            this.driver.put(key, chunksOf(head.chunks), { meta, contentType: record.mime, ...cond }),
+          );
+          return this.finishWrite(committed, version, null, indexed);
+        }
+      }
+      // The revision layout: bytes first, then the head that names them.
+      const rev = newRev();
+      await this.driver.put(revKey(key, rev), concat(head.chunks, source), {
+        meta: "",
+        contentType: record.mime,
+        ifNoneMatch: true,
+      });
+      const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
+      try {
+        const version = await this.withRetries(record, condition, replaced, (cond) =>
+          this.writeHead(committed, rev, cond),
+        );
+        return this.finishWrite(committed, version, rev, indexed);
+      } catch (err) {
+        await this.driver.delete(revKey(key, rev)).catch(() => {});
+        throw err;
+      }
+    } catch (err) {
+      if (indexed) {
+        await indexed.catch(() => {});
+        await this.locator.remove(record.sandboxId, record.artifactId);
+      }
+      throw err;
+    }
+  }
+
+  /** A metadata-only write over the same bytes, or a new bodiless record (an upload slot). */
+  async putRecord(record: ArtifactRecord): Promise<void> {
+    const key = record.key;
+    const current = record.storage ?? (await this.version(key));
+    if (!current) {
+      const meta = encodeHeadMeta(record, null);
+      if (!this.fits(meta)) throw new ValidationError("the record is too large for this storage");
+      await this.locator.add(record.sandboxId, record.artifactId, key);
+      await this.driver.put(key, chunksOf([]), { meta, contentType: record.mime, ifNoneMatch: true });
+      return;
+    }
+    if (!record.storage) {
+      // Built without reading the head: it must still describe the bytes that are there.
+      const there = await this.getRecord(key);
+      if (there && there.status === "ready" && record.status === "ready" && there.sha256 !== record.sha256) {
+        throw new ConflictError(
+          `artifact ${record.artifactId} changed while its metadata was being updated; retry`,
+        );
+      }
+    }
+    await this.rewriteHead(record, current);
+  }
+
+  async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
+    for (let attempt = 0; attempt < CONTENT_RETRIES; attempt++) {
+      const source = await this.getRecord(sourceKey);
+      if (!source?.storage || source.sha256 === "")
+        throw new ArtifactNotFoundError(`no body at ${sourceKey}`);
+      const committed = { ...record, bytes: source.bytes, sha256: source.sha256 };
+      await this.locator.add(record.sandboxId, record.artifactId, record.key);
+      const from = source.storage.rev ? revKey(sourceKey, source.storage.rev) : sourceKey;
+      const meta = encodeHeadMeta(committed, null);
+      // An inline source may be replaced while it is copied: the copy must be of the bytes read.
+      const expect = source.storage.rev ? undefined : source.storage.etag;
+      if (!source.storage.rev && this.fits(meta)) {
+        const etag = await this.copyExact(from, record.key, expect, { meta, contentType: record.mime });
+        if (etag === null) continue; // replaced or removed meanwhile: read the source again
+        return { ...committed, storage: { etag, rev: null } };
+      }
+      const rev = newRev();
+      const copied = await this.copyExact(from, revKey(record.key, rev), expect, {
+        meta: "",
+        contentType: record.mime,
+      });
+      if (copied === null) continue;
+      const etag = await this.writeHead(committed, rev, { ifNoneMatch: true });
+      return { ...committed, storage: { etag, rev } };
+    }
+    throw new ConflictError("the source kept changing during the copy");
+  }
+
+  /**
+   * Commits a presigned upload. Native uploads land on a staging object: it is measured (size,
+   * sha256, limit) and copied server-side into place. Uploads through this package's handler are
+   * already in the slot (put() with the pending record): only the record changes.
+   */
+  async adoptUpload(
+    record: ArtifactRecord,
+    options: { maxBytes: number | null },
+  ): Promise<ArtifactRecord | null> {
+    const key = record.key;
+    if (this.driver.presignPut) {
+      const staged = await this.driver.get(stagingKey(key));
+      if (staged) return this.adoptStaged(record, staged, options.maxBytes);
+    }
+    const current = await this.getRecord(key);
+    if (!current?.storage || current.sha256 === "") return null;
+    if (options.maxBytes !== null && current.bytes > options.maxBytes) {
+      await this.delete(key);
+      throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
+    }
+    const committed = { ...record, bytes: current.bytes, sha256: current.sha256, storage: current.storage };
+    const version = await this.rewriteHead(committed, current.storage);
+    return { ...committed, storage: version };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const parsed = parseGridKey(key);
+    if (!parsed) return false;
+    const current = await this.version(key);
+    // The head is the artifact: once it is gone, so is the artifact, whatever fails after.
+    await this.driver.delete(key);
+    await this.locator.remove(parsed.sandboxId, parsed.artifactId);
+    const leftovers: Promise<unknown>[] = [];
+    if (current?.rev) leftovers.push(this.driver.delete(revKey(key, current.rev)));
+    if (this.driver.presignPut) leftovers.push(this.driver.delete(stagingKey(key)));
+    await Promise.allSettled(leftovers);
+    // S3 cannot say whether a delete removed anything; the head read before it can.
+    return current !== null;
+  }
+
+  // ---- reading --------------------------------------------------------------------------------
+
+  async getRecord(key: string): Promise<ArtifactRecord | null> {
+    if (!parseGridKey(key)) return null;
+    const head = await this.driver.head(key);
+    if (!head) return null;
+    const decoded = decodeHeadMeta(head.meta, key);
+    if (!decoded) return null;
+    if (decoded.record) return withVersion(decoded.record, head.etag, decoded.rev);
+    // The record is the head's body; read it together with the meta of that same object.
+    const got = await this.driver.get(key);
+    if (!got) return null;
+    return recordOfBody(got, key);
+  }
+
+  async openBody(
+    key: string,
+    range?: ByteRange,
+    expected?: { sha256: string; rev?: string | null },
+  ): Promise<OpenedBody | null> {
+    if (!parseGridKey(key)) return null;
+    if (expected?.rev) {
+      // An immutable revision named by the caller's record: its bytes are exactly that sha256.
+      const got = await this.driver.get(revKey(key, expected.rev), range);
+      if (got) return opened(got, expected.sha256, range);
+    }
+    for (let attempt = 0; attempt < CONTENT_RETRIES; attempt++) {
+      // A range of the head is only the artifact's bytes in the inline layout: learn the layout
+      // first. A full read learns it from the same GET that returns the bytes.
+      if (range) {
+        const record = await this.getRecord(key);
+        if (!record?.storage || record.sha256 === "") return null;
+        const got = await this.driver.get(record.storage.rev ? revKey(key, record.storage.rev) : key, range);
+        if (!got) continue; // replaced and removed since the head was read
+        if (!record.storage.rev && got.etag !== record.storage.etag) {
+          drain(got); // replaced between the two reads: its bytes may not match that sha256
+          continue;
+        }
+        return opened(got, record.sha256, range);
+      }
+      const got = await this.driver.get(key);
+      if (!got) return null;
+      const decoded = decodeHeadMeta(got.meta, key);
+      if (decoded && !decoded.rev) {
+        const sha256 = decoded.record?.sha256 ?? "";
+        if (sha256 !== "") return opened(got, sha256);
+      }
+      const record = decoded?.rev ? await recordOfBody(got, key) : (drain(got), null);
+      if (!record?.storage?.rev || record.sha256 === "") return null;
+      const body = await this.driver.get(revKey(key, record.storage.rev));
+      if (body) return opened(body, record.sha256);
+    }
+    return null;
+  }
+
+  async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
+    const depth = listDepth(prefix);
+    let after: string | null = null;
+    if (options.cursor) {
+      const last = decodeCursor(options.cursor);
+      if (!last.startsWith(prefix) || !parseGridKey(last)) throw new ValidationError("invalid list cursor");
+      after = last;
+    }
+    const keys: string[] = [];
+    let more = true;
+    while (more && keys.length < options.limit) {
+      const page = await this.driver.list(prefix, {
+        limit: Math.min(LIST_PAGE_MAX, options.limit - keys.length + 1),
+        after,
+      });
+      for (const key of page.keys) {
+        if (keys.length < options.limit && parseGridKey(key) && key.split("/").length === depth)
+          keys.push(key);
+      }
+      more = page.more || keys.length >= options.limit;
+      after = page.keys[page.keys.length - 1] ?? after;
+      if (page.keys.length === 0) more = false;
+    }
+    const records = await mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const last = keys[keys.length - 1];
+    let hasMore = more;
+    if (hasMore && last !== undefined) {
+      // The driver said there is more: check it is an artifact, not only revisions or reserved keys.
+      hasMore = await this.anyAfter(prefix, last, depth);
+    }
+    return {
+      records: records.filter((r): r is ArtifactRecord => r !== null),
+      cursor: hasMore && last !== undefined ? encodeCursor(last) : null,
+    };
+  }
+
+  locate(sandboxId: string, artifactId: string): Promise<string | null> {
+    return this.locator.locate(sandboxId, artifactId);
+  }
+
+  // ---- signed URLs and multipart (native drivers) ---------------------------------------------
+
+  async presignGet(key: string, options: PresignGetOptions): Promise<string> {
+    if (!this.driver.presignGet) throw new ValidationError(`${this.name} storage has no native presigning`);
+    let rev = options.rev;
+    if (rev === undefined) {
+      const current = await this.version(key);
+      if (!current) throw new ArtifactNotFoundError(`no body at ${key}`);
+      rev = current.rev;
+    }
+    return this.driver.presignGet(rev ? revKey(key, rev) : key, options);
+  }
+
+  async presignPut(key: string, options: PresignPutOptions): Promise<string> {
+    if (!this.driver.presignPut) throw new ValidationError(`${this.name} storage has no native presigning`);
+    return this.driver.presignPut(stagingKey(key), options);
+  }
+
+  async createMultipart(key: string, options: { mime?: string | null }): Promise<MultipartUpload> {
+    return this.driver.createMultipart!(stagingKey(key), options);
+  }
+
+  async presignPart(key: string, uploadId: string, partNumber: number, expires: number): Promise<string> {
+    return this.driver.presignPart!(stagingKey(key), uploadId, partNumber, expires);
+  }
+
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+  ): Promise<void> {
+    await this.driver.completeMultipart!(stagingKey(key), uploadId, parts);
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    await this.driver.abortMultipart!(stagingKey(key), uploadId);
+  }
+
+  health(): Promise<{ ok: boolean; detail: string }> {
+    return this.driver.health();
+  }
+
+  describe(): Record<string, unknown> {
+    return this.driver.describe();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.background]);
+    await this.driver.close();
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private fits(meta: string): boolean {
+    return this.driver.metaBytes(meta) <= this.driver.capabilities.inlineMetaBytes;
+  }
+
+  /** The head's etag and revision, or null when there is no artifact at `key`. */
+  private async version(key: string): Promise<StorageVersion | null> {
+    const head = await this.driver.head(key);
+    if (!head) return null;
+    const decoded = decodeHeadMeta(head.meta, key);
+    return decoded ? { etag: head.etag, rev: decoded.rev } : null;
+  }
+
+  /** Writes a head that names revision `rev`: the record as meta, or as the body when too large. */
+  private async writeHead(record: ArtifactRecord, rev: string, condition: WriteCondition): Promise<string> {
+    const meta = encodeHeadMeta(record, rev);
+    if (this.fits(meta)) {
+      // The revision as the body makes every head's bytes (and so an S3 ETag) differ.
+      const written = await this.driver.put(record.key, chunksOf([Buffer.from(rev)]), { meta, ...condition });
+      return written.etag;
+    }
+    const body = encodeRecordBody(record);
+    if (body.byteLength > RECORD_BODY_MAX) throw new ValidationError("the record is too large");
+    const written = await this.driver.put(record.key, chunksOf([body]), {
+      meta: encodeHeadMeta(null, rev),
+      contentType: "application/json",
+      ...condition,
+    });
+    return written.etag;
+  }
+
+  /** Replaces the record of the bytes at `current`, conditional on it; moves inline bytes to a revision if the record outgrew meta. */
+  private async rewriteHead(record: ArtifactRecord, current: StorageVersion): Promise<StorageVersion> {
+    const key = record.key;
+    const lost = async (err: unknown): Promise<never> => {
+      if (err instanceof ConflictError && !(await this.version(key))) {
+        throw new ArtifactNotFoundError(`artifact ${record.artifactId} no longer exists`);
+      }
+      throw err;
+    };
+    try {
+      if (current.rev)
+        return {
+          etag: await this.writeHead(record, current.rev, { ifMatch: current.etag }),
+          rev: current.rev,
+        };
+      const meta = encodeHeadMeta(record, null);
+      if (this.fits(meta) && this.driver.capabilities.conditionalCopy) {
+        // Rewritten in place, conditional on the version read.
+        const copied = await this.driver.copy(key, key, {
+          meta,
+          contentType: record.mime,
+          sourceEtag: current.etag,
+          ifMatch: current.etag,
+        });
+        if (!copied) throw new ArtifactNotFoundError(`artifact ${record.artifactId} no longer exists`);
+        return { etag: copied.etag, rev: null };
+      }
+      // No conditional copy in place (or the record outgrew meta): the bytes move to a revision,
+      // checked to be the version read, and a conditional head write names it.
+      const rev = newRev();
+      const copied = await this.copyExact(key, revKey(key, rev), current.etag, {
+        meta: "",
+        contentType: record.mime,
+      });
+      if (copied === null) throw new ConflictError(`artifact ${record.artifactId} changed; retry`);
+      try {
+        return { etag: await this.writeHead(record, rev, { ifMatch: current.etag }), rev };
+      } catch (err) {
+        await this.driver.delete(revKey(key, rev)).catch(() => {});
+        throw err;
+      }
+    } catch (err) {
+      return lost(err);
+    }
+  }
+
+  /**
+   * Runs a conditional content write; when it loses to a concurrent write of the same artifact,
+   * retries on the newer head (last writer wins) — or fails with ArtifactNotFoundError when the
+   * artifact was deleted meanwhile (a delete wins).
+   */
+  private async withRetries(
+    record: ArtifactRecord,
+    first: WriteCondition,
+    replaced: string | null,
+    write: (condition: WriteCondition) => Promise<{ etag: string } | string>,
+  ): Promise<{ etag: string; replaced: string | null }> {
+    let condition = first;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await write(condition);
+        return { etag: typeof result === "string" ? result : result.etag, replaced };
+      } catch (err) {
+        if (!(err instanceof ConflictError) || condition.ifNoneMatch || attempt >= CONTENT_RETRIES) throw err;
+        const now = await this.version(record.key);
+        if (!now) throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
+        condition = { ifMatch: now.etag };
+        replaced = now.rev;
+      }
+    }
+  }
+
+  private async finishWrite(
+    committed: ArtifactRecord,
+    version: { etag: string; replaced: string | null },
+    rev: string | null,
+    indexed: Promise<void> | null,
+  ): Promise<ArtifactRecord> {
+    if (indexed) await indexed;
+    // The superseded revision is unreferenced once the new head is in place; off the write's path.
+    if (version.replaced && version.replaced !== rev) {
+      this.inBackground(this.driver.delete(revKey(committed.key, version.replaced)));
+    }
+    return { ...committed, storage: { etag: version.etag, rev } };
+  }
+
+  /**
+   * Commits what a client uploaded to the staging object. A small upload is read whole and written
+   * as the artifact with exactly the bytes that were measured; a large one is first copied to an
+   * immutable revision, which is then measured — so the recorded sha256 is always of the bytes
+   * kept, even if the client PUTs to the staging key again meanwhile.
+   */
+  private async adoptStaged(
+    record: ArtifactRecord,
+    staged: ObjectBody,
+    maxBytes: number | null,
+  ): Promise<ArtifactRecord> {
+    const key = record.key;
+    const tooLarge = () => new BodyTooLargeError(`upload is larger than the limit of ${maxBytes} bytes`);
+    if (maxBytes !== null && staged.size > maxBytes) {
+      drain(staged);
+      await this.delete(key);
+      throw tooLarge();
+    }
+    const slot = record.storage ?? (await this.version(key));
+    if (!slot) {
+      drain(staged);
+      throw new ArtifactNotFoundError(`upload slot ${record.artifactId} no longer exists`);
+    }
+    let version: StorageVersion;
+    let committed: ArtifactRecord;
+    if (staged.size <= this.driver.capabilities.inlineBodyBytes) {
+      const measured = new Measured(staged.stream, maxBytes);
+      const chunks: Uint8Array[] = [];
+      try {
+        for await (const chunk of measured) chunks.push(chunk);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) await this.delete(key);
+        throw err;
+      }
+      committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
+      const meta = encodeHeadMeta(committed, null);
+      if (this.fits(meta)) {
+        const written = await this.driver.put(key, chunksOf(chunks), {
+          meta,
+          contentType: record.mime,
+          ifMatch: slot.etag,
+        });
+        version = { etag: written.etag, rev: null };
+      } else {
+        const rev = newRev();
+        await this.driver.put(revKey(key, rev), chunksOf(chunks), { meta: "", contentType: record.mime });
+        version = { etag: await this.writeHead(committed, rev, { ifMatch: slot.etag }), rev };
+      }
+    } else {
+      drain(staged);
+      const rev = newRev();
+      if (
+        !(await this.driver.copy(stagingKey(key), revKey(key, rev), { meta: "", contentType: record.mime }))
+      ) {
+        throw new ConflictError("the upload disappeared while it was being registered");
+      }
+      const kept = await this.driver.get(revKey(key, rev));
+      if (!kept) throw new ConflictError("the upload disappeared while it was being registered");
+      const measured = new Measured(kept.stream, maxBytes);
+      try {
+        for await (const _ of measured);
+      } catch (err) {
+        drain(kept);
+        await this.driver.delete(revKey(key, rev)).catch(() => {});
+        if (err instanceof BodyTooLargeError) await this.delete(key);
+        throw err;
+      }
+      committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
+      version = { etag: await this.writeHead(committed, rev, { ifMatch: slot.etag }), rev };
+    }
+    // Best effort: a leftover staging object is never read again once the record is ready.
+    await this.driver.delete(stagingKey(key)).catch(() => {});
+    return { ...committed, storage: version };
+  }
+
+  /**
+   * Copies `from` (expected at etag `expect`, when given) to a new key; null when the source is gone
+   * or was not that version — a copy of other bytes is removed again.
+   */
+  private async copyExact(
+    from: string,
+    to: string,
+    expect: string | undefined,
+    options: { meta: string; contentType?: string },
+  ): Promise<string | null> {
+    const conditional = this.driver.capabilities.conditionalCopy;
+    let copied: { etag: string } | null;
+    try {
+      copied = await this.driver.copy(from, to, {
+        ...options,
+        ...(expect !== undefined && conditional && { sourceEtag: expect }),
+        ifNoneMatch: true,
+      });
+    } catch (err) {
+      if (err instanceof ConflictError) return null;
+      throw err;
+    }
+    if (!copied) return null;
+    if (expect !== undefined && !conditional && copied.etag !== expect) {
+      await this.driver.delete(to).catch(() => {});
+      return null;
+    }
+    return copied.etag;
+  }
+
+  /** Whether an artifact key follows `last` under `prefix`. */
+  private async anyAfter(prefix: string, last: string, depth: number): Promise<boolean> {
+    let after: string | null = last;
+    for (;;) {
+      const page = await this.driver.list(prefix, { limit: LIST_PAGE_MAX, after });
+      if (page.keys.some((k) => parseGridKey(k) && k.split("/").length === depth)) return true;
+      if (!page.more || page.keys.length === 0) return false;
+      after = page.keys[page.keys.length - 1]!;
+    }
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    const tracked = work.catch(() => {}).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+}
+
+// ---- keys ---------------------------------------------------------------------------------------
+
+export function revKey(key: string, rev: string): string {
+  return `${key}${REV_MARK}${rev}`;
+}
+
+/** Where presigned PUTs and native multipart uploads land until they are registered. */
+export function stagingKey(key: string): string {
+  const parsed = parseGridKey(key);
+  if (!parsed) throw new ValidationError(`not a grid key: ${key}`);
+  return `${GRID_ROOT}/${parsed.sandboxId}/${UPLOADS}/${parsed.sessionId}/${parsed.artifactId}`;
+}
+
+/** Segments of the keys a list prefix (`grid/{sb}/` or `grid/{sb}/{session}/`) may return. */
+function listDepth(prefix: string): number {
+  const p = prefix.split("/");
+  const probe = p.length === 4 ? `${prefix}x` : `${prefix}s/x`;
+  if (
+    p[0] !== GRID_ROOT ||
+    p[p.length - 1] !== "" ||
+    (p.length !== 3 && p.length !== 4) ||
+    !parseGridKey(probe)
+  ) {
+    throw new ValidationError(`unsupported list prefix: ${prefix}`);
+  }
+  return 4;
+}
+
+function newRev(): string {
+  return randomBytes(8).toString("hex");
+}
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+function withVersion(record: ArtifactRecord, etag: string, rev: string | null): ArtifactRecord {
+  return { ...record, storage: { etag, rev } };
+}
+
+async function recordOfBody(got: ObjectBody, key: string): Promise<ArtifactRecord | null> {
+  const decoded = decodeHeadMeta(got.meta, key);
+  if (!decoded) {
+    drain(got);
+    return null;
+  }
+  if (decoded.record) {
+    drain(got);
+    return withVersion(decoded.record, got.etag, decoded.rev);
+  }
+  return recordOfBodyText(await readAll(got), key, got.etag, decoded.rev);
+}
+
+function recordOfBodyText(
+  body: Buffer | null,
+  key: string,
+  etag: string,
+  rev?: string | null,
+): ArtifactRecord | null {
+  if (!body) return null;
+  const record = decodeRecordBody(body, key);
+  return record ? withVersion(record, etag, rev ?? null) : null;
+}
+
+async function readAll(got: ObjectBody): Promise<Buffer | null> {
+  if (got.size > RECORD_BODY_MAX) {
+    drain(got);
+    return null;
+  }
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of got.stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Releases a body we will not read (an S3 response holds its socket until consumed or destroyed). */
+function drain(got: ObjectBody): void {
+  const stream = got.stream as { destroy?: () => void };
+  if (typeof stream.destroy === "function") stream.destroy();
+}
+
+function opened(got: ObjectBody, sha256: string, range?: ByteRange): OpenedBody {
+  return { stream: got.stream, length: range ? got.length : got.size, totalBytes: got.size, sha256 };
+}
+
+async function readUpTo(
+  source: AsyncIterator<Uint8Array>,
+  limit: number,
+): Promise<{ chunks: Uint8Array[]; ended: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  while (bytes <= limit) {
+    const next = await source.next();
+    if (next.done) return { chunks, ended: true };
+    chunks.push(next.value);
+    bytes += next.value.byteLength;
+  }
+  return { chunks, ended: false };
+}
+
+async function* chunksOf(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const chunk of chunks) yield chunk;
+}
+
+async function* concat(head: Uint8Array[], rest: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
+  yield* head;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}

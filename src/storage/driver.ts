@@ -1,0 +1,141 @@
+import type { ByteRange } from "./provider.js";
+
+/**
+ * A storage driver moves bytes and small objects under keys, and nothing else. What an artifact is
+ * — a record kept with its bytes, revisions for large bodies, the id index, conditional commits —
+ * is written once above the drivers, in src/records.ts. A new backend is one driver file plus the
+ * unchanged contract suites (test/driver-contract.test.ts, test/storage-contract.test.ts).
+ *
+ * Keys are `/`-separated strings the record layer builds from validated segments; a driver still
+ * refuses anything that could leave its namespace. "Not there" is null/false, never an error;
+ * a backend failure is a ProviderError with `cause`.
+ */
+
+export interface DriverCapabilities {
+  /** Survives a process restart. */
+  persistent: boolean;
+  /** Several processes (or hosts) see the same objects. */
+  shared: boolean;
+  /** Largest `meta` text, in bytes, an object carries with its bytes (S3 user metadata: 2 KB). */
+  inlineMetaBytes: number;
+  /**
+   * Largest body the record layer holds in memory to write it as one object with its record;
+   * larger bodies stream to an immutable revision object named by a small head object.
+   */
+  inlineBodyBytes: number;
+  /**
+   * copy() honours `sourceEtag` even when copying an object onto itself. Ceph RGW does not (it
+   * ignores x-amz-copy-source-if-match there), so the record layer checks the ETag a copy reports
+   * instead and never rewrites a record in place on such a backend.
+   */
+  conditionalCopy: boolean;
+  /** Issues URLs the backend itself verifies (SigV4); otherwise the store signs URLs to its own handler. */
+  nativePresign: boolean;
+  /** Native multipart upload with per-part URLs. */
+  nativeMultipart: boolean;
+}
+
+/** An object's identity and the small text stored with it. */
+export interface ObjectHead {
+  /** Changes with every write of the object (bytes or meta); opaque. */
+  etag: string;
+  size: number;
+  meta: string;
+}
+
+export interface ObjectBody extends ObjectHead {
+  stream: AsyncIterable<Uint8Array>;
+  /** Bytes in `stream` (the range length for ranged reads). */
+  length: number;
+}
+
+/** A write that only happens if the key is in the expected state; a ConflictError otherwise. */
+export interface WriteCondition {
+  /** Only if nothing is at the key. */
+  ifNoneMatch?: boolean;
+  /** Only if the object at the key has this etag (so never over a deleted one). */
+  ifMatch?: string;
+}
+
+export interface PutObjectOptions extends WriteCondition {
+  meta: string;
+  contentType?: string;
+}
+
+export interface PutResult {
+  etag: string;
+  bytes: number;
+}
+
+export interface DriverPresignGet {
+  expires: number;
+  filename?: string | null;
+  mime?: string;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+
+  /** How many of `inlineMetaBytes` this meta text takes once encoded for the backend. */
+  metaBytes(meta: string): number;
+
+  /**
+   * Streams `body` to `key` with `meta` and replaces what was there atomically: a reader sees the
+   * old object or the new one, whole. Durable once it resolves. If `body` throws, nothing is
+   * written and the error is rethrown. (Hashing and size limits are the record layer's.)
+   */
+  put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult>;
+
+  head(key: string): Promise<ObjectHead | null>;
+
+  /** The bytes (optionally a range) together with the meta and etag of that same object. */
+  get(key: string, range?: ByteRange): Promise<ObjectBody | null>;
+
+  /**
+   * Server-side copy of the bytes at `from` to `to` with new meta (`from === to` rewrites an
+   * object's meta). `sourceEtag` makes it conditional on the source where `conditionalCopy`; the
+   * write condition applies to the target. Returns the new object's etag (for a copy of a single-PUT
+   * S3 object, the same ETag as its source); null when `from` does not exist.
+   */
+  copy(
+    from: string,
+    to: string,
+    options: WriteCondition & { meta: string; contentType?: string; sourceEtag?: string },
+  ): Promise<{ etag: string } | null>;
+
+  /** False when nothing was there. */
+  delete(key: string): Promise<boolean>;
+
+  /** Keys starting with `prefix`, in byte order, after `after`, at most `limit` of them. */
+  list(
+    prefix: string,
+    options: { limit: number; after?: string | null },
+  ): Promise<{ keys: string[]; more: boolean }>;
+
+  /**
+   * The key of an artifact from its id, when the driver keeps a cheap index of its own (memory,
+   * filesystem); drivers without one leave it out and the record layer keeps the index.
+   */
+  locate?(sandboxId: string, artifactId: string): Promise<string | null>;
+  /** Records `key` for `locate`; called while the artifact is written. */
+  remember?(sandboxId: string, artifactId: string, key: string): Promise<void>;
+  forget?(sandboxId: string, artifactId: string): Promise<void>;
+
+  presignGet?(key: string, options: DriverPresignGet): Promise<string>;
+  presignPut?(key: string, options: { expires: number; mime?: string | null }): Promise<string>;
+  createMultipart?(key: string, options: { mime?: string | null }): Promise<{ uploadId: string }>;
+  presignPart?(key: string, uploadId: string, partNumber: number, expires: number): Promise<string>;
+  completeMultipart?(
+    key: string,
+    uploadId: string,
+    parts: { partNumber: number; etag: string }[],
+  ): Promise<void>;
+  abortMultipart?(key: string, uploadId: string): Promise<void>;
+
+  /** A cheap round trip that proves the backend answers and is writable. */
+  health(): Promise<{ ok: boolean; detail: string }>;
+  /** Backend facts for getStats (bucket, root, …); never secrets. */
+  describe(): Record<string, unknown>;
+  close(): Promise<void>;
+}

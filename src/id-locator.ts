@@ -7,6 +7,8 @@ const KNOWN_KEYS = 50_000;
 /** A listing of a sandbox is reused this long to answer lookups while the index cannot. */
 const SCAN_REUSE_MS = 2_000;
 const LIST_PAGE = 1000;
+/** Longer than any write can be in flight (requests time out after 30 s, three attempts). */
+const DELETE_MARK_MS = 10 * 60_000;
 
 /**
  * Finds an artifact's grid key from its id alone. The key ends in the id, but S3 cannot search by
@@ -62,6 +64,16 @@ export class IdLocator {
     if (this.driver.forget) return this.driver.forget(sandboxId, artifactId);
     // A stale entry only points at a key with no record: harmless, so a failure is ignored.
     await (await this.index()).indexDelete(sandboxId, artifactId).catch(() => {});
+  }
+
+  /** Marks a delete in progress; best effort (see records.ts). */
+  async markDeleted(sandboxId: string, artifactId: string): Promise<void> {
+    await (await this.index()).markDeleted(sandboxId, artifactId, DELETE_MARK_MS).catch(() => {});
+  }
+
+  /** Whether a delete of the id began recently; false when that cannot be known. */
+  async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
+    return (await this.index()).wasDeleted(sandboxId, artifactId).catch(() => false);
   }
 
   private async fromIndex(sandboxId: string, artifactId: string): Promise<string | null | undefined> {

@@ -153,6 +153,7 @@ export class RecordStore implements StorageProvider {
       }
     }
     await this.rewriteHead(record, current);
+    await this.undoIfDeleted(record);
   }
 
   async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
@@ -205,12 +206,16 @@ export class RecordStore implements StorageProvider {
     }
     const committed = { ...record, bytes: current.bytes, sha256: current.sha256, storage: current.storage };
     const version = await this.rewriteHead(committed, current.storage);
+    await this.undoIfDeleted(committed);
     return { ...committed, storage: version };
   }
 
   async delete(key: string): Promise<boolean> {
     const parsed = parseGridKey(key);
     if (!parsed) return false;
+    if (!this.driver.capabilities.atomicConditionalWrites) {
+      await this.locator.markDeleted(parsed.sandboxId, parsed.artifactId);
+    }
     const current = await this.version(key);
     // The head is the artifact: once it is gone, so is the artifact, whatever fails after.
     await this.driver.delete(key);
@@ -480,6 +485,7 @@ export class RecordStore implements StorageProvider {
     indexed: Promise<void> | null,
   ): Promise<ArtifactRecord> {
     if (indexed) await indexed;
+    else await this.undoIfDeleted(committed);
     // The superseded revision is unreferenced once the new head is in place; off the write's path.
     if (version.replaced && version.replaced !== rev) {
       this.inBackground(this.driver.delete(revKey(committed.key, version.replaced)));
@@ -557,6 +563,7 @@ export class RecordStore implements StorageProvider {
       committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
       version = { etag: await this.writeHead(committed, rev, { ifMatch: slot.etag }), rev };
     }
+    await this.undoIfDeleted(committed);
     // Best effort: a leftover staging object is never read again once the record is ready.
     await this.driver.delete(stagingKey(key)).catch(() => {});
     return { ...committed, storage: version };
@@ -590,6 +597,19 @@ export class RecordStore implements StorageProvider {
       return null;
     }
     return copied.etag;
+  }
+
+  /**
+   * On storage whose conditional writes are not atomic against a delete (RGW checks If-Match, then
+   * writes), a delete that began while this write was in flight may have run before it landed.
+   * Deletes mark the id first; a write that finds the mark removes what it wrote, so the delete
+   * wins either way.
+   */
+  private async undoIfDeleted(record: ArtifactRecord): Promise<void> {
+    if (this.driver.capabilities.atomicConditionalWrites) return;
+    if (!(await this.locator.wasDeleted(record.sandboxId, record.artifactId))) return;
+    await this.delete(record.key);
+    throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
   }
 
   /** Whether an artifact key follows `last` under `prefix`. */

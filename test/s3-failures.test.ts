@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ProviderError } from "../src/errors.js";
-import { S3StorageProvider } from "../src/storage/s3.js";
-import { S3_LIMITS } from "../src/storage/s3-client.js";
-import { once, record, s3Config, s3Services, sandbox } from "./s3-helpers.js";
+import type { RecordStore } from "../src/records.js";
+import { S3_LIMITS } from "../src/storage/s3/client.js";
+import { once, openS3, record, s3Config, s3Services, sandbox } from "./s3-helpers.js";
 
 /**
  * A misconfigured provider must fail fast with a ProviderError that says what to fix, and never
@@ -12,9 +12,9 @@ import { once, record, s3Config, s3Services, sandbox } from "./s3-helpers.js";
 async function failure(
   name: "s3" | "ibm_cos",
   config: ReturnType<typeof s3Config>,
-  op: (p: S3StorageProvider) => Promise<unknown>,
+  op: (p: RecordStore) => Promise<unknown>,
 ): Promise<{ error: ProviderError; ms: number }> {
-  const provider = await S3StorageProvider.open(name, config);
+  const provider = await openS3({}, name, config);
   const started = Date.now();
   try {
     const result = await op(provider).then(
@@ -31,14 +31,14 @@ async function failure(
 describe.skipIf(!s3Services())("s3 provider misconfigured", () => {
   const sb = sandbox();
   const secret = () => s3Config().secretAccessKey;
-  const store = (p: S3StorageProvider) => p.put(record(sb, "sess"), once(Buffer.from("x")));
+  const store = (p: RecordStore) => p.put(record(sb, "sess"), once(Buffer.from("x")));
 
   it("a missing bucket says so and how to fix it", async () => {
     const config = { ...s3Config(), bucket: "no-such-bucket-chuk-test" };
     for (const op of [
       store,
-      (p: S3StorageProvider) => p.getRecord(record(sb, "s").key),
-      (p: S3StorageProvider) => p.health(),
+      (p: RecordStore) => p.getRecord(record(sb, "s").key),
+      (p: RecordStore) => p.health(),
     ]) {
       const { error, ms } = await failure("s3", config, op);
       expect(error.message).toContain('bucket "no-such-bucket-chuk-test" does not exist');
@@ -54,8 +54,8 @@ describe.skipIf(!s3Services())("s3 provider misconfigured", () => {
     ]) {
       for (const op of [
         store,
-        (p: S3StorageProvider) => p.health(),
-        (p: S3StorageProvider) => p.list(`grid/${sb}/`, { limit: 5 }),
+        (p: RecordStore) => p.health(),
+        (p: RecordStore) => p.list(`grid/${sb}/`, { limit: 5 }),
       ]) {
         const { error, ms } = await failure("s3", config, op);
         expect(error.message).toMatch(
@@ -83,8 +83,8 @@ describe.skipIf(!s3Services())("s3 provider misconfigured", () => {
     const config = { ...s3Config(), endpoint: "http://127.0.0.1:1" };
     for (const op of [
       store,
-      (p: S3StorageProvider) => p.health(),
-      (p: S3StorageProvider) => p.openBody(record(sb, "s").key),
+      (p: RecordStore) => p.health(),
+      (p: RecordStore) => p.openBody(record(sb, "s").key),
     ]) {
       const { error, ms } = await failure("s3", config, op);
       expect(error.message).toContain("cannot reach the s3 endpoint http://127.0.0.1:1 (ECONNREFUSED)");
@@ -105,11 +105,10 @@ describe.skipIf(!s3Services())("s3 provider misconfigured", () => {
     const port = (server.address() as { port: number }).port;
     try {
       const limits = { ...S3_LIMITS, requestMs: 1500, maxAttempts: 2 };
-      const provider = await S3StorageProvider.open(
-        "s3",
-        { ...s3Config(), endpoint: `http://127.0.0.1:${port}` },
-        { limits },
-      );
+      const provider = await openS3({ limits }, "s3", {
+        ...s3Config(),
+        endpoint: `http://127.0.0.1:${port}`,
+      });
       const started = Date.now();
       const error = await provider.getRecord(record(sb, "s").key).then(
         () => null,

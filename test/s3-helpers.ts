@@ -33,8 +33,12 @@ export function s3Config(overrides: Partial<NonNullable<ReturnType<typeof s3Serv
 }
 
 /** The record layer over the S3 driver, as the store uses it (the id index in a memory session provider). */
-export async function openS3(tuning: Partial<S3Tuning> = {}): Promise<RecordStore> {
-  const driver = await S3Driver.open("s3", s3Config(), tuning);
+export async function openS3(
+  tuning: Partial<S3Tuning> = {},
+  name: "s3" | "ibm_cos" = "s3",
+  config: Parameters<typeof S3Driver.open>[1] = s3Config(),
+): Promise<RecordStore> {
+  const driver = await S3Driver.open(name, config, tuning);
   const index = new MemorySessionProvider();
   return new RecordStore(driver, new IdLocator(driver, async () => index));
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { S3StorageProvider } from "../src/storage/s3.js";
+import type { RecordStore } from "../src/records.js";
 import {
   generated,
   objectKeys,
@@ -44,7 +44,7 @@ async function peakMemory<T>(
 }
 
 describe.skipIf(!s3Services())("s3 provider with a large streamed body", () => {
-  let s3: S3StorageProvider;
+  let s3: RecordStore;
   const sb = sandbox();
 
   beforeAll(async () => {

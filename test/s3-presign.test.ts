@@ -8,7 +8,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BodyTooLargeError } from "../src/body.js";
 import { ProviderError } from "../src/errors.js";
-import type { S3StorageProvider } from "../src/storage/s3.js";
+import type { RecordStore } from "../src/records.js";
 import {
   objectKeys,
   once,
@@ -26,7 +26,7 @@ import {
 const MiB = 1024 * 1024;
 
 describe.skipIf(!s3Services())("s3 native presigning against RGW", () => {
-  let s3: S3StorageProvider;
+  let s3: RecordStore;
   let raw: S3Client;
   const sb = sandbox();
 
@@ -173,7 +173,7 @@ describe.skipIf(!s3Services())("s3 native presigning against RGW", () => {
     const whole = Buffer.concat(bodies);
     const committed = (await s3.adoptUpload({ ...pending, status: "ready" }, { maxBytes: null }))!;
     expect(committed).toMatchObject({ bytes: whole.byteLength, sha256: sha256(whole) });
-    const [revision] = await objectKeys(raw, `${pending.key}/`);
+    const [revision] = await objectKeys(raw, `${pending.key}~`);
     const head = await raw.send(new HeadObjectCommand({ Bucket: s3Config().bucket, Key: revision }));
     expect(head.ContentLength).toBe(whole.byteLength);
     expect(head.ContentType).toBe(pending.mime);
@@ -214,7 +214,7 @@ describe.skipIf(!s3Services())("s3 native presigning against RGW", () => {
   });
 
   it("RGW honours If-None-Match: * on PUT (why the staging key is the chosen defence)", async () => {
-    // Documents the server behaviour the design relies on not needing: see src/storage/s3.ts.
+    // Documents the server behaviour the design relies on not needing: see src/records.ts.
     const key = `grid/_probe/inm-${sb}`;
     const bucket = s3Config().bucket;
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "one", IfNoneMatch: "*" }));

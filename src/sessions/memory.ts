@@ -12,6 +12,7 @@ export class MemorySessionProvider implements SessionProvider {
   /** sandbox → id → key; `complete` holds the sandboxes whose index has been rebuilt. */
   private readonly ids = new Map<string, Map<string, string>>();
   private readonly complete = new Map<string, string | true>();
+  private readonly deleted = new Map<string, number>();
 
   async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
     const record = this.sessions.get(sessionKey(sandboxId, sessionId));
@@ -106,6 +107,17 @@ export class MemorySessionProvider implements SessionProvider {
 
   async indexInvalidate(sandboxId: string): Promise<void> {
     this.complete.delete(sandboxId);
+  }
+
+  async markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    // Forget marks that have run out, so the map stays as small as the deletes in flight.
+    for (const [key, until] of this.deleted) if (until <= now) this.deleted.delete(key);
+    this.deleted.set(sessionKey(sandboxId, artifactId), now + ttlMs);
+  }
+
+  async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
+    return (this.deleted.get(sessionKey(sandboxId, artifactId)) ?? 0) > Date.now();
   }
 
   async health(): Promise<{ ok: boolean; detail: string }> {

@@ -27,6 +27,13 @@ export interface IdIndex {
   indexFinishRebuild(sandboxId: string, token: string): Promise<boolean>;
   /** Drops the complete-marker, so the next lookup that misses rebuilds the index. */
   indexInvalidate(sandboxId: string): Promise<void>;
+  /**
+   * Tombstones, for storage whose conditional writes are not atomic against a concurrent delete
+   * (Ceph RGW): a delete marks the id first; an update that finds the mark after its write undoes
+   * it. A mark lives `ttlMs`, longer than any write can be in flight.
+   */
+  markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void>;
+  wasDeleted(sandboxId: string, artifactId: string): Promise<boolean>;
 }
 
 /**

@@ -20,6 +20,7 @@ import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
  *   chuk:{sandboxId}:rec:{artifactId}      a cached ArtifactRecord as JSON, with its own TTL
  *   chuk:{sandboxId/artifactId}:key        the artifact's grid key (id index, for S3); no TTL
  *   chuk:{sandboxId}:ids                   "complete" once the id index has been rebuilt
+ *   chuk:{sandboxId/artifactId}:gone       a deletion mark, for 10 minutes (see records.ts)
  * Ids come from the store, validated to a safe character set without `:`, `{` or `}`.
  */
 
@@ -299,6 +300,14 @@ export class RedisSessionProvider implements SessionProvider {
     await this.run("write the id index", () => this.client.del(idStateKey(sandboxId)));
   }
 
+  async markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void> {
+    await this.run("mark a deletion", () => this.client.set(goneKey(sandboxId, artifactId), "1", "PX", ttlMs));
+  }
+
+  async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
+    return (await this.run("read a deletion mark", () => this.client.exists(goneKey(sandboxId, artifactId)))) === 1;
+  }
+
   /** PING plus a write/read/delete of a probe key; never throws. */
   async health(): Promise<{ ok: boolean; detail: string }> {
     const started = performance.now();
@@ -426,6 +435,11 @@ function recordKey(sandboxId: string, artifactId: string): string {
 /** An artifact's id → key entry; tagged per artifact so a sandbox's entries spread over a cluster. */
 function idKey(sandboxId: string, artifactId: string): string {
   return `${ROOT}:{${sandboxId}/${artifactId}}:key`;
+}
+
+/** Set while an artifact's delete may still race an update (storage without atomic conditional writes). */
+function goneKey(sandboxId: string, artifactId: string): string {
+  return `${ROOT}:{${sandboxId}/${artifactId}}:gone`;
 }
 
 /** Whether a sandbox's id index is complete (or which rebuild is filling it). */

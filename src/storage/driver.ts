@@ -29,6 +29,12 @@ export interface DriverCapabilities {
    * instead and never rewrites a record in place on such a backend.
    */
   conditionalCopy: boolean;
+  /**
+   * A conditional write and a concurrent delete of the same key are atomic: the write either
+   * lands before the delete or fails. Ceph RGW checks If-Match and then writes, so a delete can
+   * fall in between; the record layer then uses deletion marks (see records.ts).
+   */
+  atomicConditionalWrites: boolean;
   /** Issues URLs the backend itself verifies (SigV4); otherwise the store signs URLs to its own handler. */
   nativePresign: boolean;
   /** Native multipart upload with per-part URLs. */

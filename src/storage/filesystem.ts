@@ -60,6 +60,7 @@ export class FilesystemDriver implements StorageDriver {
     // to a revision file, so a metadata update never rewrites a large file.
     inlineBodyBytes: 1024 * 1024,
     conditionalCopy: true,
+    atomicConditionalWrites: true,
     nativePresign: false,
     nativeMultipart: false,
   };

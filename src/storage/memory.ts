@@ -26,6 +26,7 @@ export class MemoryDriver implements StorageDriver {
     // Memory holds every byte anyway: always one object with its record.
     inlineBodyBytes: Number.POSITIVE_INFINITY,
     conditionalCopy: true,
+    atomicConditionalWrites: true,
     nativePresign: false,
     nativeMultipart: false,
   };

@@ -53,6 +53,12 @@ import { presignGetUrl, presignPartUrl, presignPutUrl } from "./presign.js";
  */
 
 export interface S3Tuning extends BodyTuning, CopyTuning {
+  /**
+   * The service applies If-Match atomically against a concurrent delete (AWS S3 does; Ceph RGW
+   * 16 does not). When false (the safe default) deletes leave a short-lived mark in the session
+   * provider that updates check after writing: one Redis command more per update and delete.
+   */
+  atomicConditionalWrites: boolean;
   /** Timeouts and attempts of every request. */
   limits: S3Limits;
 }
@@ -64,6 +70,7 @@ export const DEFAULT_S3_TUNING: S3Tuning = {
   queueSize: 2,
   ...DEFAULT_COPY_TUNING,
   limits: S3_LIMITS,
+  atomicConditionalWrites: false,
 };
 
 const MAX_PARTS = 10_000;
@@ -77,6 +84,8 @@ export class S3Driver implements StorageDriver {
   private readonly bucket: string;
   /** Whether this endpoint wants If-Match with the ETag's quotes (AWS) or without (RGW). */
   private quotedIfMatch = false;
+  /** A missing key answered as such: the bucket exists. */
+  private bucketSeen = false;
 
   private constructor(
     readonly name: string,
@@ -96,6 +105,7 @@ export class S3Driver implements StorageDriver {
       inlineMetaBytes: META_BUDGET,
       inlineBodyBytes: tuning.partSize,
       conditionalCopy: false,
+      atomicConditionalWrites: tuning.atomicConditionalWrites,
       nativePresign: true,
       nativeMultipart: true,
     };
@@ -148,8 +158,28 @@ export class S3Driver implements StorageDriver {
         const got = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
         return { etag: unquote(got.ETag), size: got.ContentLength ?? 0, meta: decodeMeta(got.Metadata) };
       } catch (err) {
-        if (isMissingObject(err)) return null;
-        throw err;
+        // A HEAD's error has no body, so no S3 error code: a missing bucket and a missing key are
+        // both a bare 404, refused credentials and a denied policy both a bare 403. Ask again with
+        // a GET, which says which (only on these error paths; a bucket is checked once).
+        const status = statusOf(err);
+        if (status === 404 && this.bucketSeen) return null;
+        if (status !== 404 && status !== 403) throw err;
+        const got = await this.get(key, { start: 0, end: 0 }).catch((again: unknown) => {
+          if (again instanceof ValidationError) return "empty" as const; // 416: an empty object exists
+          throw again;
+        });
+        if (got === null) {
+          this.bucketSeen = true;
+          return null;
+        }
+        if (got !== "empty") drain(got);
+        // It exists after all (created between the two requests): HEAD it again.
+        const again = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        return {
+          etag: unquote(again.ETag),
+          size: again.ContentLength ?? 0,
+          meta: decodeMeta(again.Metadata),
+        };
       }
     });
   }
@@ -372,6 +402,10 @@ export class S3Driver implements StorageDriver {
       return send(this.quotedIfMatch ? `"${etag}"` : etag);
     }
   }
+}
+
+function drain(got: ObjectBody): void {
+  (got.stream as Readable).destroy();
 }
 
 function unquote(etag: string | undefined): string {

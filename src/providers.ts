@@ -1,6 +1,6 @@
 import type { ResolvedConfig, S3Options } from "./config.js";
-import type { RedisSessionOptions } from "./sessions/redis.js";
 import type { SessionProvider } from "./sessions/provider.js";
+import type { RedisSessionOptions } from "./sessions/redis.js";
 import type { StorageDriver } from "./storage/driver.js";
 import type { FilesystemDriverOptions } from "./storage/filesystem.js";
 

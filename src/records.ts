@@ -133,15 +133,19 @@ export class RecordStore implements StorageProvider {
   }
 
   /** A metadata-only write over the same bytes, or a new bodiless record (an upload slot). */
-  async putRecord(record: ArtifactRecord): Promise<void> {
+  async putRecord(record: ArtifactRecord): Promise<ArtifactRecord> {
     const key = record.key;
     const current = record.storage ?? (await this.version(key));
     if (!current) {
       const meta = encodeHeadMeta(record, null);
       if (!this.fits(meta)) throw new ValidationError("the record is too large for this storage");
       await this.locator.add(record.sandboxId, record.artifactId, key);
-      await this.driver.put(key, chunksOf([]), { meta, contentType: record.mime, ifNoneMatch: true });
-      return;
+      const written = await this.driver.put(key, chunksOf([]), {
+        meta,
+        contentType: record.mime,
+        ifNoneMatch: true,
+      });
+      return { ...record, storage: { etag: written.etag, rev: null } };
     }
     if (!record.storage) {
       // Built without reading the head: it must still describe the bytes that are there.
@@ -152,8 +156,9 @@ export class RecordStore implements StorageProvider {
         );
       }
     }
-    await this.rewriteHead(record, current);
+    const version = await this.rewriteHead(record, current);
     await this.undoIfDeleted(record);
+    return { ...record, storage: version };
   }
 
   async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
@@ -275,7 +280,11 @@ export class RecordStore implements StorageProvider {
         const sha256 = decoded.record?.sha256 ?? "";
         if (sha256 !== "") return opened(got, sha256);
       }
-      const record = decoded?.rev ? await recordOfBody(got, key) : (drain(got), null);
+      if (!decoded?.rev) {
+        drain(got);
+        return null;
+      }
+      const record = await recordOfBody(got, key);
       if (!record?.storage?.rev || record.sha256 === "") return null;
       const body = await this.driver.get(revKey(key, record.storage.rev));
       if (body) return opened(body, record.sha256);

@@ -1,6 +1,7 @@
-import { createHash } from "node:crypto";
+import { Artifacts, LIST_PAGE_MAX, type RangeChooser } from "./artifacts.js";
+import type { Backends } from "./backends.js";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
-import { KeyedMutex, mapLimit } from "./concurrency.js";
+import { mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
   AccessDeniedError,
@@ -9,46 +10,57 @@ import {
   ArtifactNotFoundError,
   ArtifactStoreError,
   asProviderError,
-  ConflictError,
-  SessionError,
   ValidationError,
 } from "./errors.js";
 import {
   buildKey,
-  implicitOwner,
   newArtifactId,
-  newSessionId,
   type ParsedGridKey,
   parseGridKey,
   sessionPrefix,
-  userSessionId,
   validateSegment,
 } from "./grid.js";
+import { IdLocator } from "./id-locator.js";
 import {
   type ArtifactMetadata,
   type ArtifactRecord,
-  expiryFrom,
   isExpired,
   toMetadata,
   validateFilename,
   validateMeta,
-  validateMime,
   validateSummary,
-  validateTtl,
 } from "./metadata.js";
-import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
-import { IdLocator } from "./id-locator.js";
+import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
 import { RecordStore } from "./records.js";
-import type { SessionProvider, SessionRecord } from "./sessions/provider.js";
+import { type AccessContext, SessionRules } from "./session-rules.js";
+import type { SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
-import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
+import type { ByteRange, OpenedBody } from "./storage/provider.js";
+import {
+  type MultipartUploadInfo,
+  nowSeconds,
+  PRESIGN_LONG,
+  PRESIGN_MEDIUM,
+  PRESIGN_SHORT,
+  type PresignedUpload,
+  type PresignUploadOptions,
+  type RegisterUploadOptions,
+  Uploads,
+  validateExpires,
+} from "./uploads.js";
 
-/** Who is asking. With `userId`, the session must belong to that user. */
-export interface AccessContext {
-  sessionId?: string;
-  userId?: string;
-}
+export type { RangeChooser } from "./artifacts.js";
+export type { AccessContext } from "./session-rules.js";
+export {
+  type MultipartUploadInfo,
+  PRESIGN_LONG,
+  PRESIGN_MEDIUM,
+  PRESIGN_SHORT,
+  type PresignedUpload,
+  type PresignUploadOptions,
+  type RegisterUploadOptions,
+} from "./uploads.js";
 
 export interface StoreOptions extends AccessContext {
   mime?: string;
@@ -87,77 +99,14 @@ export interface UpdateMetadataOptions extends AccessContext {
   merge?: boolean;
 }
 
-export interface PresignUploadOptions extends AccessContext {
-  filename?: string | null;
-  mimeType?: string | null;
-  /** Seconds the URL stays valid. Default 3600. */
-  expires?: number;
-  /** Refuse uploads larger than this many bytes. */
-  maxBytes?: number | null;
-}
-
-export interface PresignedUpload {
-  url: string;
-  artifactId: string;
-  key: string;
-  expiresAt: string;
-  /** Headers the client must send with its PUT. */
-  headers: Record<string, string>;
-}
-
-export interface MultipartUploadInfo {
-  artifactId: string;
-  uploadId: string;
-  key: string;
-  /** When the upload must be completed by; afterwards cleanup removes it. */
-  expiresAt: string;
-  /** Every part except the last must have at least this many bytes (S3's 5 MiB; 1 elsewhere). */
-  minPartBytes: number;
-}
-
-/**
- * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
- * needs the size). Return undefined for the whole body; throw to refuse the request.
- */
-export type RangeChooser = (metadata: ArtifactMetadata) => ByteRange | undefined;
-
-export interface RegisterUploadOptions extends AccessContext {
-  mime?: string;
-  summary?: string;
-  filename?: string | null;
-  meta?: Record<string, unknown>;
-  ttl?: number | null;
-}
-
 /** A page of artifacts; iterate it like an array. `cursor` fetches the next page (null: no more). */
 export type ArtifactPage = ArtifactMetadata[] & { cursor: string | null };
 
-export const PRESIGN_SHORT = 900;
-export const PRESIGN_MEDIUM = 3600;
-export const PRESIGN_LONG = 86400;
-const MAX_PRESIGN_SECONDS = 7 * 86400;
-const LIST_PAGE_MAX = 1000;
-const CACHE_SECONDS_MAX = 3600;
-
-const UPDATABLE_FIELDS = new Set([
-  "summary",
-  "meta",
-  "filename",
-  "mime",
-  "ttl",
-  "merge",
-  "sessionId",
-  "userId",
-]);
-
-interface Backends {
-  storage: StorageProvider;
-  sessions: SessionProvider;
-}
-
 /**
- * Session-scoped artifact storage. Holds the session rules and orchestrates the providers; every
- * backend detail lives behind StorageProvider and SessionProvider.
+ * Session-scoped artifact storage: the public API. It validates input, checks access and
+ * delegates — sessions to SessionRules (session-rules.ts), records to Artifacts (artifacts.ts),
+ * presigned and multipart uploads to Uploads (uploads.ts), and storage to the record layer over a
+ * driver (records.ts, storage/). Anything untyped that escapes becomes a ProviderError.
  */
 export class ArtifactStore implements AsyncDisposable {
   readonly config: ResolvedConfig;
@@ -166,19 +115,24 @@ export class ArtifactStore implements AsyncDisposable {
   readonly signer: UrlSigner;
   private backendsPromise: Promise<Backends> | null = null;
   private closed = false;
-  private readonly multipart: MultipartUploads;
-  /** Serialises this process's read-modify-write updates of one artifact. */
-  private readonly updates = new KeyedMutex();
+  private readonly sessions: SessionRules;
+  private readonly artifacts: Artifacts;
+  private readonly uploads: Uploads;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
     this.sandboxId = this.config.sandboxId;
     this.signer = new UrlSigner(this.config.signingSecret, this.config.publicUrl);
-    this.multipart = new MultipartUploads(
+    const backends = () => this.backends();
+    this.sessions = new SessionRules(this.config, backends);
+    this.artifacts = new Artifacts(
       this.config,
-      this.signer,
-      async () => (await this.backends()).storage,
+      backends,
+      this.sessions,
+      () => this.storageProviderName,
+      () => this.sessionProviderName,
     );
+    this.uploads = new Uploads(this.config, backends, this.sessions, this.artifacts, this.signer);
   }
 
   get storageProviderName(): string {
@@ -214,28 +168,14 @@ export class ArtifactStore implements AsyncDisposable {
   async createSession(
     options: { sessionId?: string; userId?: string; ttlHours?: number; meta?: Record<string, unknown> } = {},
   ): Promise<SessionRecord> {
-    return this.guard("create session", async () => {
-      const sessionId =
-        options.sessionId === undefined ? newSessionId() : validateSegment(options.sessionId, "sessionId");
-      const userId =
-        options.userId === undefined ? implicitOwner(sessionId) : validateSegment(options.userId, "userId");
-      const record = this.newSession(sessionId, userId, options.ttlHours, validateMeta(options.meta));
-      const { sessions } = await this.backends();
-      if (!(await sessions.create(record))) throw new ConflictError(`session ${sessionId} already exists`);
-      return record;
-    });
+    return this.guard("create session", () => this.sessions.create(options));
   }
 
   async getSessionInfo(
     sessionId: string,
     context: Pick<AccessContext, "userId"> = {},
   ): Promise<SessionRecord | null> {
-    return this.guard("get session", async () => {
-      validateSegment(sessionId, "sessionId");
-      const session = await this.findSession(sessionId);
-      if (session) this.checkOwner(session, context.userId);
-      return session;
-    });
+    return this.guard("get session", () => this.sessions.info(sessionId, context.userId));
   }
 
   /** Pushes a session's expiry `hours` (default: the session TTL) from now. */
@@ -243,29 +183,15 @@ export class ArtifactStore implements AsyncDisposable {
     sessionId: string,
     options: { hours?: number; userId?: string } = {},
   ): Promise<SessionRecord> {
-    return this.guard("extend session", async () => {
-      validateSegment(sessionId, "sessionId");
-      const session = await this.findSession(sessionId);
-      if (!session) throw new SessionError(`session ${sessionId} does not exist`);
-      this.checkOwner(session, options.userId);
-      const hours = options.hours ?? this.config.sessionTtlHours;
-      if (!(hours > 0)) throw new ValidationError("hours must be positive");
-      const extended = { ...session, expiresAt: new Date(Date.now() + hours * 3600_000).toISOString() };
-      const { sessions } = await this.backends();
-      await sessions.update(extended);
-      return extended;
-    });
+    return this.guard("extend session", () => this.sessions.extend(sessionId, options));
   }
 
   /** Deletes a session and all its artifacts; returns how many artifacts were removed. */
   async deleteSession(sessionId: string, context: Pick<AccessContext, "userId"> = {}): Promise<number> {
     return this.guard("delete session", async () => {
-      validateSegment(sessionId, "sessionId");
-      const session = await this.findSession(sessionId);
-      if (session) this.checkOwner(session, context.userId);
-      const removed = await this.deleteUnderPrefix(sessionPrefix(this.sandboxId, sessionId), () => true);
-      const { sessions } = await this.backends();
-      await sessions.delete(this.sandboxId, sessionId);
+      await this.sessions.info(sessionId, context.userId);
+      const removed = await this.artifacts.removeUnder(sessionPrefix(this.sandboxId, sessionId), () => true);
+      await this.sessions.forget(sessionId);
       return removed;
     });
   }
@@ -275,11 +201,11 @@ export class ArtifactStore implements AsyncDisposable {
   /** Stores `data` and returns the new artifact's id. */
   async store(data: ArtifactData, options: StoreOptions = {}): Promise<string> {
     return this.guard("store", async () => {
-      const fields = this.validateNewFields(options, "application/octet-stream");
+      const fields = this.artifacts.validateNewFields(options, "application/octet-stream");
       const body = toChunks(data);
-      const session = await this.resolveSession(options);
-      const record = this.newRecord(session, fields);
-      await this.commit(record, body);
+      const session = await this.sessions.resolve(options);
+      const record = this.artifacts.newRecord(session, fields);
+      await this.artifacts.commit(record, body);
       return record.artifactId;
     });
   }
@@ -298,15 +224,15 @@ export class ArtifactStore implements AsyncDisposable {
     options: AccessContext & { ttl?: number | null; concurrency?: number } = {},
   ): Promise<(string | null)[]> {
     if (!Array.isArray(items)) throw new ValidationError("items must be an array");
-    const session = await this.guard("store batch", () => this.resolveSession(options));
+    const session = await this.guard("store batch", () => this.sessions.resolve(options));
     return mapLimit(items, options.concurrency ?? 16, async (item) => {
       try {
-        const fields = this.validateNewFields(
+        const fields = this.artifacts.validateNewFields(
           { ...item, ttl: item.ttl === undefined ? options.ttl : item.ttl },
           "application/octet-stream",
         );
-        const record = this.newRecord(session, fields);
-        await this.commit(record, toChunks(item.data));
+        const record = this.artifacts.newRecord(session, fields);
+        await this.artifacts.commit(record, toChunks(item.data));
         return record.artifactId;
       } catch {
         return null;
@@ -314,32 +240,29 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** Replaces content and/or metadata. Content changes recompute size and sha256. */
+  /**
+   * Replaces content and/or metadata. Content changes recompute size and sha256. An artifact
+   * deleted meanwhile stays deleted: the update is then an ArtifactNotFoundError.
+   */
   async updateFile(artifactId: string, options: UpdateFileOptions): Promise<ArtifactMetadata> {
     return this.guard("update file", async () => {
       const { data, ...rest } = options;
-      if (data === undefined) {
-        return toMetadata(
-          await this.rewriteRecord(artifactId, options, (current) =>
-            this.applyUpdate(current, { ...rest, merge: false }, false),
-          ),
-        );
-      }
-      return this.updates.run(artifactId, async () => {
-        const current = await this.readRecord(artifactId, options);
-        const next = this.applyUpdate(current, { ...rest, merge: false }, true);
-        return toMetadata(await this.commit(next, toChunks(data), { replacing: true }));
-      });
+      const build = (current: ArtifactRecord) =>
+        this.artifacts.applyUpdate(current, { ...rest, merge: false }, data !== undefined);
+      if (data === undefined) return toMetadata(await this.artifacts.rewrite(artifactId, options, build));
+      return toMetadata(await this.artifacts.replaceContent(artifactId, options, build, toChunks(data)));
     });
   }
 
   /** Changes summary, meta, filename, mime or ttl. System fields (key, sessionId, sha256, …) are refused. */
   async updateMetadata(artifactId: string, options: UpdateMetadataOptions): Promise<ArtifactMetadata> {
-    return this.guard("update metadata", async () => {
-      return toMetadata(
-        await this.rewriteRecord(artifactId, options, (current) => this.applyUpdate(current, options, false)),
-      );
-    });
+    return this.guard("update metadata", async () =>
+      toMetadata(
+        await this.artifacts.rewrite(artifactId, options, (current) =>
+          this.artifacts.applyUpdate(current, options, false),
+        ),
+      ),
+    );
   }
 
   /** Copies within the same session; a target in another session is an AccessDeniedError. */
@@ -354,7 +277,7 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<string> {
     return this.guard("copy", async () => {
       if (options.targetSessionId !== undefined) validateSegment(options.targetSessionId, "sessionId");
-      const source = await this.readRecord(artifactId, options);
+      const source = await this.artifacts.read(artifactId, options);
       if (options.targetSessionId !== undefined && options.targetSessionId !== source.sessionId) {
         throw new AccessDeniedError(
           "copy across sessions is not allowed: an artifact never leaves its session",
@@ -368,21 +291,21 @@ export class ArtifactStore implements AsyncDisposable {
           : validateMeta({ ...source.meta, ...validateMeta(options.newMeta) });
       const summary = options.summary === undefined ? source.summary : validateSummary(options.summary);
       const now = new Date().toISOString();
-      const artifactIdCopy = newArtifactId();
+      const copyId = newArtifactId();
+      const { storage: _sourceVersion, ...rest } = source;
       const record: ArtifactRecord = {
-        ...source,
-        artifactId: artifactIdCopy,
-        key: buildKey(source.sandboxId, source.sessionId, artifactIdCopy),
+        ...rest,
+        artifactId: copyId,
+        key: buildKey(source.sandboxId, source.sessionId, copyId),
         filename,
         meta: { ...meta, copiedFrom: source.artifactId },
         summary,
         storedAt: now,
         updatedAt: now,
-        storage: undefined,
       };
       const { storage } = await this.backends();
       const committed = await storage.copy(source.key, record);
-      await this.cachePut(committed);
+      await this.artifacts.cachePut(committed);
       return committed.artifactId;
     });
   }
@@ -401,7 +324,7 @@ export class ArtifactStore implements AsyncDisposable {
       if (options.newFilename === undefined && options.newMeta === undefined) {
         throw new ValidationError("moveFile needs newFilename or newMeta");
       }
-      const moved = await this.rewriteRecord(artifactId, options, (current) => {
+      const moved = await this.artifacts.rewrite(artifactId, options, (current) => {
         if (options.targetSessionId !== undefined && options.targetSessionId !== current.sessionId) {
           throw new AccessDeniedError(
             "move across sessions is not allowed: an artifact never leaves its session",
@@ -422,31 +345,31 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** Deletes an artifact; false when it did not exist. */
+  /** Deletes an artifact; false when it did not exist. A delete wins over a concurrent update. */
   async delete(artifactId: string, context: AccessContext = {}): Promise<boolean> {
     return this.guard("delete", async () => {
       let record: ArtifactRecord;
       try {
-        record = await this.readRecord(artifactId, context, { allowExpired: true, allowPending: true });
+        record = await this.artifacts.read(artifactId, context, { allowExpired: true, allowPending: true });
       } catch (err) {
         if (err instanceof ArtifactNotFoundError) return false;
         throw err;
       }
-      return this.removeRecord(record);
+      return this.artifacts.remove(record);
     });
   }
 
   // ---- reading --------------------------------------------------------------------------------
 
   async metadata(artifactId: string, context: AccessContext = {}): Promise<ArtifactMetadata> {
-    return this.guard("metadata", async () => toMetadata(await this.readRecord(artifactId, context)));
+    return this.guard("metadata", async () => toMetadata(await this.artifacts.read(artifactId, context)));
   }
 
   /** True when the artifact exists and has not expired. */
   async exists(artifactId: string, context: AccessContext = {}): Promise<boolean> {
     return this.guard("exists", async () => {
       try {
-        await this.readRecord(artifactId, context);
+        await this.artifacts.read(artifactId, context);
         return true;
       } catch (err) {
         if (err instanceof ArtifactNotFoundError || err instanceof ArtifactExpiredError) return false;
@@ -458,8 +381,8 @@ export class ArtifactStore implements AsyncDisposable {
   /** The whole content, checked against its sha256. */
   async retrieve(artifactId: string, context: AccessContext = {}): Promise<Buffer> {
     return this.guard("retrieve", async () => {
-      const record = await this.readRecord(artifactId, context);
-      const opened = await this.openRecordBody(record);
+      const record = await this.artifacts.read(artifactId, context);
+      const opened = await this.artifacts.openBody(record);
       const bytes = await collect(opened.stream);
       if (bytes.byteLength !== opened.totalBytes || sha256Hex(bytes) !== opened.sha256) {
         throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
@@ -491,8 +414,8 @@ export class ArtifactStore implements AsyncDisposable {
     options: AccessContext & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      const record = await this.readRecord(artifactId, options);
-      return this.openVerified(record, options.range);
+      const record = await this.artifacts.read(artifactId, options);
+      return this.artifacts.openVerified(record, options.range);
     });
   }
 
@@ -505,8 +428,7 @@ export class ArtifactStore implements AsyncDisposable {
       validateSegment(sessionId, "sessionId");
       if (options.userId !== undefined) {
         validateSegment(options.userId, "userId");
-        const session = await this.findSession(sessionId);
-        if (session) this.checkOwner(session, options.userId);
+        await this.sessions.info(sessionId, options.userId);
       }
       const { storage } = await this.backends();
       const prefix = sessionPrefix(this.sandboxId, sessionId);
@@ -547,7 +469,7 @@ export class ArtifactStore implements AsyncDisposable {
   async presign(artifactId: string, options: AccessContext & { expires?: number } = {}): Promise<string> {
     return this.guard("presign", async () => {
       const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
-      const record = await this.readRecord(artifactId, options);
+      const record = await this.artifacts.read(artifactId, options);
       const { storage } = await this.backends();
       if (storage.capabilities.nativePresign && storage.presignGet) {
         return storage.presignGet(record.key, {
@@ -579,23 +501,7 @@ export class ArtifactStore implements AsyncDisposable {
    * `registerUploadedArtifact(artifactId, …)` to make it visible with its real size and sha256.
    */
   async presignUpload(options: PresignUploadOptions = {}): Promise<PresignedUpload> {
-    return this.guard("presign upload", async () => {
-      const { record, expires } = await this.reserveUpload(options);
-      const { maxBytes, mime, expiresAt } = record.upload!;
-      const { storage } = await this.backends();
-      const headers: Record<string, string> = mime ? { "content-type": mime } : {};
-      const url =
-        storage.capabilities.nativePresign && storage.presignPut
-          ? await storage.presignPut(record.key, { expires, mime, maxBytes })
-          : this.signer.sign({
-              method: "PUT",
-              key: record.key,
-              expires: nowSeconds() + expires,
-              maxBytes,
-              mime,
-            });
-      return { url, artifactId: record.artifactId, key: record.key, expiresAt, headers };
-    });
+    return this.guard("presign upload", () => this.uploads.presign(options));
   }
 
   /** Makes a presigned upload visible, recording the size and sha256 of what was actually uploaded. */
@@ -603,53 +509,16 @@ export class ArtifactStore implements AsyncDisposable {
     artifactId: string,
     options: RegisterUploadOptions = {},
   ): Promise<ArtifactMetadata> {
-    return this.guard("register upload", async () => {
-      // A slot is judged by its upload window, not an artifact expiry: a large upload may take a while.
-      const pending = await this.readRecord(artifactId, options, { allowPending: true, allowExpired: true });
-      if (pending.status !== "pending")
-        throw new ConflictError(`artifact ${artifactId} is already registered`);
-      const limits = pending.upload ?? { maxBytes: null, mime: null, expiresAt: pending.storedAt };
-      const mime = options.mime === undefined ? (limits.mime ?? pending.mime) : validateMime(options.mime);
-      const ttl = validateTtl(options.ttl, pending.ttl);
-      const now = Date.now();
-      const next: ArtifactRecord = {
-        ...pending,
-        status: "ready",
-        mime,
-        summary: options.summary === undefined ? pending.summary : validateSummary(options.summary),
-        filename: options.filename === undefined ? pending.filename : validateFilename(options.filename),
-        meta: options.meta === undefined ? pending.meta : validateMeta(options.meta),
-        ttl,
-        expiresAt: expiryFrom(now, ttl),
-        storedAt: new Date(now).toISOString(),
-        updatedAt: new Date(now).toISOString(),
-      };
-      delete next.upload;
-      const { storage } = await this.backends();
-      const committed = await storage.adoptUpload(next, { maxBytes: limits.maxBytes });
-      if (!committed) throw new ConflictError(`nothing has been uploaded for artifact ${artifactId} yet`);
-      await this.cachePut(committed);
-      return toMetadata(committed);
-    });
+    return this.guard("register upload", () => this.uploads.register(artifactId, options));
   }
 
   /**
    * For the HTTP handler: receives the body of a signed PUT into its pending slot. Refuses a slot
-   * that is registered already (the URL is single-use) and a body past the signed limit.
+   * that is registered already or has received a body (the URL is single-use), and a body past the
+   * signed limit.
    */
   async receiveSignedUpload(grant: SignedGrant, body: AsyncIterable<Uint8Array>): Promise<ArtifactMetadata> {
-    return this.guard("upload", async () => {
-      this.parseOwnKey(grant.key);
-      const { storage } = await this.backends();
-      const pending = await storage.getRecord(grant.key);
-      if (!pending) throw new ArtifactNotFoundError("this upload slot does not exist");
-      if (pending.status !== "pending")
-        throw new ConflictError("this upload URL has been used and registered already");
-      // Single use: the slot takes one body. Two PUTs at once race on the slot's etag; one loses.
-      if (pending.sha256 !== "") throw new ConflictError("this upload URL has been used already");
-      const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
-      return toMetadata(committed);
-    });
+    return this.guard("upload", () => this.uploads.receive(grant, body));
   }
 
   /** For the HTTP handler: opens the body behind a verified signed GET. */
@@ -658,17 +527,17 @@ export class ArtifactStore implements AsyncDisposable {
     range?: ByteRange | RangeChooser,
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      const parsed = this.parseOwnKey(key);
-      const record = await this.readRecord(parsed.artifactId, { sessionId: parsed.sessionId });
-      return this.openVerified(record, range);
+      const parsed = this.artifacts.parseOwnKey(key);
+      const record = await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId });
+      return this.artifacts.openVerified(record, range);
     });
   }
 
   /** For the HTTP handler: the metadata behind a verified signed GET (HEAD, conditional GET). */
   async signedMetadata(key: string): Promise<ArtifactMetadata> {
     return this.guard("metadata", async () => {
-      const parsed = this.parseOwnKey(key);
-      return toMetadata(await this.readRecord(parsed.artifactId, { sessionId: parsed.sessionId }));
+      const parsed = this.artifacts.parseOwnKey(key);
+      return toMetadata(await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId }));
     });
   }
 
@@ -680,18 +549,7 @@ export class ArtifactStore implements AsyncDisposable {
    * `completeMultipartUpload`; afterwards `registerUploadedArtifact` works as for a single PUT.
    */
   async createMultipartUpload(options: PresignUploadOptions = {}): Promise<MultipartUploadInfo> {
-    return this.guard("create multipart upload", async () => {
-      const { record } = await this.reserveUpload(options);
-      const uploadId = await this.multipart.create(record);
-      const { storage } = await this.backends();
-      return {
-        artifactId: record.artifactId,
-        uploadId,
-        key: record.key,
-        expiresAt: record.upload!.expiresAt,
-        minPartBytes: this.multipart.minPartBytes(storage),
-      };
-    });
+    return this.guard("create multipart upload", () => this.uploads.createMultipart(options));
   }
 
   /** A URL the client PUTs part `partNumber` (1–10000) to; valid until the upload expires (at most `expires`). */
@@ -701,11 +559,9 @@ export class ArtifactStore implements AsyncDisposable {
     partNumber: number,
     options: AccessContext & { expires?: number } = {},
   ): Promise<{ url: string; expiresAt: string }> {
-    return this.guard("presign upload part", async () => {
-      const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
-      const record = await this.pendingUpload(artifactId, options);
-      return this.multipart.partUrl(record, uploadId, partNumber, expires);
-    });
+    return this.guard("presign upload part", () =>
+      this.uploads.partUrl(artifactId, uploadId, partNumber, options),
+    );
   }
 
   /** Joins the uploaded parts (in `partNumber` order, with the ETags the PUTs returned) into the artifact's body. */
@@ -715,10 +571,9 @@ export class ArtifactStore implements AsyncDisposable {
     parts: MultipartPart[],
     context: AccessContext = {},
   ): Promise<void> {
-    return this.guard("complete multipart upload", async () => {
-      const record = await this.pendingUpload(artifactId, context);
-      await this.multipart.complete(record, uploadId, parts);
-    });
+    return this.guard("complete multipart upload", () =>
+      this.uploads.completeMultipart(artifactId, uploadId, parts, context),
+    );
   }
 
   /** Abandons a multipart upload: its parts and its reserved artifact are removed. */
@@ -727,24 +582,14 @@ export class ArtifactStore implements AsyncDisposable {
     uploadId: string,
     context: AccessContext = {},
   ): Promise<void> {
-    return this.guard("abort multipart upload", async () => {
-      const record = await this.pendingUpload(artifactId, context);
-      await this.multipart.abort(record, uploadId);
-      await this.removeRecord(record);
-    });
+    return this.guard("abort multipart upload", () =>
+      this.uploads.abortMultipart(artifactId, uploadId, context),
+    );
   }
 
   /** For the HTTP handler: receives one part behind a verified signed part URL. */
   async receiveSignedPart(grant: SignedGrant, body: AsyncIterable<Uint8Array>): Promise<PartReceipt> {
-    return this.guard("upload part", async () => {
-      this.parseOwnKey(grant.key);
-      const { storage } = await this.backends();
-      const pending = await storage.getRecord(grant.key);
-      if (!pending) throw new ArtifactNotFoundError("this upload does not exist");
-      if (pending.status !== "pending")
-        throw new ConflictError("this upload has been completed and registered already");
-      return this.multipart.receivePart(pending, grant, body);
-    });
+    return this.guard("upload part", () => this.uploads.receivePart(grant, body));
   }
 
   // ---- operations -----------------------------------------------------------------------------
@@ -826,7 +671,7 @@ export class ArtifactStore implements AsyncDisposable {
         }
         return found;
       };
-      const removed = await this.deleteUnderPrefix(`grid/${this.sandboxId}/`, async (r) => {
+      const removed = await this.artifacts.removeUnder(`grid/${this.sandboxId}/`, async (r) => {
         if (isExpired(r.expiresAt, now)) return true;
         if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
         if (expiredSessions.has(r.sessionId)) return true;
@@ -835,7 +680,7 @@ export class ArtifactStore implements AsyncDisposable {
         return session === null && isExpired(r.sessionExpiresAt, now);
       });
       for (const id of expiredSessions) await sessions.delete(this.sandboxId, id);
-      await this.multipart.sweep(now);
+      await this.uploads.multipart.sweep(now);
       return removed;
     });
   }
@@ -868,424 +713,8 @@ export class ArtifactStore implements AsyncDisposable {
       throw asProviderError(err, what);
     }
   }
-
-  private validateNewFields(
-    options: {
-      mime?: string;
-      summary?: string;
-      filename?: string | null;
-      meta?: Record<string, unknown>;
-      ttl?: number | null;
-    },
-    defaultMime: string,
-  ) {
-    return {
-      mime: validateMime(options.mime ?? defaultMime),
-      summary: validateSummary(options.summary ?? ""),
-      filename: validateFilename(options.filename),
-      meta: validateMeta(options.meta),
-      ttl: validateTtl(options.ttl, this.config.defaultTtl),
-    };
-  }
-
-  private newRecord(
-    session: SessionRecord,
-    fields: {
-      mime: string;
-      summary: string;
-      filename: string | null;
-      meta: Record<string, unknown>;
-      ttl: number | null;
-    },
-  ): ArtifactRecord {
-    const now = Date.now();
-    const artifactId = newArtifactId();
-    const iso = new Date(now).toISOString();
-    return {
-      artifactId,
-      sessionId: session.sessionId,
-      sandboxId: this.sandboxId,
-      key: buildKey(this.sandboxId, session.sessionId, artifactId),
-      ...fields,
-      bytes: 0,
-      sha256: "",
-      storedAt: iso,
-      updatedAt: iso,
-      expiresAt: expiryFrom(now, fields.ttl),
-      storageProvider: this.storageProviderName,
-      sessionProvider: this.sessionProviderName,
-      userId: session.userId,
-      status: "ready",
-      sessionExpiresAt: session.expiresAt,
-    };
-  }
-
-  private newSession(
-    sessionId: string,
-    userId: string | null,
-    ttlHours?: number,
-    meta: Record<string, unknown> = {},
-  ): SessionRecord {
-    const hours = ttlHours ?? this.config.sessionTtlHours;
-    if (!(hours > 0)) throw new ValidationError("ttlHours must be positive");
-    const now = Date.now();
-    return {
-      sessionId,
-      sandboxId: this.sandboxId,
-      userId,
-      createdAt: new Date(now).toISOString(),
-      lastAccessedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + hours * 3600_000).toISOString(),
-      meta,
-    };
-  }
-
-  /**
-   * The session a write goes to: the named one (created on first use, owned by `userId`), else the
-   * user's own `user_{userId}`, else a new anonymous one. Someone else's session is AccessDenied.
-   */
-  private async resolveSession(context: AccessContext): Promise<SessionRecord> {
-    const userId = context.userId === undefined ? undefined : validateSegment(context.userId, "userId");
-    if (context.sessionId === undefined && userId === undefined) {
-      const record = this.newSession(newSessionId(), null);
-      const { sessions } = await this.backends();
-      await sessions.create(record);
-      return record;
-    }
-    const sessionId =
-      context.sessionId === undefined
-        ? userSessionId(userId!)
-        : validateSegment(context.sessionId, "sessionId");
-    const existing = await this.findSession(sessionId);
-    if (existing) {
-      this.checkOwner(existing, userId);
-      if (!isExpired(existing.expiresAt)) return existing;
-      // An expired session is renewed for its owner; its old artifacts keep their own expiry.
-      const renewed = this.newSession(sessionId, existing.userId);
-      const { sessions } = await this.backends();
-      await sessions.update(renewed);
-      return renewed;
-    }
-    const owner = userId ?? implicitOwner(sessionId);
-    if (userId !== undefined && implicitOwner(sessionId) !== null && implicitOwner(sessionId) !== userId) {
-      throw new AccessDeniedError(`session ${sessionId} belongs to another user`);
-    }
-    const record = this.newSession(sessionId, owner);
-    const { sessions } = await this.backends();
-    if (await sessions.create(record)) return record;
-    // Lost a creation race: use the winner's record, with the same owner check.
-    const winner = await sessions.get(this.sandboxId, sessionId);
-    if (!winner) throw new SessionError(`session ${sessionId} could not be created`);
-    this.checkOwner(winner, userId);
-    return winner;
-  }
-
-  /**
-   * A session from the session provider or, if that lost it (a Redis flush), rebuilt from the
-   * artifacts storage still holds, so ownership survives the loss.
-   */
-  private async findSession(sessionId: string): Promise<SessionRecord | null> {
-    const { sessions, storage } = await this.backends();
-    const found = await sessions.get(this.sandboxId, sessionId);
-    if (found) return found;
-    const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
-    const sample = page.records[0];
-    if (!sample) return null;
-    const rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
-    if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
-      rebuilt.expiresAt = sample.sessionExpiresAt;
-    await sessions.create(rebuilt);
-    return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
-  }
-
-  private checkOwner(session: SessionRecord, userId: string | undefined): void {
-    if (userId === undefined) return;
-    const owner = session.userId ?? implicitOwner(session.sessionId);
-    if (owner !== userId) throw new AccessDeniedError(`session ${session.sessionId} belongs to another user`);
-  }
-
-  /** Loads an artifact's record (cache, then storage) and applies expiry and access rules. */
-  private async readRecord(
-    artifactId: string,
-    context: AccessContext,
-    flags: { allowExpired?: boolean; allowPending?: boolean } = {},
-  ): Promise<ArtifactRecord> {
-    validateSegment(artifactId, "artifactId");
-    if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
-    if (context.userId !== undefined) validateSegment(context.userId, "userId");
-    const { storage, sessions } = await this.backends();
-    let record = sessions.shared ? await sessions.cacheGet(this.sandboxId, artifactId) : null;
-    if (!record) {
-      const inSession =
-        context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
-      record = inSession ? await storage.getRecord(inSession) : null;
-      if (!record) {
-        // Found by id when not in the named session, so another session's artifact is denied below
-        // exactly as when its record comes from the cache, rather than reported missing.
-        const key = await storage.locate(this.sandboxId, artifactId);
-        record = key && key !== inSession ? await storage.getRecord(key) : null;
-      }
-      if (record && record.status === "ready") await this.cachePut(record);
-    }
-    if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
-    if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
-      throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
-    }
-    if (context.userId !== undefined) {
-      const session = await this.findSession(record.sessionId);
-      const owner = session?.userId ?? implicitOwner(record.sessionId) ?? record.userId;
-      if (owner !== context.userId)
-        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
-    }
-    if (record.status === "pending" && !flags.allowPending)
-      throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
-    if (!flags.allowExpired && isExpired(record.expiresAt))
-      throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
-    return record;
-  }
-
-  /** Validates an upload's limits and writes its pending slot (status "pending", with the limits). */
-  private async reserveUpload(
-    options: PresignUploadOptions,
-  ): Promise<{ record: ArtifactRecord; expires: number }> {
-    const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
-    const mime = options.mimeType == null ? null : validateMime(options.mimeType);
-    const filename = validateFilename(options.filename);
-    const maxBytes = options.maxBytes ?? null;
-    if (maxBytes !== null && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
-      throw new ValidationError("maxBytes must be a non-negative whole number");
-    }
-    const session = await this.resolveSession(options);
-    const expiresAt = new Date((nowSeconds() + expires) * 1000).toISOString();
-    const record = this.newRecord(session, {
-      mime: mime ?? "application/octet-stream",
-      summary: "",
-      filename,
-      meta: {},
-      ttl: this.config.defaultTtl,
-    });
-    record.status = "pending";
-    record.upload = { maxBytes, mime, expiresAt };
-    // The slot lives as long as its upload window; registration sets the artifact's own expiry.
-    record.expiresAt = expiresAt;
-    const { storage } = await this.backends();
-    await storage.putRecord(record);
-    return { record, expires };
-  }
-
-  /** A pending upload slot the caller may use; a registered one is a ConflictError. */
-  private async pendingUpload(artifactId: string, context: AccessContext): Promise<ArtifactRecord> {
-    const record = await this.readRecord(artifactId, context, { allowPending: true, allowExpired: true });
-    if (record.status !== "pending") throw new ConflictError(`artifact ${artifactId} is already registered`);
-    return record;
-  }
-
-  /** Opens for a server: a range picked from the metadata, and a full read checked against sha256. */
-  private async openVerified(
-    record: ArtifactRecord,
-    range: ByteRange | RangeChooser | undefined,
-  ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
-    const metadata = toMetadata(record);
-    const chosen = typeof range === "function" ? range(metadata) : range;
-    const body = await this.openRecordBody(record, chosen);
-    if (chosen) return { metadata, body };
-    return { metadata, body: { ...body, stream: verifiedStream(body, record.artifactId) } };
-  }
-
-  private async openRecordBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
-    const { storage } = await this.backends();
-    if (range) {
-      if (
-        !(
-          Number.isSafeInteger(range.start) &&
-          Number.isSafeInteger(range.end) &&
-          range.start >= 0 &&
-          range.end >= range.start
-        )
-      ) {
-        throw new ValidationError("range must satisfy 0 <= start <= end");
-      }
-      if (range.end >= record.bytes)
-        throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
-    }
-    const opened = await storage.openBody(record.key, range, {
-      sha256: record.sha256,
-      ...(record.storage && { rev: record.storage.rev }),
-    });
-    if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
-    return opened;
-  }
-
-  private applyUpdate(
-    current: ArtifactRecord,
-    options: UpdateMetadataOptions,
-    hasData: boolean,
-  ): ArtifactRecord {
-    const refused = Object.keys(options).filter((k) => !UPDATABLE_FIELDS.has(k) && k !== "data");
-    if (refused.length > 0) {
-      throw new ValidationError(
-        `cannot update ${refused.join(", ")}: only summary, meta, filename, mime and ttl are writable`,
-      );
-    }
-    const changes = ["summary", "meta", "filename", "mime", "ttl"].filter(
-      (k) => (options as Record<string, unknown>)[k] !== undefined,
-    );
-    if (changes.length === 0 && !hasData)
-      throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
-    const now = Date.now();
-    const next: ArtifactRecord = { ...current, updatedAt: new Date(now).toISOString() };
-    if (options.summary !== undefined) next.summary = validateSummary(options.summary);
-    if (options.filename !== undefined) next.filename = validateFilename(options.filename);
-    if (options.mime !== undefined) next.mime = validateMime(options.mime);
-    if (options.meta !== undefined) {
-      const meta = validateMeta(options.meta);
-      next.meta = options.merge === false ? meta : validateMeta({ ...current.meta, ...meta });
-    }
-    if (options.ttl !== undefined) {
-      next.ttl = validateTtl(options.ttl, current.ttl);
-      next.expiresAt = expiryFrom(now, next.ttl);
-    }
-    return next;
-  }
-
-  private async commit(
-    record: ArtifactRecord,
-    body: AsyncIterable<Uint8Array>,
-    options: { replacing?: boolean } = {},
-  ): Promise<ArtifactRecord> {
-    const { storage } = await this.backends();
-    if (options.replacing) await this.cacheEvict(record);
-    const committed = await storage.put(record, body, { fresh: !options.replacing });
-    await this.cachePut(committed);
-    return committed;
-  }
-
-  /**
-   * A metadata-only change: reads the record, builds the new one and commits it, one update of an
-   * artifact at a time in this process. Storage refuses the commit (ConflictError) if the content
-   * changed meanwhile (another process); then it is read and built again.
-   */
-  private async rewriteRecord(
-    artifactId: string,
-    context: AccessContext,
-    build: (current: ArtifactRecord) => ArtifactRecord,
-  ): Promise<ArtifactRecord> {
-    return this.updates.run(artifactId, () => this.rewriteRecordOnce(artifactId, context, build));
-  }
-
-  private async rewriteRecordOnce(
-    artifactId: string,
-    context: AccessContext,
-    build: (current: ArtifactRecord) => ArtifactRecord,
-  ): Promise<ArtifactRecord> {
-    for (let attempt = 1; ; attempt++) {
-      const next = build(await this.readRecord(artifactId, context));
-      try {
-        await this.commitRecord(next);
-        return next;
-      } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= 3) throw err;
-        await this.cacheEvict(next);
-      }
-    }
-  }
-
-  private async commitRecord(record: ArtifactRecord): Promise<void> {
-    const { storage } = await this.backends();
-    await this.cacheEvict(record);
-    await storage.putRecord(record);
-    await this.cachePut(record);
-  }
-
-  /**
-   * Drops a cached record before its artifact is replaced: if that fails nothing has changed yet,
-   * and a failed cachePut afterwards leaves no entry rather than the old version.
-   */
-  private async cacheEvict(record: ArtifactRecord): Promise<void> {
-    const { sessions } = await this.backends();
-    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
-  }
-
-  private async removeRecord(record: ArtifactRecord): Promise<boolean> {
-    const { storage, sessions } = await this.backends();
-    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
-    return storage.delete(record.key);
-  }
-
-  private async cachePut(record: ArtifactRecord): Promise<void> {
-    const { sessions } = await this.backends();
-    if (!sessions.shared) return;
-    const remaining =
-      record.expiresAt === null
-        ? CACHE_SECONDS_MAX
-        : Math.floor((Date.parse(record.expiresAt) - Date.now()) / 1000);
-    if (remaining <= 0) return;
-    // Storage already holds the truth: a cache that cannot be written (Redis down) costs a later
-    // storage read, and must not fail — or leave half-acknowledged — a write that has succeeded.
-    await sessions.cacheSet(record, Math.min(remaining, CACHE_SECONDS_MAX)).catch(() => {});
-  }
-
-  private async deleteUnderPrefix(
-    prefix: string,
-    shouldDelete: (r: ArtifactRecord) => boolean | Promise<boolean>,
-  ): Promise<number> {
-    const { storage } = await this.backends();
-    let removed = 0;
-    let cursor: string | null = null;
-    do {
-      const page = await storage.list(prefix, { limit: LIST_PAGE_MAX, cursor });
-      cursor = page.cursor;
-      const results = await mapLimit(page.records, 16, async (r) =>
-        (await shouldDelete(r)) ? this.removeRecord(r) : false,
-      );
-      removed += results.filter(Boolean).length;
-    } while (cursor !== null);
-    return removed;
-  }
-
-  private parseOwnKey(key: string): ParsedGridKey {
-    const parsed = parseGridKey(key);
-    if (!parsed || parsed.sandboxId !== this.sandboxId) throw new ArtifactNotFoundError("no such artifact");
-    return parsed;
-  }
 }
 
 function asPage(items: ArtifactMetadata[], cursor: string | null): ArtifactPage {
   return Object.assign(items, { cursor });
-}
-
-function validateExpires(expires: unknown): number {
-  if (
-    typeof expires !== "number" ||
-    !Number.isInteger(expires) ||
-    expires < 1 ||
-    expires > MAX_PRESIGN_SECONDS
-  ) {
-    throw new ValidationError(`expires must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS}`);
-  }
-  return expires;
-}
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-/**
- * Passes a full body through, checking it against its size and sha256. The last chunk is held
- * back until the check passes, so a reader of corrupted bytes gets an error, never a complete body.
- */
-async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  let held: Uint8Array | null = null;
-  for await (const chunk of body.stream) {
-    hash.update(chunk);
-    bytes += chunk.byteLength;
-    if (held) yield held;
-    held = chunk;
-  }
-  if (bytes !== body.totalBytes || hash.digest("hex") !== body.sha256) {
-    throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
-  }
-  if (held) yield held;
 }

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
 import type { ArtifactStoreOptions } from "../src/config.js";
-import type { SessionProvider } from "../src/sessions/provider.js";
 import { IdLocator } from "../src/id-locator.js";
 import { RecordStore } from "../src/records.js";
+import type { SessionProvider } from "../src/sessions/provider.js";
 import type { StorageDriver } from "../src/storage/driver.js";
 import type { StorageProvider } from "../src/storage/provider.js";
 

@@ -7,8 +7,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { inject } from "vitest";
 import { buildKey, newArtifactId } from "../src/grid.js";
-import type { ArtifactRecord } from "../src/metadata.js";
 import { IdLocator } from "../src/id-locator.js";
+import type { ArtifactRecord } from "../src/metadata.js";
 import { RecordStore } from "../src/records.js";
 import { MemorySessionProvider } from "../src/sessions/memory.js";
 import { S3Driver, type S3Tuning } from "../src/storage/s3/driver.js";

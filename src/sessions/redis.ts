@@ -301,11 +301,15 @@ export class RedisSessionProvider implements SessionProvider {
   }
 
   async markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void> {
-    await this.run("mark a deletion", () => this.client.set(goneKey(sandboxId, artifactId), "1", "PX", ttlMs));
+    await this.run("mark a deletion", () =>
+      this.client.set(goneKey(sandboxId, artifactId), "1", "PX", ttlMs),
+    );
   }
 
   async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (await this.run("read a deletion mark", () => this.client.exists(goneKey(sandboxId, artifactId)))) === 1;
+    return (
+      (await this.run("read a deletion mark", () => this.client.exists(goneKey(sandboxId, artifactId)))) === 1
+    );
   }
 
   /** PING plus a write/read/delete of a probe key; never throws. */

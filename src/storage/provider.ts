@@ -84,8 +84,11 @@ export interface StorageProvider {
    */
   put(record: ArtifactRecord, body: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<ArtifactRecord>;
 
-  /** Replaces the record of an existing body (metadata-only update), or writes a bodiless pending record. */
-  putRecord(record: ArtifactRecord): Promise<void>;
+  /**
+   * Replaces the record of an existing body (metadata-only update), or writes a bodiless pending
+   * record; returns it with the storage version written.
+   */
+  putRecord(record: ArtifactRecord): Promise<ArtifactRecord>;
 
   getRecord(key: string): Promise<ArtifactRecord | null>;
 

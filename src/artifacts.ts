@@ -1,0 +1,361 @@
+import { createHash } from "node:crypto";
+import type { BackendsGetter } from "./backends.js";
+import { KeyedMutex, mapLimit } from "./concurrency.js";
+import type { ResolvedConfig } from "./config.js";
+import {
+  AccessDeniedError,
+  ArtifactCorruptedError,
+  ArtifactExpiredError,
+  ArtifactNotFoundError,
+  ConflictError,
+  ValidationError,
+} from "./errors.js";
+import { buildKey, newArtifactId, parseGridKey, validateSegment } from "./grid.js";
+import {
+  type ArtifactMetadata,
+  type ArtifactRecord,
+  expiryFrom,
+  isExpired,
+  toMetadata,
+  validateFilename,
+  validateMeta,
+  validateMime,
+  validateSummary,
+  validateTtl,
+} from "./metadata.js";
+import type { AccessContext, SessionRules } from "./session-rules.js";
+import type { SessionRecord } from "./sessions/provider.js";
+import type { ByteRange, OpenedBody } from "./storage/provider.js";
+
+/**
+ * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
+ * needs the size). Return undefined for the whole body; throw to refuse the request.
+ */
+export type RangeChooser = (metadata: ArtifactMetadata) => ByteRange | undefined;
+
+export interface NewFields {
+  mime: string;
+  summary: string;
+  filename: string | null;
+  meta: Record<string, unknown>;
+  ttl: number | null;
+}
+
+export interface ChangeOptions {
+  summary?: string;
+  meta?: Record<string, unknown>;
+  filename?: string | null;
+  mime?: string;
+  ttl?: number | null;
+  merge?: boolean;
+}
+
+const CACHE_SECONDS_MAX = 3600;
+export const LIST_PAGE_MAX = 1000;
+
+const UPDATABLE_FIELDS = new Set([
+  "summary",
+  "meta",
+  "filename",
+  "mime",
+  "ttl",
+  "merge",
+  "sessionId",
+  "userId",
+]);
+
+/**
+ * Artifact records as the store sees them: read through the session provider's cache with the
+ * access and expiry rules applied, committed to storage (then cached), rewritten one update at a
+ * time, opened with their sha256 checked. Storage holds the truth; the cache only saves reads.
+ */
+export class Artifacts {
+  /** Serialises this process's read-modify-write updates of one artifact. */
+  private readonly updates = new KeyedMutex();
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly backends: BackendsGetter,
+    private readonly sessions: SessionRules,
+    private readonly storageName: () => string,
+    private readonly sessionName: () => string,
+  ) {}
+
+  get sandboxId(): string {
+    return this.config.sandboxId;
+  }
+
+  /** Loads an artifact's record (cache, then storage) and applies expiry and access rules. */
+  async read(
+    artifactId: string,
+    context: AccessContext,
+    flags: { allowExpired?: boolean; allowPending?: boolean } = {},
+  ): Promise<ArtifactRecord> {
+    validateSegment(artifactId, "artifactId");
+    if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
+    if (context.userId !== undefined) validateSegment(context.userId, "userId");
+    const { storage, sessions } = await this.backends();
+    let record = sessions.shared ? await sessions.cacheGet(this.sandboxId, artifactId) : null;
+    if (!record) {
+      const inSession =
+        context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
+      record = inSession ? await storage.getRecord(inSession) : null;
+      if (!record) {
+        // Found by id when not in the named session, so another session's artifact is denied below
+        // exactly as when its record comes from the cache, rather than reported missing.
+        const key = await storage.locate(this.sandboxId, artifactId);
+        record = key && key !== inSession ? await storage.getRecord(key) : null;
+      }
+      if (record && record.status === "ready") await this.cachePut(record);
+    }
+    if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
+    if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
+      throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
+    }
+    if (context.userId !== undefined) {
+      const owner = await this.sessions.ownerOf(record.sessionId, record.userId);
+      if (owner !== context.userId)
+        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
+    }
+    if (record.status === "pending" && !flags.allowPending)
+      throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
+    if (!flags.allowExpired && isExpired(record.expiresAt))
+      throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
+    return record;
+  }
+
+  /** A new record in `session` with a fresh unguessable id. */
+  newRecord(session: SessionRecord, fields: NewFields): ArtifactRecord {
+    const now = Date.now();
+    const artifactId = newArtifactId();
+    const iso = new Date(now).toISOString();
+    return {
+      artifactId,
+      sessionId: session.sessionId,
+      sandboxId: this.sandboxId,
+      key: buildKey(this.sandboxId, session.sessionId, artifactId),
+      ...fields,
+      bytes: 0,
+      sha256: "",
+      storedAt: iso,
+      updatedAt: iso,
+      expiresAt: expiryFrom(now, fields.ttl),
+      storageProvider: this.storageName(),
+      sessionProvider: this.sessionName(),
+      userId: session.userId,
+      status: "ready",
+      sessionExpiresAt: session.expiresAt,
+    };
+  }
+
+  validateNewFields(
+    options: {
+      mime?: string;
+      summary?: string;
+      filename?: string | null;
+      meta?: Record<string, unknown>;
+      ttl?: number | null;
+    },
+    defaultMime: string,
+  ): NewFields {
+    return {
+      mime: validateMime(options.mime ?? defaultMime),
+      summary: validateSummary(options.summary ?? ""),
+      filename: validateFilename(options.filename),
+      meta: validateMeta(options.meta),
+      ttl: validateTtl(options.ttl, this.config.defaultTtl),
+    };
+  }
+
+  /** Writes bytes with their record: a new artifact, or new content for the version read. */
+  async commit(
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+    options: { replacing?: boolean } = {},
+  ): Promise<ArtifactRecord> {
+    const { storage } = await this.backends();
+    if (options.replacing) await this.cacheEvict(record);
+    const committed = await storage.put(record, body, { fresh: !options.replacing });
+    await this.cachePut(committed);
+    return committed;
+  }
+
+  /** Replaces content: read, build, commit, one update of an artifact at a time in this process. */
+  async replaceContent(
+    artifactId: string,
+    context: AccessContext,
+    build: (current: ArtifactRecord) => ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+  ): Promise<ArtifactRecord> {
+    return this.updates.run(artifactId, async () => {
+      const next = build(await this.read(artifactId, context));
+      return this.commit(next, body, { replacing: true });
+    });
+  }
+
+  /**
+   * A metadata-only change: reads the record, builds the new one and commits it, one update of an
+   * artifact at a time in this process. Storage refuses the commit (ConflictError) if the artifact
+   * changed meanwhile (another process); then it is read and built again.
+   */
+  async rewrite(
+    artifactId: string,
+    context: AccessContext,
+    build: (current: ArtifactRecord) => ArtifactRecord,
+  ): Promise<ArtifactRecord> {
+    return this.updates.run(artifactId, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const next = build(await this.read(artifactId, context));
+        try {
+          const { storage } = await this.backends();
+          await this.cacheEvict(next);
+          const committed = await storage.putRecord(next);
+          await this.cachePut(committed);
+          return committed;
+        } catch (err) {
+          if (!(err instanceof ConflictError) || attempt >= 3) throw err;
+          await this.cacheEvict(next);
+        }
+      }
+    });
+  }
+
+  /** Applies caller changes to a record; system fields (key, sessionId, sha256, …) are refused. */
+  applyUpdate(current: ArtifactRecord, options: ChangeOptions, hasData: boolean): ArtifactRecord {
+    const refused = Object.keys(options).filter((k) => !UPDATABLE_FIELDS.has(k) && k !== "data");
+    if (refused.length > 0) {
+      throw new ValidationError(
+        `cannot update ${refused.join(", ")}: only summary, meta, filename, mime and ttl are writable`,
+      );
+    }
+    const changes = ["summary", "meta", "filename", "mime", "ttl"].filter(
+      (k) => (options as Record<string, unknown>)[k] !== undefined,
+    );
+    if (changes.length === 0 && !hasData)
+      throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
+    const now = Date.now();
+    const next: ArtifactRecord = { ...current, updatedAt: new Date(now).toISOString() };
+    if (options.summary !== undefined) next.summary = validateSummary(options.summary);
+    if (options.filename !== undefined) next.filename = validateFilename(options.filename);
+    if (options.mime !== undefined) next.mime = validateMime(options.mime);
+    if (options.meta !== undefined) {
+      const meta = validateMeta(options.meta);
+      next.meta = options.merge === false ? meta : validateMeta({ ...current.meta, ...meta });
+    }
+    if (options.ttl !== undefined) {
+      next.ttl = validateTtl(options.ttl, current.ttl);
+      next.expiresAt = expiryFrom(now, next.ttl);
+    }
+    return next;
+  }
+
+  async remove(record: ArtifactRecord): Promise<boolean> {
+    const { storage, sessions } = await this.backends();
+    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId).catch(() => {});
+    return storage.delete(record.key);
+  }
+
+  /** Removes every artifact under `prefix` that `shouldDelete` picks; returns how many. */
+  async removeUnder(
+    prefix: string,
+    shouldDelete: (r: ArtifactRecord) => boolean | Promise<boolean>,
+  ): Promise<number> {
+    const { storage } = await this.backends();
+    let removed = 0;
+    let cursor: string | null = null;
+    do {
+      const page = await storage.list(prefix, { limit: LIST_PAGE_MAX, cursor });
+      cursor = page.cursor;
+      const results = await mapLimit(page.records, 16, async (r) =>
+        (await shouldDelete(r)) ? this.remove(r) : false,
+      );
+      removed += results.filter(Boolean).length;
+    } while (cursor !== null);
+    return removed;
+  }
+
+  /** Opens for a server: a range picked from the metadata, and a full read checked against sha256. */
+  async openVerified(
+    record: ArtifactRecord,
+    range: ByteRange | RangeChooser | undefined,
+  ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
+    const metadata = toMetadata(record);
+    const chosen = typeof range === "function" ? range(metadata) : range;
+    const body = await this.openBody(record, chosen);
+    if (chosen) return { metadata, body };
+    return { metadata, body: { ...body, stream: verifiedStream(body, record.artifactId) } };
+  }
+
+  async openBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
+    const { storage } = await this.backends();
+    if (range) {
+      if (
+        !(
+          Number.isSafeInteger(range.start) &&
+          Number.isSafeInteger(range.end) &&
+          range.start >= 0 &&
+          range.end >= range.start
+        )
+      ) {
+        throw new ValidationError("range must satisfy 0 <= start <= end");
+      }
+      if (range.end >= record.bytes)
+        throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
+    }
+    const opened = await storage.openBody(record.key, range, {
+      sha256: record.sha256,
+      ...(record.storage && { rev: record.storage.rev }),
+    });
+    if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
+    return opened;
+  }
+
+  /** A grid key of this sandbox (from a verified signed URL); anything else is "no such artifact". */
+  parseOwnKey(key: string) {
+    const parsed = parseGridKey(key);
+    if (!parsed || parsed.sandboxId !== this.sandboxId) throw new ArtifactNotFoundError("no such artifact");
+    return parsed;
+  }
+
+  async cachePut(record: ArtifactRecord): Promise<void> {
+    const { sessions } = await this.backends();
+    if (!sessions.shared) return;
+    const remaining =
+      record.expiresAt === null
+        ? CACHE_SECONDS_MAX
+        : Math.floor((Date.parse(record.expiresAt) - Date.now()) / 1000);
+    if (remaining <= 0) return;
+    // Storage already holds the truth: a cache that cannot be written (Redis down) costs a later
+    // storage read, and must not fail — or leave half-acknowledged — a write that has succeeded.
+    await sessions.cacheSet(record, Math.min(remaining, CACHE_SECONDS_MAX)).catch(() => {});
+  }
+
+  /**
+   * Drops a cached record before its artifact is replaced: if that fails nothing has changed yet,
+   * and a failed cachePut afterwards leaves no entry rather than the old version.
+   */
+  async cacheEvict(record: ArtifactRecord): Promise<void> {
+    const { sessions } = await this.backends();
+    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
+  }
+}
+
+/**
+ * Passes a full body through, checking it against its size and sha256. The last chunk is held
+ * back until the check passes, so a reader of corrupted bytes gets an error, never a complete body.
+ */
+async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let held: Uint8Array | null = null;
+  for await (const chunk of body.stream) {
+    hash.update(chunk);
+    bytes += chunk.byteLength;
+    if (held) yield held;
+    held = chunk;
+  }
+  if (bytes !== body.totalBytes || hash.digest("hex") !== body.sha256) {
+    throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
+  }
+  if (held) yield held;
+}

@@ -1,0 +1,159 @@
+import type { BackendsGetter } from "./backends.js";
+import type { ResolvedConfig } from "./config.js";
+import { AccessDeniedError, ConflictError, SessionError, ValidationError } from "./errors.js";
+import { implicitOwner, newSessionId, sessionPrefix, userSessionId, validateSegment } from "./grid.js";
+import { isExpired, validateMeta } from "./metadata.js";
+import type { SessionRecord } from "./sessions/provider.js";
+
+/** Who is asking. With `userId`, the session must belong to that user. */
+export interface AccessContext {
+  sessionId?: string;
+  userId?: string;
+}
+
+/**
+ * Sessions as security boundaries: which session a write goes to, who owns it, and what survives
+ * the loss of the session provider (ownership is rebuilt from the records storage keeps).
+ */
+export class SessionRules {
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly backends: BackendsGetter,
+  ) {}
+
+  get sandboxId(): string {
+    return this.config.sandboxId;
+  }
+
+  /** Creates a session (an unguessable id unless one is given). Fails with ConflictError if it exists. */
+  async create(
+    options: { sessionId?: string; userId?: string; ttlHours?: number; meta?: Record<string, unknown> } = {},
+  ): Promise<SessionRecord> {
+    const sessionId =
+      options.sessionId === undefined ? newSessionId() : validateSegment(options.sessionId, "sessionId");
+    const userId =
+      options.userId === undefined ? implicitOwner(sessionId) : validateSegment(options.userId, "userId");
+    const record = this.newSession(sessionId, userId, options.ttlHours, validateMeta(options.meta));
+    const { sessions } = await this.backends();
+    if (!(await sessions.create(record))) throw new ConflictError(`session ${sessionId} already exists`);
+    return record;
+  }
+
+  /** The session, checked against `userId`; null when it does not exist. */
+  async info(sessionId: string, userId?: string): Promise<SessionRecord | null> {
+    validateSegment(sessionId, "sessionId");
+    const session = await this.find(sessionId);
+    if (session) this.checkOwner(session, userId);
+    return session;
+  }
+
+  /** Pushes a session's expiry `hours` (default: the session TTL) from now. */
+  async extend(sessionId: string, options: { hours?: number; userId?: string }): Promise<SessionRecord> {
+    validateSegment(sessionId, "sessionId");
+    const session = await this.find(sessionId);
+    if (!session) throw new SessionError(`session ${sessionId} does not exist`);
+    this.checkOwner(session, options.userId);
+    const hours = options.hours ?? this.config.sessionTtlHours;
+    if (!(hours > 0)) throw new ValidationError("hours must be positive");
+    const extended = { ...session, expiresAt: new Date(Date.now() + hours * 3600_000).toISOString() };
+    const { sessions } = await this.backends();
+    await sessions.update(extended);
+    return extended;
+  }
+
+  /** Forgets a session (its artifacts are the caller's to remove first). */
+  async forget(sessionId: string): Promise<void> {
+    const { sessions } = await this.backends();
+    await sessions.delete(this.sandboxId, sessionId);
+  }
+
+  /**
+   * The session a write goes to: the named one (created on first use, owned by `userId`), else the
+   * user's own `user_{userId}`, else a new anonymous one. Someone else's session is AccessDenied.
+   */
+  async resolve(context: AccessContext): Promise<SessionRecord> {
+    const userId = context.userId === undefined ? undefined : validateSegment(context.userId, "userId");
+    if (context.sessionId === undefined && userId === undefined) {
+      const record = this.newSession(newSessionId(), null);
+      const { sessions } = await this.backends();
+      await sessions.create(record);
+      return record;
+    }
+    const sessionId =
+      context.sessionId === undefined
+        ? userSessionId(userId!)
+        : validateSegment(context.sessionId, "sessionId");
+    const existing = await this.find(sessionId);
+    if (existing) {
+      this.checkOwner(existing, userId);
+      if (!isExpired(existing.expiresAt)) return existing;
+      // An expired session is renewed for its owner; its old artifacts keep their own expiry.
+      const renewed = this.newSession(sessionId, existing.userId);
+      const { sessions } = await this.backends();
+      await sessions.update(renewed);
+      return renewed;
+    }
+    const owner = userId ?? implicitOwner(sessionId);
+    if (userId !== undefined && implicitOwner(sessionId) !== null && implicitOwner(sessionId) !== userId) {
+      throw new AccessDeniedError(`session ${sessionId} belongs to another user`);
+    }
+    const record = this.newSession(sessionId, owner);
+    const { sessions } = await this.backends();
+    if (await sessions.create(record)) return record;
+    // Lost a creation race: use the winner's record, with the same owner check.
+    const winner = await sessions.get(this.sandboxId, sessionId);
+    if (!winner) throw new SessionError(`session ${sessionId} could not be created`);
+    this.checkOwner(winner, userId);
+    return winner;
+  }
+
+  /**
+   * A session from the session provider or, if that lost it (a Redis flush), rebuilt from the
+   * artifacts storage still holds, so ownership survives the loss.
+   */
+  async find(sessionId: string): Promise<SessionRecord | null> {
+    const { sessions, storage } = await this.backends();
+    const found = await sessions.get(this.sandboxId, sessionId);
+    if (found) return found;
+    const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
+    const sample = page.records[0];
+    if (!sample) return null;
+    const rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
+    if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
+      rebuilt.expiresAt = sample.sessionExpiresAt;
+    await sessions.create(rebuilt);
+    return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
+  }
+
+  /** The user an artifact of `sessionId` belongs to (the session's owner, else what the record says). */
+  async ownerOf(sessionId: string, recordedUser: string | null): Promise<string | null> {
+    const session = await this.find(sessionId);
+    return session?.userId ?? implicitOwner(sessionId) ?? recordedUser;
+  }
+
+  checkOwner(session: SessionRecord, userId: string | undefined): void {
+    if (userId === undefined) return;
+    const owner = session.userId ?? implicitOwner(session.sessionId);
+    if (owner !== userId) throw new AccessDeniedError(`session ${session.sessionId} belongs to another user`);
+  }
+
+  newSession(
+    sessionId: string,
+    userId: string | null,
+    ttlHours?: number,
+    meta: Record<string, unknown> = {},
+  ): SessionRecord {
+    const hours = ttlHours ?? this.config.sessionTtlHours;
+    if (!(hours > 0)) throw new ValidationError("ttlHours must be positive");
+    const now = Date.now();
+    return {
+      sessionId,
+      sandboxId: this.sandboxId,
+      userId,
+      createdAt: new Date(now).toISOString(),
+      lastAccessedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + hours * 3600_000).toISOString(),
+      meta,
+    };
+  }
+}

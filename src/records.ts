@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import { BodyTooLargeError, Measured } from "./body.js";
 import { mapLimit } from "./concurrency.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
-import { GRID_ROOT, parseGridKey } from "./grid.js";
+import { GRID_ROOT, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
 import type { ArtifactRecord, StorageVersion } from "./metadata.js";
 import { decodeHeadMeta, decodeRecordBody, encodeHeadMeta, encodeRecordBody } from "./record-codec.js";
@@ -18,6 +19,7 @@ import type {
   PutOptions,
   StorageCapabilities,
   StorageProvider,
+  StoredSession,
 } from "./storage/provider.js";
 
 /**
@@ -133,9 +135,9 @@ export class RecordStore implements StorageProvider {
   }
 
   /** A metadata-only write over the same bytes, or a new bodiless record (an upload slot). */
-  async putRecord(record: ArtifactRecord): Promise<ArtifactRecord> {
+  async putRecord(record: ArtifactRecord, options: { fresh?: boolean } = {}): Promise<ArtifactRecord> {
     const key = record.key;
-    const current = record.storage ?? (await this.version(key));
+    const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
     if (!current) {
       const meta = encodeHeadMeta(record, null);
       if (!this.fits(meta)) throw new ValidationError("the record is too large for this storage");
@@ -368,6 +370,30 @@ export class RecordStore implements StorageProvider {
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     await this.driver.abortMultipart!(stagingKey(key), uploadId);
+  }
+
+  async putSession(sandboxId: string, sessionId: string, facts: StoredSession): Promise<void> {
+    await this.driver.put(sessionKey(sandboxId, sessionId), chunksOf([Buffer.from(JSON.stringify(facts))]), {
+      meta: "",
+      contentType: "application/json",
+    });
+  }
+
+  async getSession(sandboxId: string, sessionId: string): Promise<StoredSession | null> {
+    const got = await this.driver.get(sessionKey(sandboxId, sessionId));
+    if (!got) return null;
+    const body = await readAll(got);
+    if (!body) return null;
+    try {
+      const parsed = storedSessionSchema.safeParse(JSON.parse(body.toString("utf8")));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async deleteSession(sandboxId: string, sessionId: string): Promise<void> {
+    await this.driver.delete(sessionKey(sandboxId, sessionId));
   }
 
   health(): Promise<{ ok: boolean; detail: string }> {
@@ -650,6 +676,17 @@ export function stagingKey(key: string): string {
   if (!parsed) throw new ValidationError(`not a grid key: ${key}`);
   return `${GRID_ROOT}/${parsed.sandboxId}/${UPLOADS}/${parsed.sessionId}/${parsed.artifactId}`;
 }
+
+/** Where a session's owner is kept; `_sessions` is no valid session id, so no artifact key can spell it. */
+function sessionKey(sandboxId: string, sessionId: string): string {
+  return `${GRID_ROOT}/${validateSegment(sandboxId, "sandboxId")}/_sessions/${validateSegment(sessionId, "sessionId")}`;
+}
+
+const storedSessionSchema = z.object({
+  userId: z.string().nullable(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});
 
 /** Segments of the keys a list prefix (`grid/{sb}/` or `grid/{sb}/{session}/`) may return. */
 function listDepth(prefix: string): number {

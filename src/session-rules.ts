@@ -36,6 +36,7 @@ export class SessionRules {
     const record = this.newSession(sessionId, userId, options.ttlHours, validateMeta(options.meta));
     const { sessions } = await this.backends();
     if (!(await sessions.create(record))) throw new ConflictError(`session ${sessionId} already exists`);
+    await this.keep(record);
     return record;
   }
 
@@ -58,12 +59,14 @@ export class SessionRules {
     const extended = { ...session, expiresAt: new Date(Date.now() + hours * 3600_000).toISOString() };
     const { sessions } = await this.backends();
     await sessions.update(extended);
+    await this.keep(extended);
     return extended;
   }
 
   /** Forgets a session (its artifacts are the caller's to remove first). */
   async forget(sessionId: string): Promise<void> {
-    const { sessions } = await this.backends();
+    const { sessions, storage } = await this.backends();
+    await storage.deleteSession(this.sandboxId, sessionId);
     await sessions.delete(this.sandboxId, sessionId);
   }
 
@@ -91,6 +94,7 @@ export class SessionRules {
       const renewed = this.newSession(sessionId, existing.userId);
       const { sessions } = await this.backends();
       await sessions.update(renewed);
+      await this.keep(renewed);
       return renewed;
     }
     const owner = userId ?? implicitOwner(sessionId);
@@ -99,7 +103,10 @@ export class SessionRules {
     }
     const record = this.newSession(sessionId, owner);
     const { sessions } = await this.backends();
-    if (await sessions.create(record)) return record;
+    if (await sessions.create(record)) {
+      await this.keep(record);
+      return record;
+    }
     // Lost a creation race: use the winner's record, with the same owner check.
     const winner = await sessions.get(this.sandboxId, sessionId);
     if (!winner) throw new SessionError(`session ${sessionId} could not be created`);
@@ -115,14 +122,40 @@ export class SessionRules {
     const { sessions, storage } = await this.backends();
     const found = await sessions.get(this.sandboxId, sessionId);
     if (found) return found;
-    const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
-    const sample = page.records[0];
-    if (!sample) return null;
-    const rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
-    if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
-      rebuilt.expiresAt = sample.sessionExpiresAt;
+    let rebuilt: SessionRecord;
+    const kept = await storage.getSession(this.sandboxId, sessionId);
+    if (kept) {
+      rebuilt = {
+        ...this.newSession(sessionId, kept.userId),
+        createdAt: kept.createdAt,
+        expiresAt: kept.expiresAt,
+      };
+    } else {
+      // Kept by an older version, or its creator died before keeping it: the artifacts say whose.
+      const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
+      const sample = page.records[0];
+      if (!sample) return null;
+      rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
+      if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
+        rebuilt.expiresAt = sample.sessionExpiresAt;
+    }
     await sessions.create(rebuilt);
     return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
+  }
+
+  /**
+   * Keeps a named session's owner and expiry in storage, so a session outlives a session-store
+   * loss even before it holds an artifact. Written by the creator that won, after winning.
+   * Anonymous sessions have no owner to protect and are not kept.
+   */
+  private async keep(session: SessionRecord): Promise<void> {
+    if (session.userId === null) return;
+    const { storage } = await this.backends();
+    await storage.putSession(this.sandboxId, session.sessionId, {
+      userId: session.userId,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+    });
   }
 
   /** The user an artifact of `sessionId` belongs to (the session's owner, else what the record says). */

@@ -679,7 +679,7 @@ export class ArtifactStore implements AsyncDisposable {
         // The session store may have lost the session: fall back to the expiry recorded with the artifact.
         return session === null && isExpired(r.sessionExpiresAt, now);
       });
-      for (const id of expiredSessions) await sessions.delete(this.sandboxId, id);
+      for (const id of expiredSessions) await this.sessions.forget(id);
       await this.uploads.multipart.sweep(now);
       return removed;
     });

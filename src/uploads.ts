@@ -210,7 +210,7 @@ export class Uploads {
     // The slot lives as long as its upload window; registration sets the artifact's own expiry.
     record.expiresAt = expiresAt;
     const { storage } = await this.backends();
-    return { record: await storage.putRecord(record), expires };
+    return { record: await storage.putRecord(record, { fresh: true }), expires };
   }
 
   /** A pending upload slot the caller may use; a registered one is a ConflictError. */

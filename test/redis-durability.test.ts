@@ -166,6 +166,28 @@ describe.skipIf(!services.redisUrl).each(storages)("durability with redis sessio
     }
   }, 180_000);
 
+  it("a named session with no artifact yet keeps its owner through a flush", async () => {
+    const store = await openStore();
+    try {
+      await store.createSession({ sessionId: "empty-owned", userId: "alice" });
+      await store.presignUpload({ sessionId: "reserved-only", userId: "bob" });
+      await raw.flushall();
+      // Nobody else can claim them by writing first…
+      await expect(
+        store.store("squat", { sessionId: "empty-owned", userId: "mallory" }),
+      ).rejects.toBeInstanceOf(AccessDeniedError);
+      await expect(
+        store.store("squat", { sessionId: "reserved-only", userId: "mallory" }),
+      ).rejects.toBeInstanceOf(AccessDeniedError);
+      // …while their owners still can.
+      const id = await store.store("mine", { sessionId: "empty-owned", userId: "alice" });
+      expect(await store.readFile(id, { userId: "alice" })).toBe("mine");
+      expect((await store.getSessionInfo("reserved-only"))?.userId).toBe("bob");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("Redis killed with 200 stores in flight: what resolved is readable, what failed is typed and invisible", async () => {
     const store = await openStore();
     try {

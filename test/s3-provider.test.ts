@@ -194,7 +194,7 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     const sessions = ["alpha", "beta"];
     const records = Array.from({ length: 2500 }, (_, i) => record(lsb, sessions[i % 2]!));
     const started = Date.now();
-    await mapLimit(records, 32, (r) => s3.putRecord(r));
+    await mapLimit(records, 32, (r) => s3.putRecord(r, { fresh: true }));
     const created = Date.now() - started;
     // Reserved objects sit under the sandbox too: none may surface in a listing.
     await s3.put(record(lsb, "alpha"), generated(9 * MiB).source());

@@ -24,8 +24,8 @@ import type { ByteRange } from "./provider.js";
  * rename) hold a per-key lock: a folder made with mkdir, which only one process can create. A lock
  * left by a crashed process is broken after LOCK_STALE_MS.
  *
- * The id index is a symlink per artifact, `_index/{sandbox}/{id[0:2]}/{id}` → its key, made while
- * the bytes are written.
+ * The id index is a symlink per artifact, `_index/{sandbox}/{id[0:2]}/{id}` → the artifact's file
+ * (relative, so the root can move), made while the bytes are written.
  *
  * Files are created 0600 and folders 0700 unless `fileMode` / `dirMode` say otherwise.
  */
@@ -37,6 +37,8 @@ const TAIL_READ = 64 * 1024;
 const TEMP_DIR = "_tmp";
 const LOCK_DIR = "_locks";
 const INDEX_DIR = "_index";
+/** From `_index/{sandbox}/{xx}/` back to the root: index links are relative, so they resolve. */
+const INDEX_UP = "../../../";
 const LOCK_STALE_MS = 10_000;
 const LOCK_WAIT_MS = 5_000;
 const KEY_SEGMENT = /^[A-Za-z0-9_@~-][A-Za-z0-9_.@~-]*$/;
@@ -179,12 +181,14 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
+    let target: string;
     try {
-      return await readlink(this.indexPath(sandboxId, artifactId));
+      target = await readlink(this.indexPath(sandboxId, artifactId));
     } catch (err) {
-      if (isMissing(err)) return null;
+      if (isMissing(err) || (err as NodeJS.ErrnoException).code === "EINVAL") return null;
       throw err;
     }
+    return target.startsWith(INDEX_UP) ? target.slice(INDEX_UP.length) : null;
   }
 
   async remember(sandboxId: string, artifactId: string, key: string): Promise<void> {
@@ -193,7 +197,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       // No fsync: like the artifact's own rename, it survives a process crash; the store treats a
       // missing entry as "not found by id", never as corruption.
-      await symlink(key, path);
+      await symlink(`${INDEX_UP}${key}`, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }

@@ -62,6 +62,12 @@ export interface PresignPutOptions {
   maxBytes?: number | null;
 }
 
+export interface StoredSession {
+  userId: string | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
 export interface MultipartUpload {
   uploadId: string;
 }
@@ -88,7 +94,7 @@ export interface StorageProvider {
    * Replaces the record of an existing body (metadata-only update), or writes a bodiless pending
    * record; returns it with the storage version written.
    */
-  putRecord(record: ArtifactRecord): Promise<ArtifactRecord>;
+  putRecord(record: ArtifactRecord, options?: { fresh?: boolean }): Promise<ArtifactRecord>;
 
   getRecord(key: string): Promise<ArtifactRecord | null>;
 
@@ -134,6 +140,14 @@ export interface StorageProvider {
     parts: { partNumber: number; etag: string }[],
   ): Promise<void>;
   abortMultipart?(key: string, uploadId: string): Promise<void>;
+
+  /**
+   * A session's owner and expiry, kept with the artifacts so ownership outlives the session
+   * provider (a Redis flush) even for a session that has no artifact yet.
+   */
+  putSession(sandboxId: string, sessionId: string, facts: StoredSession): Promise<void>;
+  getSession(sandboxId: string, sessionId: string): Promise<StoredSession | null>;
+  deleteSession(sandboxId: string, sessionId: string): Promise<void>;
 
   /** A cheap round trip that proves the backend answers and is writable. */
   health(): Promise<{ ok: boolean; detail: string }>;

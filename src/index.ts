@@ -28,7 +28,17 @@ export { createHttpHandler, type HttpHandlerOptions } from "./http/app.js";
 export type { ApiKey, Authenticate, Principal } from "./http/auth.js";
 export type { ArtifactMetadata } from "./metadata.js";
 export type { MultipartPart, PartReceipt } from "./multipart.js";
+export {
+  filesystemStorage,
+  memorySessions,
+  memoryStorage,
+  redisSessions,
+  type SessionFactory,
+  type StorageFactory,
+  s3Storage,
+} from "./providers.js";
 export type { SessionProvider, SessionRecord } from "./sessions/provider.js";
+export type { DriverCapabilities, StorageDriver } from "./storage/driver.js";
 export type { StorageCapabilities, StorageProvider } from "./storage/provider.js";
 export {
   type AccessContext,

@@ -35,19 +35,26 @@ export function filesystemStorage(options: FilesystemDriverOptions): StorageFact
   };
 }
 
-/** S3 or an S3-compatible service; `provider: "ibm_cos"` names IBM COS (same code path). */
+/**
+ * S3 or an S3-compatible service; `provider: "ibm_cos"` names IBM COS (same code path).
+ * `atomicConditionalWrites: true` (AWS S3) skips the deletion marks RGW needs (see records.ts).
+ */
 export function s3Storage(
-  options: S3Options & { bucket: string; provider?: "s3" | "ibm_cos" },
+  options: S3Options & { bucket: string; provider?: "s3" | "ibm_cos"; atomicConditionalWrites?: boolean },
 ): StorageFactory {
-  const name = options.provider ?? "s3";
+  const { provider = "s3", atomicConditionalWrites = false, ...s3 } = options;
   return {
-    name,
+    name: provider,
     open: async () =>
-      (await import("./storage/s3/driver.js")).S3Driver.open(name, {
-        ...options,
-        region: options.region ?? "us-east-1",
-        forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-      }),
+      (await import("./storage/s3/driver.js")).S3Driver.open(
+        provider,
+        {
+          ...s3,
+          region: s3.region ?? "us-east-1",
+          forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== undefined,
+        },
+        { atomicConditionalWrites },
+      ),
   };
 }
 

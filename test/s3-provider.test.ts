@@ -229,7 +229,7 @@ describe.skipIf(!s3Services())("s3 provider against RGW", () => {
     expect(alpha.length).toBe(1251);
     expect(new Set(alpha).size).toBe(1251);
     console.log(`2,500 records: created in ${created} ms (concurrency 32), listed in ${listed} ms (3 pages)`);
-  }, 120_000);
+  }, 300_000);
 
   it("costs the requests the design promises per operation", async () => {
     // Observe (not alter) every request the provider sends.

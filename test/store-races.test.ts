@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ArtifactStore, type ArtifactStoreOptions } from "../src/index.js";
+import { ArtifactNotFoundError, ArtifactStore, type ArtifactStoreOptions } from "../src/index.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
 
 /**
@@ -40,4 +40,26 @@ describe.each(storeConfigs())("$name: concurrent updates", (fixture: Fixture<Art
     expect(meta.bytes).toBe(`content ${rounds}`.length);
     expect(meta.summary).toBe(`edit ${rounds}`);
   });
+
+  it("a delete racing an update wins: the artifact stays deleted, every round", async () => {
+    store = new ArtifactStore(await fixture.open());
+    const s = store;
+    const body = "x".repeat(64 * 1024);
+    let updatesLanded = 0;
+    for (let round = 0; round < 40; round++) {
+      const id = await s.store(body, { sessionId: "race-delete" });
+      await s.metadata(id); // read once, as a server would before acting on it
+      const [update, removal] = await Promise.allSettled([
+        s.updateFile(id, { data: `round ${round}` }),
+        s.delete(id),
+      ]);
+      expect(removal).toMatchObject({ status: "fulfilled", value: true });
+      if (update.status === "rejected") expect(update.reason).toBeInstanceOf(ArtifactNotFoundError);
+      else updatesLanded++;
+      expect(await s.exists(id), `round ${round}`).toBe(false);
+      await expect(s.retrieve(id)).rejects.toBeInstanceOf(ArtifactNotFoundError);
+      await expect(s.updateFile(id, { data: "late" })).rejects.toBeInstanceOf(ArtifactNotFoundError);
+    }
+    console.log(`${fixture.name}: 40 rounds, ${updatesLanded} updates landed before their delete`);
+  }, 180_000);
 });

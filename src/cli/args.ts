@@ -89,8 +89,11 @@ export function reportError(err: unknown): number {
     return err.code === "VALIDATION_ERROR" ? 2 : 1;
   }
   if (err instanceof UsageError || isParseArgsError(err)) {
-    // parseArgs explains at length how to pass a positional that starts with "-": its first sentence is enough.
-    const message = (err as Error).message.split(". ")[0]!.replace(/\.$/, "");
+    // parseArgs's advice on passing values that start with "-" would break the one line.
+    const message = (err as Error).message
+      .replace(/\s*To specify [\s\S]*$/, "")
+      .replace(/\s*\n\s*/g, " ")
+      .replace(/\.$/, "");
     console.error(`chuk-artifacts: ${message} (see --help)`);
     return 2;
   }

@@ -63,6 +63,9 @@ export async function run(argv: string[]): Promise<number> {
           await rename(temp, out);
         } catch (err) {
           await rm(temp, { force: true });
+          // Report the file the user named, not the temporary one beside it.
+          const failure = err as NodeJS.ErrnoException;
+          if (failure.path === temp) failure.path = out;
           throw err;
         }
       }

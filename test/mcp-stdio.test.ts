@@ -126,7 +126,9 @@ describe("MCP over stdio (chuk-artifacts mcp)", () => {
     const read = await ok(second, "read_file", { artifactId: written.artifact.artifactId });
     expect(read._result.content[0]).toEqual({ type: "text", text: "kept" });
     // The startup line on stderr names the user, session and storage.
-    expect(stderrOf.get(second)!.join("")).toMatch(/user dora, session user_dora, filesystem storage/);
+    expect(stderrOf.get(second)!.join("")).toMatch(
+      /user dora, session user_dora; storage: filesystem \(.*\); sessions: memory; expiry: artifacts never expire/,
+    );
 
     // --provider memory keeps nothing on disk.
     const memCwd = await mkdtemp(join(dir, "mem-"));

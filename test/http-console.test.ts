@@ -169,6 +169,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
     );
     expect(bigMeta.body).toMatchObject({ bytes: big.length, sha256: sha256(big) });
     await shot(page, "06-four-files");
+    await page.click("#clear-uploads");
+    expect(await page.locator("#uploads li").count()).toBe(0);
 
     // Details of the JSON: a pretty-printed preview; the summary edited and saved.
     await page.click("#rows button.link:text-is('notes.json')");
@@ -271,10 +273,26 @@ describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
     await shot(admin.page, "13-admin-session-switch");
     await admin.context.close();
 
-    // A user who is not an admin has no picker.
+    // A user who is not an admin has no picker; a big session is shown in pages of 25.
+    for (let i = 0; i < 30; i++) {
+      const res = await fetch(`${server.url}/v1/artifacts?filename=log-${String(i).padStart(2, "0")}.txt`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEYS.bob}`, "content-type": "text/plain" },
+        body: `line ${i}`,
+      });
+      expect(res.status).toBe(201);
+    }
     const bob = await open();
     await connect(bob.page, KEYS.bob);
     expect(await bob.page.isHidden("#session-form")).toBe(true);
+    await bob.page.waitForSelector("#pager:not([hidden])");
+    expect(await bob.page.textContent("#page-info")).toBe("Page 1 of 2");
+    expect(await bob.page.locator("#rows tr").count()).toBe(25);
+    expect((await rowNames(bob.page))[0]).toBe("log-29.txt");
+    await bob.page.click("#next");
+    expect(await bob.page.locator("#rows tr").count()).toBe(5);
+    expect((await rowNames(bob.page)).at(-1)).toBe("log-00.txt");
+    await shot(bob.page, "13b-second-page");
     await bob.context.close();
 
     // Phone width, light and dark; desktop dark. Nothing wider than the screen.

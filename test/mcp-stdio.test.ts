@@ -75,6 +75,9 @@ const limitFlags = [
   String(LIMITS.maxUploadBytes),
   "--page-size",
   String(LIMITS.pageSize),
+  // The suite expects a default expiry, as the library has; `mcp` alone keeps files forever.
+  "--ttl",
+  "900",
 ];
 
 const cache = new Map<string, Promise<Client>>();

@@ -34,7 +34,9 @@ export async function personalStore(
   else if (!env.ttlSet) options.defaultTtl = null;
   const config = resolveConfig(options); // bad configuration fails here, before anything starts
   const { secret, note } = await signingSecretFor(config);
-  options.signingSecret = secret;
+  // Only the kept secret is passed on: without one the store makes its own and warns when it signs.
+  if (config.signingSecret === null && config.storageProvider === "filesystem")
+    options.signingSecret = secret;
   return { options, config, secretNote: note };
 }
 

@@ -44,6 +44,7 @@ export const PAGE = `<!doctype html>
       <span class="sub">Large files upload in parts; each shows its progress.</span>
     </label>
     <ul id="uploads" class="uploads" aria-label="Uploads"></ul>
+    <div class="row end"><button id="clear-uploads" type="button" hidden>Clear finished uploads</button></div>
     <div class="listbar">
       <input id="filter" type="search" placeholder="Filter by name" aria-label="Filter by name" autocomplete="off">
       <span id="count" class="count" aria-live="polite"></span>

@@ -257,9 +257,11 @@ function uploadView(file) {
       this.progress(file.size);
       item.className = "done";
       stateText.textContent = "done";
+      $("clear-uploads").hidden = false;
     },
     fail(err) {
       item.className = "failed";
+      $("clear-uploads").hidden = false;
       stateText.textContent = "failed";
       showError(new Error(file.name + ": " + (err instanceof Error ? err.message : String(err))));
     },
@@ -514,6 +516,10 @@ window.addEventListener("drop", (e) => {
   if ($("main").hidden) return;
   const files = [...(e.dataTransfer ? e.dataTransfer.files : [])];
   if (files.length) enqueue(files);
+});
+$("clear-uploads").addEventListener("click", () => {
+  for (const item of document.querySelectorAll("#uploads li.done, #uploads li.failed")) item.remove();
+  $("clear-uploads").hidden = true;
 });
 $("filter").addEventListener("input", () => {
   state.filter = $("filter").value;

@@ -87,6 +87,7 @@ td.actions button { margin-left: .25rem; }
 .detail form { display: grid; gap: .6rem; }
 .detail label { display: grid; gap: .2rem; font-size: .9em; color: var(--muted); }
 .row { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+.row.end { justify-content: flex-end; margin-top: .4rem; }
 .row input[readonly] { flex: 1 1 12rem; }
 .preview { display: grid; place-items: center; min-height: 4rem; background: var(--bg); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 .preview img, .preview video { max-width: 100%; max-height: 24rem; display: block; }

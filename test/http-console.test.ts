@@ -307,6 +307,11 @@ describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
       const width = await view.page.evaluate(() => document.documentElement.scrollWidth);
       expect(width).toBeLessThanOrEqual(options.width ?? 1280);
       await shot(view.page, name);
+      if (name === "16-desktop-dark") {
+        await view.page.click("#rows button.link:text-is('notes.json')");
+        await view.page.waitForSelector("#preview pre");
+        await shot(view.page, "16b-desktop-dark-detail");
+      }
       if (name === "14-phone-light") {
         await view.page.click("#rows button.link:text-is('notes.json')");
         await view.page.waitForSelector("#preview pre");

@@ -24,6 +24,7 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 button, input, select, textarea { font: inherit; color: inherit; }
 button { cursor: pointer; border: 1px solid var(--line); background: var(--panel); border-radius: 6px; padding: .35rem .75rem; }
 button:hover { background: var(--hover); }
+button:disabled { opacity: .45; cursor: default; background: var(--panel); }
 button.primary { background: var(--accent); color: var(--accent-text); border-color: var(--accent); }
 button.danger { color: var(--danger); }
 button.danger.solid { background: var(--danger); color: var(--panel); border-color: var(--danger); }

@@ -223,6 +223,15 @@ describe("chuk-artifacts file commands on the shared defaults", () => {
     expect(drawn).toContain("eight.bin");
     expect(drawn).toContain("100%");
     expect(drawn).toContain("8.0 MB of 8.0 MB");
+    // get to a redirected stdout draws one too; to a file with stderr piped, none.
+    const id = ok(["put", "eight.bin"]).out.trim();
+    const getting = `${process.execPath} ${CLI} get ${id} 2>&1 >/dev/null`;
+    const got = spawnSync("script", ["-qec", getting, "/dev/null"], {
+      cwd: dir,
+      env: { ...ENV, TERM: "xterm" },
+    });
+    expect(got.stdout.toString()).toContain("100%");
+    expect(cli(["get", id, "-o", "eight-back.bin"]).err).toBe("");
   });
 
   it("presigns a URL that serve, started later on the same folder, accepts", async () => {

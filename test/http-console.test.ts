@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -241,6 +241,14 @@ describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
     expect((await json(`${server.url}/v1/artifacts/${chartId}/metadata`, "GET", KEYS.alice)).status).toBe(
       404,
     );
+
+    // Download from the list: the browser saves the bytes under the file's name.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.locator("#rows tr", { hasText: "notes.json" }).locator("button", { hasText: "Download" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe("notes.json");
+    expect(await readFile((await download.path())!, "utf8")).toBe('{"team":"red","n":[1,2,3]}');
 
     // Filter by name, then sort by name.
     await page.fill("#filter", "REP");

@@ -48,10 +48,12 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     const { metadata, body } = await store.openStream(id, context);
-    const progress = await progressFor(metadata.filename ?? id, out === "-" ? 0 : metadata.bytes);
+    // No bar while the bytes themselves go to the terminal; redirected, they get one.
+    const toTerminal = out === "-" && process.stdout.isTTY === true;
+    const progress = await progressFor(metadata.filename ?? id, toTerminal ? 0 : metadata.bytes);
     try {
       if (out === "-") {
-        await pipeline(Readable.from(body.stream), process.stdout);
+        await pipeline(Readable.from(progress.track(body.stream)), process.stdout);
       } else {
         // Aside, then renamed: a failed or corrupt read never leaves a partial FILE behind.
         const temp = `${out}.${process.pid}.part`;

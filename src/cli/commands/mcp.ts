@@ -9,6 +9,7 @@ import {
   STORE_FLAGS,
   STORE_FLAGS_HELP,
   storeOptionsFrom,
+  wholeNumber,
 } from "../args.js";
 import { personalStore, storageLine, ttlLine } from "../defaults.js";
 
@@ -67,9 +68,9 @@ export async function run(argv: string[]): Promise<number> {
   const env = readServerEnvironment();
   const userId = values.user ?? env.mcpUser ?? DEFAULT_USER;
   const limits = {
-    maxReadBytes: wholeNumber(values["max-read-bytes"], "--max-read-bytes"),
-    maxUploadBytes: wholeNumber(values["max-upload-bytes"], "--max-upload-bytes"),
-    listPageSize: wholeNumber(values["page-size"], "--page-size"),
+    maxReadBytes: positive(values["max-read-bytes"], "--max-read-bytes"),
+    maxUploadBytes: positive(values["max-upload-bytes"], "--max-upload-bytes"),
+    listPageSize: positive(values["page-size"], "--page-size"),
   };
 
   let store: ArtifactStore;
@@ -126,9 +127,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function wholeNumber(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
-  return n;
+function positive(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : wholeNumber(value, flag, 1);
 }

@@ -7,7 +7,15 @@ import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
 import { ApiKeyring } from "../../http/auth.js";
 import { generateApiKey, keptApiKey, loadApiKeys } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
-import { helpRequested, parseTtl, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import {
+  helpRequested,
+  parseTtl,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  storeOptionsFrom,
+  UsageError,
+  wholeNumber,
+} from "../args.js";
 import { personalStore, storageLine, ttlLine } from "../defaults.js";
 
 /** Who a generated key acts for: the same user the CLI and `mcp` default to, as an admin. */
@@ -71,6 +79,10 @@ export async function run(argv: string[]): Promise<number> {
   // No key configured: the one kept beside the files (filesystem), else one for this process.
   let kept: Awaited<ReturnType<typeof keptApiKey>> | null = null;
   let processKey: string | null = null;
+  if (values["rotate-key"] && keys.length > 0)
+    throw new UsageError(
+      `--rotate-key replaces the generated key; these keys come from ${sources.join(", ")}`,
+    );
   if (keys.length === 0) {
     if (config.storageProvider === "filesystem") {
       kept = await keptApiKey(config.fsRoot, GENERATED_PRINCIPAL, { rotate: values["rotate-key"] === true });
@@ -170,11 +182,6 @@ export async function run(argv: string[]): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
-}
-
-function wholeNumber(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new Error(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
-  return Number(value);
 }
 
 function urlHost(address: string): string {

@@ -300,6 +300,8 @@ function stripUndefined<T extends object>(value: T): T {
 export interface ServerEnvironment {
   /** ARTIFACT_PROVIDER was set: the CLI's own default storage must not override it. */
   storageProviderSet: boolean;
+  /** ARTIFACT_TTL was set: the CLI's own "never expire" default must not override it. */
+  ttlSet: boolean;
   /** ARTIFACT_PUBLIC_URL, when set: where signed URLs point instead of the listening address. */
   publicUrl: string | null;
   /** CHUK_API_KEYS="key=user,…" */
@@ -319,6 +321,7 @@ export function readServerEnvironment(env: Env = process.env): ServerEnvironment
   };
   return {
     storageProviderSet: value("ARTIFACT_PROVIDER") !== null,
+    ttlSet: value("ARTIFACT_TTL") !== null,
     publicUrl: value("ARTIFACT_PUBLIC_URL"),
     apiKeys: value("CHUK_API_KEYS"),
     adminKeys: value("CHUK_ADMIN_KEYS"),

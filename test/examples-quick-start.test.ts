@@ -1,4 +1,6 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url), "utf8");
@@ -19,5 +21,16 @@ describe("README quick start", () => {
     expect(sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:8080\/signed\/grid\//);
     log.mockRestore();
+  });
+
+  it("runs from a shell the way the README says: npx tsx examples/quick-start.ts, after the build", () => {
+    expect(read("../README.md")).toContain("npx tsx examples/quick-start.ts");
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    const run = spawnSync(process.execPath, ["node_modules/tsx/dist/cli.mjs", "examples/quick-start.ts"], {
+      cwd: root,
+      encoding: "utf8",
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^grid\/chuk-artifacts\/user_alice\/[0-9a-f]{32} 21 [0-9a-f]{64} http:\/\//);
   });
 });

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,9 +69,71 @@ describe("chuk-artifacts serve", () => {
     const second = await serve({ cwd, args: ["--port", port] });
     expect(second.output()).toContain("signing secret: kept in");
     expect(await (await fetch(url)).text()).toBe("kept across restarts");
-    // A new key was generated; the old one is gone.
-    expect((await fetch(`${second.url}/v1/whoami`, { headers: bearer(key) })).status).toBe(401);
+    // The generated key was kept (as a hash only) and still works; it is not printed again.
+    expect(second.generatedKey).toBeNull();
+    expect(second.output()).toContain('API keys: the kept key of user "local"');
+    expect(second.output()).not.toContain(key);
+    expect((await json(`${second.url}/v1/whoami`, "GET", key)).body).toMatchObject({
+      userId: "local",
+      admin: true,
+    });
+    const keptFile = await readFile(join(cwd, "artifacts", "_api-key"), "utf8");
+    expect(keptFile).not.toContain(key);
+    expect(JSON.parse(keptFile).sha256).toBe(createHash("sha256").update(key).digest("hex"));
+    expect((await stat(join(cwd, "artifacts", "_api-key"))).mode & 0o777).toBe(0o600);
     expect(await second.stop("SIGINT")).toBe(0);
+
+    // --rotate-key makes a new one: printed once, and the old one stops working.
+    const third = await serve({ cwd, args: ["--rotate-key"] });
+    expect(third.generatedKey).toMatch(/^ca_/);
+    expect(third.generatedKey).not.toBe(key);
+    expect((await fetch(`${third.url}/v1/whoami`, { headers: bearer(key) })).status).toBe(401);
+    expect((await fetch(`${third.url}/v1/whoami`, { headers: bearer(third.generatedKey!) })).status).toBe(
+      200,
+    );
+  });
+
+  it("keeps files with no expiry by default: still there after a restart, past a shortened TTL", async () => {
+    const cwd = await tempDir();
+    const first = await serve({ cwd });
+    expect(first.output()).toContain("expiry: artifacts never expire");
+    const key = first.generatedKey!;
+    const res = await fetch(`${first.url}/v1/artifacts?filename=kept.txt`, {
+      method: "POST",
+      headers: bearer(key, { "content-type": "text/plain" }),
+      body: "still here tomorrow",
+    });
+    const kept = (await res.json()) as { artifactId: string; ttl: number | null; expiresAt: string | null };
+    expect(kept).toMatchObject({ ttl: null, expiresAt: null });
+    await first.stop();
+
+    // The control: the same steps with a 1 s default expire, so this test would see a TTL.
+    const shortCwd = await tempDir();
+    const short = await serve({ cwd: shortCwd, args: ["--ttl", "1"] });
+    expect(short.output()).toContain("expiry: artifacts expire after 1 s");
+    const shortKey = short.generatedKey!;
+    const gone = await fetch(`${short.url}/v1/artifacts`, {
+      method: "POST",
+      headers: bearer(shortKey, { "content-type": "text/plain" }),
+      body: "gone soon",
+    });
+    const goneId = ((await gone.json()) as { artifactId: string }).artifactId;
+    await short.stop();
+    await new Promise((r) => setTimeout(r, 1_500));
+
+    const again = await serve({ cwd });
+    expect(
+      (await fetch(`${again.url}/v1/artifacts/${kept.artifactId}`, { headers: bearer(key) })).status,
+    ).toBe(200);
+    expect(
+      await (await fetch(`${again.url}/v1/artifacts/${kept.artifactId}`, { headers: bearer(key) })).text(),
+    ).toBe("still here tomorrow");
+    const listed = await json(`${again.url}/v1/artifacts`, "GET", key);
+    expect(listed.body.items.map((m: { artifactId: string }) => m.artifactId)).toEqual([kept.artifactId]);
+    const shortAgain = await serve({ cwd: shortCwd, args: ["--ttl", "1"] });
+    expect(
+      (await fetch(`${shortAgain.url}/v1/artifacts/${goneId}`, { headers: bearer(shortKey) })).status,
+    ).toBe(410);
   });
 
   it("with --provider memory: a per-process secret, said so, and URLs that die with the process", async () => {

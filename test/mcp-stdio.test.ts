@@ -75,6 +75,9 @@ const limitFlags = [
   String(LIMITS.maxUploadBytes),
   "--page-size",
   String(LIMITS.pageSize),
+  // The suite expects a default expiry, as the library has; `mcp` alone keeps files forever.
+  "--ttl",
+  "900",
 ];
 
 const cache = new Map<string, Promise<Client>>();
@@ -126,7 +129,9 @@ describe("MCP over stdio (chuk-artifacts mcp)", () => {
     const read = await ok(second, "read_file", { artifactId: written.artifact.artifactId });
     expect(read._result.content[0]).toEqual({ type: "text", text: "kept" });
     // The startup line on stderr names the user, session and storage.
-    expect(stderrOf.get(second)!.join("")).toMatch(/user dora, session user_dora, filesystem storage/);
+    expect(stderrOf.get(second)!.join("")).toMatch(
+      /user dora, session user_dora; storage: filesystem \(.*\); sessions: memory; expiry: artifacts never expire/,
+    );
 
     // --provider memory keeps nothing on disk.
     const memCwd = await mkdtemp(join(dir, "mem-"));

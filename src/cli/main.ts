@@ -12,10 +12,13 @@ const COMMANDS: Record<
     load: () => import("./commands/serve.js"),
   },
   mcp: { summary: "run the MCP server on stdio", load: () => import("./commands/mcp.js") },
-  put: { summary: "store a file or stdin", load: () => import("./commands/put.js") },
+  put: { summary: "store files, folders or stdin", load: () => import("./commands/put.js") },
   get: { summary: "write an artifact's bytes to stdout or a file", load: () => import("./commands/get.js") },
   ls: { summary: "list a session's artifacts", load: () => import("./commands/ls.js") },
-  rm: { summary: "delete an artifact", load: () => import("./commands/rm.js") },
+  rm: { summary: "delete artifacts", load: () => import("./commands/rm.js") },
+  cp: { summary: "copy an artifact within its session", load: () => import("./commands/cp.js") },
+  mv: { summary: "rename an artifact (a new filename)", load: () => import("./commands/mv.js") },
+  meta: { summary: "show or change an artifact's metadata", load: () => import("./commands/meta.js") },
   presign: { summary: "print a signed download URL", load: () => import("./commands/presign.js") },
   stats: { summary: "print configuration and provider health", load: () => import("./commands/stats.js") },
   cleanup: { summary: "delete expired artifacts and sessions", load: () => import("./commands/cleanup.js") },
@@ -50,8 +53,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
-    console.error(`chuk-artifacts: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
+  async (err: unknown) => {
+    // A bad flag (exit 2) or any other failure (exit 1), in one line.
+    const { reportError } = await import("./args.js");
+    process.exitCode = reportError(err);
   },
 );

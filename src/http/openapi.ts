@@ -69,7 +69,7 @@ const OPENAPI = {
     },
     "/": {
       get: {
-        summary: "The web console (HTML); paste an API key to list, upload, download and delete",
+        summary: "The web console (HTML); paste an API key to upload, browse, preview, share and delete",
         security: [],
         responses: {
           "200": { description: "HTML page", content: { "text/html": { schema: { type: "string" } } } },
@@ -85,6 +85,15 @@ const OPENAPI = {
             description: "JavaScript module",
             content: { "text/javascript": { schema: { type: "string" } } },
           },
+        },
+      },
+    },
+    "/console.css": {
+      get: {
+        summary: "The web console's stylesheet",
+        security: [],
+        responses: {
+          "200": { description: "CSS", content: { "text/css": { schema: { type: "string" } } } },
         },
       },
     },

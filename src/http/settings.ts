@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
-import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import type { ResolvedConfig, ServerEnvironment } from "../config.js";
-import type { ApiKey } from "./auth.js";
+import type { ApiKey, Authenticate, Principal } from "./auth.js";
 
 /**
  * The server's own settings from the environment, read when the server starts (never at import):
@@ -130,4 +130,71 @@ async function readSecret(path: string): Promise<string | null> {
   // Someone loosened the file's mode: tighten it again.
   if (((await stat(path)).mode & 0o077) !== 0) await chmod(path, 0o600);
   return text.length >= 32 ? text : null;
+}
+
+export const API_KEY_FILE = "_api-key";
+
+const keptKeySchema = z.strictObject({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  userId: z.string(),
+  admin: z.boolean(),
+  createdAt: z.string(),
+});
+
+/**
+ * The key a standalone server generates when none is configured, kept under the filesystem root
+ * beside the signing secret so clients configured with it keep working after a restart. Only its
+ * sha256 is written (0600, reserved "_" name): the key itself is printed once, when it is made,
+ * and cannot be read back from the file. `rotate` replaces it.
+ */
+export async function keptApiKey(
+  fsRoot: string,
+  principal: Principal,
+  options: { rotate?: boolean } = {},
+): Promise<{ authenticate: Authenticate; path: string; principal: Principal; key: string | null }> {
+  const root = resolve(fsRoot);
+  await mkdir(root, { recursive: true });
+  const path = join(root, API_KEY_FILE);
+  if (!options.rotate) {
+    const kept = await readKeptKey(path);
+    if (kept) {
+      const owner = { userId: kept.userId, admin: kept.admin };
+      return { authenticate: digestAuthenticate(kept.sha256, owner), path, principal: owner, key: null };
+    }
+  }
+  const key = generateApiKey();
+  const record = { sha256: sha256Hex(key), ...principal, createdAt: new Date().toISOString() };
+  const temp = join(root, `${API_KEY_FILE}.${randomBytes(6).toString("hex")}.tmp`);
+  await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: "wx" });
+  await rename(temp, path); // atomic: a reader sees the old key or the new one
+  return { authenticate: digestAuthenticate(record.sha256, principal), path, principal, key };
+}
+
+async function readKeptKey(path: string): Promise<z.infer<typeof keptKeySchema> | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  try {
+    return keptKeySchema.parse(JSON.parse(text));
+  } catch {
+    throw new Error(`${path} is not a kept API key; remove it, or start with --rotate-key`);
+  }
+}
+
+/** Accepts `Authorization: Bearer <key>` when the key's sha256 is `hex`, compared in constant time. */
+function digestAuthenticate(hex: string, principal: Principal): Authenticate {
+  const expected = Buffer.from(hex, "hex");
+  return (request) => {
+    const match = /^Bearer[ ]+(\S+)[ ]*$/i.exec(request.headers.get("authorization") ?? "");
+    if (!match) return null;
+    return timingSafeEqual(Buffer.from(sha256Hex(match[1]!), "hex"), expected) ? principal : null;
+  };
+}
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }

@@ -6,13 +6,20 @@ const HELP = `usage: chuk-artifacts cleanup [options]
 Deletes expired artifacts, abandoned upload slots and the artifacts of expired sessions,
 then prints how many artifacts were removed.
 
+  --json   print { removed } as JSON
+
 ${STORE_FLAGS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseArgs({ args: argv, options: { ...STORE_FLAGS }, allowPositionals: false });
-  if (helpRequested(parsed.values, HELP)) return 0;
-  return withStore(parsed.values, async (store) => {
-    console.log(`removed ${await store.cleanupExpiredSessions()} expired artifacts`);
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...STORE_FLAGS, json: { type: "boolean" } },
+    allowPositionals: false,
+  });
+  if (helpRequested(values, HELP)) return 0;
+  return withStore(values, async (store) => {
+    const removed = await store.cleanupExpiredSessions();
+    console.log(values.json ? JSON.stringify({ removed }) : `removed ${removed} expired artifacts`);
     return 0;
   });
 }

@@ -1,31 +1,47 @@
 import { parseArgs } from "node:util";
-import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
+import { userSessionId } from "../../grid.js";
+import {
+  CONTEXT_FLAGS,
+  DEFAULT_USER,
+  helpRequested,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  UsageError,
+  withStore,
+} from "../args.js";
 
-const HELP = `usage: chuk-artifacts ls SESSION_ID [options]
+const HELP = `usage: chuk-artifacts ls [SESSION_ID] [options]
 
-Lists a session's artifacts: id, bytes, mime, filename.
+Lists a session's artifacts, newest first: id, bytes, mime, stored at, filename. Without
+SESSION_ID: the session of --user (default "${DEFAULT_USER}": user_${DEFAULT_USER}).
 
   --prefix DIR   only filenames starting with DIR (e.g. docs/)
-  --json         print metadata as JSON
+  --json         print the metadata as a JSON array
+  --user ID      whose session (the session must belong to this user)
 
 ${STORE_FLAGS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...STORE_FLAGS, prefix: { type: "string" }, json: { type: "boolean" } },
+    options: { ...STORE_FLAGS, ...CONTEXT_FLAGS, prefix: { type: "string" } },
     allowPositionals: true,
   });
-  if (helpRequested(parsed.values, HELP)) return 0;
-  const sessionId = parsed.positionals[0];
-  if (!sessionId) {
-    console.error(HELP);
-    return 2;
-  }
-  return withStore(parsed.values, async (store) => {
-    const items = await store.getDirectoryContents(sessionId, parsed.values.prefix ?? "");
-    if (parsed.values.json) console.log(JSON.stringify(items, null, 2));
-    else for (const m of items) console.log(`${m.artifactId}\t${m.bytes}\t${m.mime}\t${m.filename ?? ""}`);
+  if (helpRequested(values, HELP)) return 0;
+  if (positionals.length > 1) throw new UsageError("ls takes at most one SESSION_ID");
+  const sessionId = positionals[0] ?? values.session ?? userSessionId(values.user ?? DEFAULT_USER);
+  return withStore(values, async (store) => {
+    const items = (
+      await store.getDirectoryContents(
+        sessionId,
+        values.prefix ?? "",
+        values.user === undefined ? {} : { userId: values.user },
+      )
+    ).sort((a, b) => b.storedAt.localeCompare(a.storedAt));
+    if (values.json) console.log(JSON.stringify(items, null, 2));
+    else
+      for (const m of items)
+        console.log(`${m.artifactId}\t${m.bytes}\t${m.mime}\t${m.storedAt}\t${m.filename ?? ""}`);
     return 0;
   });
 }

@@ -1,8 +1,17 @@
 import { parseArgs } from "node:util";
-import { readServerEnvironment, resolveConfig } from "../../config.js";
-import { persistedSecret } from "../../http/settings.js";
+import { type ResolvedConfig, readServerEnvironment } from "../../config.js";
 import { ArtifactStore } from "../../store.js";
-import { helpRequested, reportError, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import {
+  DEFAULT_USER,
+  helpRequested,
+  parseTtl,
+  reportError,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  storeOptionsFrom,
+  wholeNumber,
+} from "../args.js";
+import { personalStore, storageLine, ttlLine } from "../defaults.js";
 
 const HELP = `usage: chuk-artifacts mcp [options]
 
@@ -17,6 +26,7 @@ Every call works inside one artifact session owned by one user:
   --max-read-bytes N    most bytes one read returns (default 1048576; read bigger files in parts)
   --max-upload-bytes N  most bytes one upload_file/write_file call takes (default 10485760)
   --page-size N         artifacts per resources/list page and list_files default (default 50)
+  --ttl SECONDS|never   default expiry of new artifacts (default never; ARTIFACT_TTL)
 
 Storage: unlike the library's memory default, files are kept on the filesystem under
 ./artifacts (ARTIFACT_FS_ROOT, --fs-root), so they outlive one client process. --provider (or
@@ -42,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       "max-read-bytes": { type: "string" },
       "max-upload-bytes": { type: "string" },
       "page-size": { type: "string" },
+      ttl: { type: "string" },
     },
     allowPositionals: false,
   });
@@ -55,28 +66,22 @@ export async function run(argv: string[]): Promise<number> {
   console.debug = console.error;
 
   const env = readServerEnvironment();
-  const storeOptions = storeOptionsFrom(values);
-  // The CLI's own default, decided before the store reads its environment: filesystem unless a
-  // provider was asked for.
-  if (storeOptions.storageProvider === undefined && !env.storageProviderSet) {
-    storeOptions.storageProvider = "filesystem";
-  }
-  const userId = values.user ?? env.mcpUser ?? "local";
+  const userId = values.user ?? env.mcpUser ?? DEFAULT_USER;
   const limits = {
-    maxReadBytes: wholeNumber(values["max-read-bytes"], "--max-read-bytes"),
-    maxUploadBytes: wholeNumber(values["max-upload-bytes"], "--max-upload-bytes"),
-    listPageSize: wholeNumber(values["page-size"], "--page-size"),
+    maxReadBytes: positive(values["max-read-bytes"], "--max-read-bytes"),
+    maxUploadBytes: positive(values["max-upload-bytes"], "--max-upload-bytes"),
+    listPageSize: positive(values["page-size"], "--page-size"),
   };
 
   let store: ArtifactStore;
+  let config: ResolvedConfig;
   try {
-    // Without a configured secret, a filesystem store signs with the secret kept in its root, the
-    // one `chuk-artifacts serve` on the same folder uses: its URLs then work there.
-    const config = resolveConfig(storeOptions);
-    if (config.signingSecret === null && config.storageProvider === "filesystem") {
-      storeOptions.signingSecret = (await persistedSecret(config.fsRoot)).secret;
-    }
-    store = new ArtifactStore(storeOptions);
+    // The defaults serve and the file commands share: the same folder, the same kept signing
+    // secret (so URLs printed here are accepted by serve on that folder), no expiry.
+    const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl, "--ttl");
+    const personal = await personalStore(storeOptionsFrom(values), ttl, env);
+    config = personal.config;
+    store = new ArtifactStore(personal.options);
   } catch (err) {
     return reportError(err);
   }
@@ -107,10 +112,10 @@ export async function run(argv: string[]): Promise<number> {
       process.once("SIGTERM", resolve);
     });
     await server.connect(transport);
-    const where = store.storageProviderName === "filesystem" ? ` under ${store.config.fsRoot}` : "";
     console.error(
-      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}, ` +
-        `${store.storageProviderName} storage${where}, ${store.sessionProviderName} sessions`,
+      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}; ` +
+        `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
+        `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
     );
     await closed;
     await server.close();
@@ -122,9 +127,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-function wholeNumber(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
-  return n;
+function positive(value: string | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : wholeNumber(value, flag, 1);
 }

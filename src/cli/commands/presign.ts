@@ -1,30 +1,40 @@
 import { parseArgs } from "node:util";
-import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
+import {
+  CONTEXT_FLAGS,
+  contextFrom,
+  helpRequested,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  UsageError,
+  wholeNumber,
+  withStore,
+} from "../args.js";
 
 const HELP = `usage: chuk-artifacts presign ARTIFACT_ID [options]
 
-Prints a signed download URL. For memory and filesystem storage the URL points at
-"chuk-artifacts serve" (ARTIFACT_PUBLIC_URL) and needs the same ARTIFACT_SIGNING_SECRET.
+Prints a signed download URL. On memory and filesystem storage it points at "chuk-artifacts
+serve" (ARTIFACT_PUBLIC_URL, default http://127.0.0.1:8080) and is signed with the secret kept
+in the store's folder, so serve on the same folder accepts it.
 
   --expires SECONDS   how long the URL works (default 3600)
+  --json              print { url, expiresAt } as JSON
 
 ${STORE_FLAGS_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...STORE_FLAGS, expires: { type: "string" } },
+    options: { ...STORE_FLAGS, ...CONTEXT_FLAGS, expires: { type: "string" } },
     allowPositionals: true,
   });
-  if (helpRequested(parsed.values, HELP)) return 0;
-  const id = parsed.positionals[0];
-  if (!id) {
-    console.error(HELP);
-    return 2;
-  }
-  return withStore(parsed.values, async (store) => {
-    const expires = parsed.values.expires === undefined ? 3600 : Number(parsed.values.expires);
-    console.log(await store.presign(id, { expires }));
+  if (helpRequested(values, HELP)) return 0;
+  const [id, ...extra] = positionals;
+  if (!id || extra.length > 0) throw new UsageError("presign takes one ARTIFACT_ID");
+  const expires = values.expires === undefined ? 3600 : wholeNumber(values.expires, "--expires", 1);
+  return withStore(values, async (store) => {
+    const url = await store.presign(id, { ...contextFrom(values), expires });
+    const expiresAt = new Date(Date.now() + expires * 1000).toISOString();
+    console.log(values.json ? JSON.stringify({ url, expiresAt }, null, 2) : url);
     return 0;
   });
 }

@@ -1,48 +1,141 @@
 import { createReadStream } from "node:fs";
-import { basename } from "node:path";
+import { readdir, stat } from "node:fs/promises";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { parseArgs } from "node:util";
-import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args.js";
+import mime from "mime";
+import type { ArtifactMetadata } from "../../metadata.js";
+import type { ArtifactStore } from "../../store.js";
+import {
+  CONTEXT_FLAGS,
+  contextFrom,
+  DEFAULT_USER,
+  helpRequested,
+  parseMeta,
+  parseTtl,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  UsageError,
+  withStore,
+} from "../args.js";
+import { humanBytes, progressFor } from "../progress.js";
 
-const HELP = `usage: chuk-artifacts put [FILE|-] [options]
+const HELP = `usage: chuk-artifacts put [FILE|DIR|-]... [options]
 
-Stores FILE (or standard input with "-" or no FILE) and prints the new artifact id.
+Stores files (a folder: every file under it, named by its path from the folder's parent) or
+standard input ("-", or no argument), and prints each new artifact id. Several files end with a
+summary line on standard error.
 
-  --session ID     session to store into      --user ID        owning user (session user_ID)
-  --mime TYPE      content type               --summary TEXT   description
-  --filename NAME  name kept as metadata      --ttl SECONDS    expiry ("never" for none)
-  --json           print the whole metadata as JSON
+  --user ID        owning user (default "${DEFAULT_USER}": session user_${DEFAULT_USER})
+  --session ID     session to store into instead
+  --mime TYPE      content type (default: from the file extension)
+  --summary TEXT   description          --filename NAME  name kept as metadata (one input only)
+  --meta JSON      a JSON object kept with each file
+  --ttl SECONDS    expiry ("never", the default unless ARTIFACT_TTL is set)
+  --json           print the metadata as JSON (an array for several inputs)
 
 ${STORE_FLAGS_HELP}`;
 
+interface Input {
+  path: string | null; // null: standard input
+  filename: string | null;
+  bytes: number | null;
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const parsed = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       ...STORE_FLAGS,
-      session: { type: "string" },
-      user: { type: "string" },
+      ...CONTEXT_FLAGS,
       mime: { type: "string" },
       summary: { type: "string" },
       filename: { type: "string" },
+      meta: { type: "string" },
       ttl: { type: "string" },
-      json: { type: "boolean" },
     },
     allowPositionals: true,
   });
-  if (helpRequested(parsed.values, HELP)) return 0;
-  const { values, positionals } = parsed;
-  const file = positionals[0] ?? "-";
-  const ttl = values.ttl === undefined ? undefined : values.ttl === "never" ? null : Number(values.ttl);
+  if (helpRequested(values, HELP)) return 0;
   return withStore(values, async (store) => {
-    const id = await store.store(file === "-" ? process.stdin : createReadStream(file), {
-      ...(values.session !== undefined && { sessionId: values.session }),
-      ...(values.user !== undefined && { userId: values.user }),
-      mime: values.mime ?? "application/octet-stream",
-      summary: values.summary ?? "",
-      filename: values.filename ?? (file === "-" ? null : basename(file)),
-      ...(ttl !== undefined && { ttl }),
-    });
-    console.log(values.json ? JSON.stringify(await store.metadata(id), null, 2) : id);
+    const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl, "--ttl");
+    const meta = values.meta === undefined ? undefined : parseMeta(values.meta);
+    const inputs = await expand(positionals.length === 0 ? ["-"] : positionals);
+    if (values.filename !== undefined && inputs.length !== 1)
+      throw new UsageError("--filename names one input; several were given");
+    const context = contextFrom(values);
+    const owner =
+      context.userId === undefined && context.sessionId === undefined ? { userId: DEFAULT_USER } : {};
+    const stored: ArtifactMetadata[] = [];
+    for (const input of inputs) {
+      const filename = values.filename ?? input.filename;
+      const id = await storeOne(store, input, {
+        ...context,
+        ...owner,
+        mime: values.mime ?? (filename ? mime.getType(filename) : null) ?? "application/octet-stream",
+        ...(values.summary !== undefined && { summary: values.summary }),
+        filename,
+        ...(meta !== undefined && { meta }),
+        ...(ttl !== undefined && { ttl }),
+      });
+      const metadata = await store.metadata(id);
+      stored.push(metadata);
+      if (!values.json) console.log(inputs.length === 1 ? id : `${id}\t${metadata.filename ?? ""}`);
+    }
+    if (values.json) console.log(JSON.stringify(inputs.length === 1 ? stored[0] : stored, null, 2));
+    if (inputs.length > 1) {
+      const total = stored.reduce((n, m) => n + m.bytes, 0);
+      console.error(
+        `stored ${stored.length} files, ${humanBytes(total)}, in session ${stored[0]!.sessionId}`,
+      );
+    }
     return 0;
   });
+}
+
+async function storeOne(
+  store: ArtifactStore,
+  input: Input,
+  options: Parameters<ArtifactStore["store"]>[1],
+): Promise<string> {
+  if (input.path === null) return store.store(process.stdin, options);
+  const progress = await progressFor(input.filename ?? basename(input.path), input.bytes ?? 0);
+  try {
+    return await store.store(progress.track(createReadStream(input.path)), options);
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Arguments to files: "-" is standard input, a folder is every regular file under it. */
+async function expand(args: string[]): Promise<Input[]> {
+  const inputs: Input[] = [];
+  for (const arg of args) {
+    if (arg === "-") {
+      inputs.push({ path: null, filename: null, bytes: null });
+      continue;
+    }
+    const info = await stat(arg); // a missing file fails here, in one line
+    if (info.isFile()) {
+      inputs.push({ path: arg, filename: basename(arg), bytes: info.size });
+      continue;
+    }
+    if (!info.isDirectory()) throw new UsageError(`${arg} is neither a file nor a folder`);
+    const parent = dirname(join(arg, "."));
+    const entries = await readdir(arg, { recursive: true, withFileTypes: true });
+    const files = entries
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath ?? e.path, e.name))
+      .sort();
+    if (files.length === 0) throw new UsageError(`${arg} holds no files`);
+    for (const file of files) {
+      inputs.push({
+        path: file,
+        filename: relative(parent, file).split(sep).join("/"),
+        bytes: (await stat(file)).size,
+      });
+    }
+  }
+  if (inputs.filter((i) => i.path === null).length > 1)
+    throw new UsageError('"-" (standard input) can be given once');
+  return inputs;
 }

@@ -1,14 +1,25 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createAdaptorServer } from "@hono/node-server";
-import { type ArtifactStoreOptions, readServerEnvironment, resolveConfig } from "../../config.js";
+import { readServerEnvironment } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
-import { type ApiKey, ApiKeyring } from "../../http/auth.js";
-import { generateApiKey, loadApiKeys, signingSecretFor } from "../../http/settings.js";
+import { ApiKeyring } from "../../http/auth.js";
+import { generateApiKey, keptApiKey, loadApiKeys } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
-import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
+import {
+  helpRequested,
+  parseTtl,
+  STORE_FLAGS,
+  STORE_FLAGS_HELP,
+  storeOptionsFrom,
+  UsageError,
+  wholeNumber,
+} from "../args.js";
+import { personalStore, storageLine, ttlLine } from "../defaults.js";
+
+/** Who a generated key acts for: the same user the CLI and `mcp` default to, as an admin. */
+const GENERATED_PRINCIPAL = { userId: "local", admin: true };
 
 const HELP = `usage: chuk-artifacts serve [options]
 
@@ -20,10 +31,13 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --max-upload-bytes N        largest upload body (default ${DEFAULT_MAX_UPLOAD_BYTES})
   --request-timeout SECONDS   time a client gets to send a whole request (default 3600)
   --idle-timeout SECONDS      a connection silent this long is closed (default 120)
+  --ttl SECONDS|never         default expiry of new artifacts (default never; ARTIFACT_TTL)
+  --rotate-key                replace the kept API key with a new one (printed once)
   --no-console                do not serve the web console
 
-API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json;
-with none, one admin key is generated and printed. Signed URLs point at ARTIFACT_PUBLIC_URL,
+API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json.
+With none, an admin key for user "local" is generated and printed once; on filesystem storage
+only its sha256 is kept (ROOT/_api-key), so it stays valid across restarts. Signed URLs point at ARTIFACT_PUBLIC_URL,
 else at the address the server listens on.
 
 ${STORE_FLAGS_HELP}`;
@@ -39,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
       "request-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
       "no-console": { type: "boolean" },
+      "rotate-key": { type: "boolean" },
+      ttl: { type: "string" },
     },
   });
   if (helpRequested(values, HELP)) return 0;
@@ -52,21 +68,29 @@ export async function run(argv: string[]): Promise<number> {
   const requestTimeoutMs = wholeNumber(values["request-timeout"] ?? "3600", "--request-timeout") * 1000;
   const idleTimeoutMs = wholeNumber(values["idle-timeout"] ?? "120", "--idle-timeout") * 1000;
 
-  // The embedded default is a folder, so uploads survive a restart; memory needs --provider memory.
-  const storeOptions: ArtifactStoreOptions = storeOptionsFrom(values);
-  if (storeOptions.storageProvider === undefined && !env.storageProviderSet) {
-    storeOptions.storageProvider = "filesystem";
-  }
-  const config = resolveConfig(storeOptions); // fails here, before binding, on bad configuration
+  const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl, "--ttl");
+  const {
+    options: storeOptions,
+    config,
+    secretNote,
+  } = await personalStore(storeOptionsFrom(values), ttl, env);
   const { keys, sources } = await loadApiKeys(env);
-  let generatedKey: ApiKey | null = null;
-  if (keys.length === 0) {
-    generatedKey = { key: generateApiKey(), userId: "admin", admin: true };
-    keys.push(generatedKey);
-  }
   new ApiKeyring(keys); // refuses short or duplicate keys before anything binds
-
-  const { secret: signingSecret, note: secretNote } = await signingSecretFor(config);
+  // No key configured: the one kept beside the files (filesystem), else one for this process.
+  let kept: Awaited<ReturnType<typeof keptApiKey>> | null = null;
+  let processKey: string | null = null;
+  if (values["rotate-key"] && keys.length > 0)
+    throw new UsageError(
+      `--rotate-key replaces the generated key; these keys come from ${sources.join(", ")}`,
+    );
+  if (keys.length === 0) {
+    if (config.storageProvider === "filesystem") {
+      kept = await keptApiKey(config.fsRoot, GENERATED_PRINCIPAL, { rotate: values["rotate-key"] === true });
+    } else {
+      processKey = generateApiKey();
+      keys.push({ key: processKey, ...GENERATED_PRINCIPAL });
+    }
+  }
 
   let handler: ReturnType<typeof createHttpHandler> | null = null;
   const server = createAdaptorServer({
@@ -93,15 +117,12 @@ export async function run(argv: string[]): Promise<number> {
   const listening = `http://${urlHost(address.address)}:${address.port}`;
   const publicUrl = env.publicUrl ?? reachable(address);
 
-  const store = new ArtifactStore({
-    ...storeOptions,
-    publicUrl,
-    signingSecret,
-  });
+  const store = new ArtifactStore({ ...storeOptions, publicUrl });
   try {
     await store.backends(); // a provider that cannot start fails here, not on the first request
     handler = createHttpHandler(store, {
       apiKeys: keys,
+      ...(kept && { authenticate: kept.authenticate }),
       ...(maxUploadBytes !== undefined && { maxUploadBytes }),
       console: values["no-console"] !== true,
     });
@@ -111,23 +132,27 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const storage = store.storageProviderName;
-  const where =
-    storage === "filesystem"
-      ? ` (${resolve(config.fsRoot)})`
-      : storage === "s3" || storage === "ibm_cos"
-        ? ` (bucket ${config.s3.bucket})`
-        : "";
   console.log(`chuk-artifacts serve: listening on ${listening}`);
-  console.log(`  storage: ${storage}${where}`);
+  console.log(`  storage: ${storageLine(config)}`);
   console.log(`  sessions: ${store.sessionProviderName}`);
+  console.log(`  expiry: ${ttlLine(config)}`);
+  const native = config.storageProvider === "s3" || config.storageProvider === "ibm_cos";
   console.log(
-    `  signed URLs: ${publicUrl}${storage === "s3" || storage === "ibm_cos" ? " (uploads and downloads use native S3 presigning)" : ""}`,
+    `  signed URLs: ${publicUrl}${native ? " (uploads and downloads use native S3 presigning)" : ""}`,
   );
   console.log(`  signing secret: ${secretNote}`);
-  if (generatedKey) {
+  const who = `user "${GENERATED_PRINCIPAL.userId}", admin`;
+  if (kept?.key) {
     console.log(
-      `  API key (user "admin", admin; generated, set CHUK_API_KEYS to choose your own): ${generatedKey.key}`,
+      `  API key (${who}; generated and kept as a hash in ${kept.path}; shown only now): ${kept.key}`,
+    );
+  } else if (kept) {
+    console.log(
+      `  API keys: the kept key of user "${kept.principal.userId}" (${kept.path}; "serve --rotate-key" makes a new one)`,
+    );
+  } else if (processKey) {
+    console.log(
+      `  API key (${who}; generated for this process, set CHUK_API_KEYS to keep one): ${processKey}`,
     );
   } else {
     console.log(`  API keys: ${keys.length} from ${sources.join(", ")}`);
@@ -157,11 +182,6 @@ export async function run(argv: string[]): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
-}
-
-function wholeNumber(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new Error(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
-  return Number(value);
 }
 
 function urlHost(address: string): string {

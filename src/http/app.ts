@@ -1,3 +1,4 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import type { ArtifactStore } from "../store.js";
 import {
@@ -14,7 +15,7 @@ import { consoleRoutes } from "./console.js";
 import { errorResponse, HttpError } from "./errors.js";
 import { healthRoutes } from "./health.js";
 import { mcpRoutes } from "./mcp.js";
-import { openApiDocument } from "./openapi.js";
+import { serveOpenApi } from "./openapi.js";
 import { restRoutes } from "./rest.js";
 import { signedRoutes } from "./signed.js";
 import { uploadRoutes } from "./uploads.js";
@@ -49,7 +50,7 @@ export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
  * Hono, Express, Fastify or Next.js. Routes: signed URLs (/signed/…), the REST API (/v1), /mcp,
  * /healthz, /readyz, /openapi.json and the console (/).
  */
-export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOptions = {}): Hono {
+export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOptions = {}): OpenAPIHono {
   const log = options.log ?? ((line: string) => console.error(line));
   const limits = {
     maxUploadBytes: options.maxUploadBytes === undefined ? DEFAULT_MAX_UPLOAD_BYTES : options.maxUploadBytes,
@@ -62,17 +63,16 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
     clientAddress: options.clientAddress ?? socketAddress,
   });
 
-  const app = new Hono();
+  const app = new OpenAPIHono();
   app.onError((err) => errorResponse(err, log));
   app.notFound((c) =>
     errorResponse(new HttpError(404, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
   );
 
   app.route("/", healthRoutes(store));
-  app.get("/openapi.json", (c) => c.json(openApiDocument()));
   app.route("/", signedRoutes(store, limits));
 
-  const v1 = new Hono<AuthEnv>();
+  const v1 = new OpenAPIHono<AuthEnv>();
   v1.use("*", auth);
   v1.route("/", restRoutes(store, limits));
   v1.route("/", uploadRoutes(store, limits));
@@ -84,5 +84,6 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
   app.route("/mcp", mcp);
 
   if (options.console !== false) app.route("/", consoleRoutes());
+  serveOpenApi(app, { console: options.console !== false });
   return app;
 }

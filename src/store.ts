@@ -636,12 +636,17 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("upload", async () => {
       this.parseOwnKey(grant.key);
       const { storage } = await this.backends();
-      const pending = await storage.getRecord(grant.key);
-      if (!pending) throw new ArtifactNotFoundError("this upload slot does not exist");
-      if (pending.status !== "pending")
-        throw new ConflictError("this upload URL has been used and registered already");
-      const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
-      return toMetadata(committed);
+      // One PUT per slot at a time in this process, so two racing PUTs cannot both find it unused.
+      return this.updates.run(grant.key, async () => {
+        const pending = await storage.getRecord(grant.key);
+        if (!pending) throw new ArtifactNotFoundError("this upload slot does not exist");
+        if (pending.status !== "pending")
+          throw new ConflictError("this upload URL has been used and registered already");
+        // Single-use: a slot that has received its bytes keeps them (the first PUT sets sha256).
+        if (pending.sha256 !== "") throw new ConflictError("this upload URL has been used already");
+        const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
+        return toMetadata(committed);
+      });
     });
   }
 
@@ -962,6 +967,12 @@ export class ArtifactStore implements AsyncDisposable {
     const owner = userId ?? implicitOwner(sessionId);
     if (userId !== undefined && implicitOwner(sessionId) !== null && implicitOwner(sessionId) !== userId) {
       throw new AccessDeniedError(`session ${sessionId} belongs to another user`);
+    }
+    if (
+      this.config.requireExplicitSessions &&
+      (userId === undefined || implicitOwner(sessionId) !== userId)
+    ) {
+      throw new SessionError(`session ${sessionId} does not exist; create it first`);
     }
     const record = this.newSession(sessionId, owner);
     const { sessions } = await this.backends();

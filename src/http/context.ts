@@ -2,8 +2,10 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import { BodyTooLargeError } from "../body.js";
 import { ValidationError } from "../errors.js";
-import type { AccessContext } from "../store.js";
+import { implicitOwner } from "../grid.js";
+import type { AccessContext, ArtifactStore } from "../store.js";
 import type { AuthEnv, Principal } from "./auth.js";
+import { HttpError } from "./errors.js";
 import { requestChunks } from "./streams.js";
 
 /**
@@ -34,6 +36,26 @@ export function writeContext(c: RestContext, sessionId: string | undefined): Acc
   const p = principalOf(c);
   if (sessionId === undefined) return { userId: p.userId };
   return p.admin ? { sessionId } : { sessionId, userId: p.userId };
+}
+
+/**
+ * Refuses a session the caller may not use with the same 404 whether it does not exist or belongs
+ * to someone else, so session names cannot be probed. A caller's own `user_{id}` session counts as
+ * theirs before it exists. For a write, an unknown name is left to the store, which creates it for
+ * the caller, unless the store requires sessions to be created first. Admins reach every session.
+ */
+export async function checkSessionVisible(
+  store: ArtifactStore,
+  c: RestContext,
+  sessionId: string,
+  purpose: "read" | "write",
+): Promise<void> {
+  const p = principalOf(c);
+  if (p.admin) return;
+  const session = await store.getSessionInfo(sessionId);
+  if (!session && purpose === "write" && !store.config.requireExplicitSessions) return;
+  const owner = session ? (session.userId ?? implicitOwner(sessionId)) : implicitOwner(sessionId);
+  if (owner !== p.userId) throw new HttpError(404, "SESSION_NOT_FOUND", `session ${sessionId} not found`);
 }
 
 /**

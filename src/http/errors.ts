@@ -18,7 +18,6 @@ export type ErrorStatus =
   | 413
   | 415
   | 416
-  | 421
   | 429
   | 500
   | 501

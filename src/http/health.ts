@@ -13,7 +13,7 @@ const healthz = createRoute({
   security: [],
   responses: {
     200: { description: "Alive", content: { "application/json": { schema: Liveness } } },
-    421: errors[421],
+    403: errors.host,
   },
 });
 
@@ -25,7 +25,7 @@ const readyz = createRoute({
   security: [],
   responses: {
     200: { description: "Ready", content: { "application/json": { schema: Readiness } } },
-    421: errors[421],
+    403: errors.host,
     503: { description: "A provider is down", content: { "application/json": { schema: Readiness } } },
   },
 });

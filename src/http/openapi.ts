@@ -15,7 +15,7 @@ const DESCRIPTION =
   "Signed URLs (/signed/…) carry their own HMAC signature and need no key. Errors are always " +
   '`{ "error": { "code", "message" } }`. Failed authentications are limited per client address ' +
   "(429 with Retry-After); a request with a valid key is never refused for them. Requests whose " +
-  "Host or Origin is not allowed get 421 (on by default when the server listens on loopback).";
+  "Host (or, on /v1 and /mcp, Origin) is not allowed get 403 (on by default on loopback).";
 
 const bytes = { "*/*": { schema: Binary } };
 const json = <T>(schema: T) => ({ "application/json": { schema } });
@@ -63,7 +63,6 @@ const signedGet = createRoute({
     404: errors[404],
     410: errors[410],
     416: errors[416],
-    421: errors[421],
   },
 });
 
@@ -95,7 +94,6 @@ const signedPut = createRoute({
     410: errors[410],
     413: errors[413],
     415: errors[415],
-    421: errors[421],
     429: errors[429],
   },
 });
@@ -113,7 +111,7 @@ const mcp = createRoute({
       content: { "application/json": { schema: { type: "object" } } },
     },
     401: errors[401],
-    421: errors[421],
+    403: errors.host,
     429: errors[429],
   },
 });
@@ -127,7 +125,7 @@ const html = (operationId: string, summary: string, type: string) =>
     security: [],
     responses: {
       200: { description: summary, content: { [type]: { schema: { type: "string" } } } },
-      421: errors[421],
+      403: errors.host,
     },
   });
 
@@ -139,7 +137,7 @@ const openApiRoute = createRoute({
   security: [],
   responses: {
     200: { description: "The OpenAPI document", content: json({ type: "object" }) },
-    421: errors[421],
+    403: errors.host,
   },
 });
 

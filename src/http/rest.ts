@@ -3,6 +3,7 @@ import { userSessionId } from "../grid.js";
 import type { ArtifactStore } from "../store.js";
 import type { AuthEnv } from "./auth.js";
 import {
+  checkSessionVisible,
   intQuery,
   limitJsonBodies,
   principalOf,
@@ -40,7 +41,19 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
 
   app.openapi(routes.listSession, async (c) => c.json(await listPage(c, c.req.param("sessionId")), 200));
 
+  // Claims a session name for the caller (admins may name another owner).
+  app.openapi(routes.createSession, async (c) => {
+    const { userId, ...rest } = c.req.valid("json");
+    const p = principalOf(c);
+    if (userId !== undefined && !p.admin && userId !== p.userId) {
+      throw new HttpError(403, "ACCESS_DENIED", "only an admin may create a session for another user");
+    }
+    const session = await store.createSession({ ...stripUndefined(rest), userId: userId ?? p.userId });
+    return c.json(session, 201, { location: `sessions/${session.sessionId}/artifacts` });
+  });
+
   async function listPage(c: RestContext, sessionId: string) {
+    await checkSessionVisible(store, c, sessionId, "read");
     const limit = intQuery(c, "limit") ?? 100;
     const cursor = c.req.query("cursor") || null;
     const page = await store.listBySession(sessionId, { ...readContext(c), limit, cursor });

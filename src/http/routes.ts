@@ -19,6 +19,8 @@ import {
   PresignedUpload,
   PresignRequest,
   RegisterRequest,
+  Session,
+  SessionCreate,
   SessionIdParam,
   UploadForm,
   UploadQuery,
@@ -39,31 +41,27 @@ const body = <T>(schema: T, required = true) => ({ body: { required, content: js
 export const errors = {
   400: error("Invalid input (VALIDATION_ERROR, INVALID_KEY)"),
   401: error("Missing or invalid API key (UNAUTHORIZED)"),
-  403: error("A bad signature (SIGNATURE_INVALID), or another user's artifact (ACCESS_DENIED)"),
-  404: error(
-    "No such artifact or upload (ARTIFACT_NOT_FOUND); also a session that is not the caller's (SESSION_NOT_FOUND)",
+  403: error(
+    "A bad signature (SIGNATURE_INVALID), another user's artifact (ACCESS_DENIED), or a Host or Origin " +
+      "this server does not answer to (HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED)",
   ),
-  409: error("Already registered, or nothing uploaded yet (CONFLICT)"),
+  404: error(
+    "No such artifact or upload (ARTIFACT_NOT_FOUND), or a session that does not exist or is not the caller's " +
+      "(SESSION_NOT_FOUND: the same answer for both)",
+  ),
+  409: error("The session exists already, the upload URL was used, or nothing was uploaded yet (CONFLICT)"),
   410: error("Expired artifact (ARTIFACT_EXPIRED) or URL (URL_EXPIRED)"),
   413: error("Body over a limit; nothing stored (PAYLOAD_TOO_LARGE)"),
   415: error("Content-Type differs from the signed or accepted one (UNSUPPORTED_MEDIA_TYPE)"),
   416: error("Range past the end (RANGE_NOT_SATISFIABLE); Content-Range: bytes */size"),
-  421: error("Host or Origin not allowed (MISDIRECTED_REQUEST)"),
+  host: error("A Host or Origin this server does not answer to (HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED)"),
   429: error("Too many failed authentications or uploads at once; see Retry-After (TOO_MANY_REQUESTS)"),
   502: error(
     "Storage or sessions failed (PROVIDER_ERROR), or stored bytes failed their checksum (ARTIFACT_CORRUPTED, 500)",
   ),
 };
 
-// Every route can answer 421: the Host/Origin check runs before routing.
-const common = {
-  400: errors[400],
-  401: errors[401],
-  403: errors[403],
-  421: errors[421],
-  429: errors[429],
-  502: errors[502],
-};
+const common = { 400: errors[400], 401: errors[401], 403: errors[403], 429: errors[429], 502: errors[502] };
 const found = { ...common, 404: errors[404], 410: errors[410] };
 const bearer = [{ bearer: [] }];
 
@@ -76,7 +74,7 @@ export const whoami = createRoute({
   responses: {
     200: { description: "The principal", content: json(Whoami) },
     401: errors[401],
-    421: errors[421],
+    403: errors[403],
     429: errors[429],
   },
 });
@@ -89,6 +87,22 @@ export const listOwn = createRoute({
   security: bearer,
   request: { query: ListQuery.extend({ sessionId: UploadQuery.shape.sessionId }) },
   responses: { 200: { description: "A page", content: json(Page) }, ...common, 404: errors[404] },
+});
+
+export const createSession = createRoute({
+  operationId: "createSession",
+  method: "post",
+  path: "/sessions",
+  summary: "Create a session owned by the caller (needed first when the server requires explicit sessions)",
+  security: bearer,
+  request: body(SessionCreate, false),
+  responses: {
+    201: { description: "Created", content: json(Session) },
+    ...common,
+    409: errors[409],
+    413: errors[413],
+    415: errors[415],
+  },
 });
 
 export const listSession = createRoute({

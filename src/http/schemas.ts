@@ -150,6 +150,30 @@ export const AbortRequest = z.strictObject({ uploadId: z.string() });
 
 export const SignedUploadReceipt = z.object({ bytes: z.number().int(), sha256: z.string() });
 
+export const SessionCreate = z
+  .strictObject({
+    sessionId: z
+      .string()
+      .optional()
+      .openapi({ description: "The name to claim; without it an unguessable id is made." }),
+    ttlHours: z.number().positive().optional(),
+    meta: metaSchema.optional(),
+    userId: z.string().optional().openapi({ description: "Admins only: the owner (default: the caller)." }),
+  })
+  .openapi("SessionCreate");
+
+export const Session = z
+  .object({
+    sessionId: z.string(),
+    sandboxId: z.string(),
+    userId: z.string().nullable(),
+    createdAt: isoTime,
+    lastAccessedAt: isoTime,
+    expiresAt: isoTime,
+    meta: metaSchema,
+  })
+  .openapi("Session");
+
 export const Whoami = z.object({ userId: z.string(), admin: z.boolean(), sessionId: z.string() });
 
 const check = z.object({ status: z.enum(["ok", "error"]), provider: z.string() });

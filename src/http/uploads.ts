@@ -3,6 +3,7 @@ import { ValidationError } from "../errors.js";
 import type { ArtifactStore, StoreOptions } from "../store.js";
 import type { AuthEnv } from "./auth.js";
 import {
+  checkSessionVisible,
   limitJsonBodies,
   metaValue,
   type RestContext,
@@ -49,6 +50,8 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
   /** Raw body; fields from the query string, the type from ?mime= or Content-Type. */
   async function storeRaw(c: RestContext, contentType: string): Promise<string> {
     const q = (name: string) => c.req.query(name);
+    const sessionId = q("sessionId");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     return store.store(asData(requestChunks(c.req.raw, options.maxUploadBytes)), {
       ...writeContext(c, q("sessionId")),
       ...fields({
@@ -76,6 +79,7 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
     part: FormPart,
     given: Record<string, string>,
   ): Promise<string> {
+    if (given.sessionId !== undefined) await checkSessionVisible(store, c, given.sessionId, "write");
     return store.store(asData(part.body), {
       ...writeContext(c, given.sessionId),
       ...fields({
@@ -90,6 +94,7 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
 
   app.openapi(routes.reserveUpload, async (c) => {
     const { sessionId, ...rest } = c.req.valid("json");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     const upload = await store.presignUpload({ ...stripUndefined(rest), ...writeContext(c, sessionId) });
     return c.json(upload, 201);
   });
@@ -105,6 +110,7 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
 
   app.openapi(routes.startMultipart, async (c) => {
     const { sessionId, ...rest } = c.req.valid("json");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     const upload = await store.createMultipartUpload({
       ...stripUndefined(rest),
       ...writeContext(c, sessionId),

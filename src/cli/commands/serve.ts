@@ -4,8 +4,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createAdaptorServer } from "@hono/node-server";
 import { type ArtifactStoreOptions, readServerEnvironment, resolveConfig } from "../../config.js";
-import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
+import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOADS } from "../../http/app.js";
 import { type ApiKey, ApiKeyring } from "../../http/auth.js";
+import { LOOPBACK_HOSTS } from "../../http/host-check.js";
 import { generateApiKey, loadApiKeys, signingSecretFor } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, storeOptionsFrom } from "../args.js";
@@ -21,6 +22,15 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --request-timeout SECONDS   time a client gets to send a whole request (default 3600)
   --idle-timeout SECONDS      a connection silent this long is closed (default 120)
   --no-console                do not serve the web console
+  --allowed-hosts LIST        host names (or host:port) clients may use, comma-separated; other
+                              Host or Origin headers get 403 (DNS-rebinding guard). On by default
+                              for loopback binds (localhost, 127.0.0.1, [::1] and ARTIFACT_PUBLIC_URL's
+                              host); '*' turns the check off
+  --trust-proxy LIST          addresses of reverse proxies whose X-Forwarded-For is believed
+  --max-uploads-per-key N     uploads in flight per user (signed PUTs: per session) (default 16)
+  --max-uploads N             uploads in flight in total (default 256)
+  --require-sessions          named sessions must be created first (POST /v1/sessions, or the MCP
+                              tool); writing to an unknown one is 404 instead of creating it
 
 API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json;
 with none, one admin key is generated and printed. Signed URLs point at ARTIFACT_PUBLIC_URL,
@@ -39,6 +49,11 @@ export async function run(argv: string[]): Promise<number> {
       "request-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
       "no-console": { type: "boolean" },
+      "allowed-hosts": { type: "string" },
+      "trust-proxy": { type: "string" },
+      "max-uploads-per-key": { type: "string" },
+      "max-uploads": { type: "string" },
+      "require-sessions": { type: "boolean" },
     },
   });
   if (helpRequested(values, HELP)) return 0;
@@ -54,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
 
   // The embedded default is a folder, so uploads survive a restart; memory needs --provider memory.
   const storeOptions: ArtifactStoreOptions = storeOptionsFrom(values);
+  if (values["require-sessions"]) storeOptions.requireExplicitSessions = true;
   if (storeOptions.storageProvider === undefined && !env.storageProviderSet) {
     storeOptions.storageProvider = "filesystem";
   }
@@ -92,6 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   const address = server.address() as AddressInfo;
   const listening = `http://${urlHost(address.address)}:${address.port}`;
   const publicUrl = env.publicUrl ?? reachable(address);
+  const allowedHosts = hostAllowList(values["allowed-hosts"], address.address, publicUrl);
 
   const store = new ArtifactStore({
     ...storeOptions,
@@ -104,6 +121,15 @@ export async function run(argv: string[]): Promise<number> {
       apiKeys: keys,
       ...(maxUploadBytes !== undefined && { maxUploadBytes }),
       console: values["no-console"] !== true,
+      ...(allowedHosts && { allowedHosts }),
+      ...(values["trust-proxy"] && { trustProxy: list(values["trust-proxy"]) }),
+      maxUploads: {
+        perKey: wholeNumber(
+          values["max-uploads-per-key"] ?? String(DEFAULT_MAX_UPLOADS.perKey),
+          "--max-uploads-per-key",
+        ),
+        total: wholeNumber(values["max-uploads"] ?? String(DEFAULT_MAX_UPLOADS.total), "--max-uploads"),
+      },
     });
   } catch (err) {
     server.close();
@@ -132,6 +158,10 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     console.log(`  API keys: ${keys.length} from ${sources.join(", ")}`);
   }
+  console.log(
+    `  allowed hosts: ${allowedHosts ? allowedHosts.join(", ") : "any (no Host/Origin check; see --allowed-hosts)"}`,
+  );
+  if (values["require-sessions"]) console.log("  sessions: named sessions must be created first");
   if (address.address === "0.0.0.0" || address.address === "::") {
     console.log(
       "  note: listening on every interface; set ARTIFACT_PUBLIC_URL so signed URLs name a reachable host",
@@ -162,6 +192,26 @@ export async function run(argv: string[]): Promise<number> {
 function wholeNumber(value: string, flag: string): number {
   if (!/^\d+$/.test(value)) throw new Error(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
   return Number(value);
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+/**
+ * The Host/Origin allow-list: the given one (plus the loopback names, which a rebinding page can
+ * never send), '*' for none, or by default the loopback names and the public URL's host when
+ * bound to loopback, and no check otherwise.
+ */
+function hostAllowList(given: string | undefined, bound: string, publicUrl: string): string[] | null {
+  if (given?.trim() === "*") return null;
+  const publicHost = new URL(publicUrl).host;
+  if (given !== undefined) return [...new Set([...LOOPBACK_HOSTS, ...list(given)])];
+  const loopback = bound === "::1" || /^127\./.test(bound) || bound === "::ffff:127.0.0.1";
+  return loopback ? [...new Set([...LOOPBACK_HOSTS, publicHost])] : null;
 }
 
 function urlHost(address: string): string {

@@ -1,6 +1,7 @@
 import { createConfig, lintFromString } from "@redocly/openapi-core";
 import { describe, expect, it } from "vitest";
 import { createHttpHandler } from "../src/http/app.js";
+import { ArtifactMetadata, Page, PresignedUpload } from "../src/http/schemas.js";
 import { ArtifactStore } from "../src/store.js";
 
 /**
@@ -83,5 +84,31 @@ describe("the OpenAPI document", () => {
     expect(refused.status).toBe(400);
     expect(schemas.UploadRequest.properties.sha256).toBeUndefined();
     expect(schemas.UploadRequest.additionalProperties).toBe(false);
+  });
+
+  it("describes what the routes really answer: live responses parse with the documented schemas", async () => {
+    const key = "r".repeat(20);
+    const live = createHttpHandler(new ArtifactStore({ sandboxId: "openapi" }), {
+      apiKeys: [{ key, userId: "u" }],
+    });
+    const call = async (path: string, init: RequestInit = {}) =>
+      (
+        await live.request(path, { ...init, headers: { authorization: `Bearer ${key}`, ...init.headers } })
+      ).json();
+    const stored = await call("/v1/artifacts?filename=a.txt", {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "hello",
+    });
+    // Strict: a field the document does not name fails the parse.
+    expect(ArtifactMetadata.strict().parse(stored).bytes).toBe(5);
+    const page = Page.strict().parse(await call("/v1/artifacts"));
+    expect(page.items.map((m) => m.artifactId)).toEqual([stored.artifactId]);
+    const slot = await call("/v1/uploads", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(PresignedUpload.strict().parse(slot).url).toContain("/signed/");
   });
 });

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { artifactRecordSchema } from "../metadata.js";
 
 /**
  * The request and response shapes of the HTTP API, written once: the routes validate requests
@@ -14,26 +15,9 @@ export const ErrorBody = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
   .openapi("Error", { description: 'Every error: `{ "error": { "code", "message" } }`.' });
 
-export const ArtifactMetadata = z
-  .object({
-    artifactId: z.string(),
-    sessionId: z.string(),
-    sandboxId: z.string(),
-    key: z.string(),
-    mime: z.string(),
-    summary: z.string(),
-    meta: metaSchema,
-    filename: z.string().nullable(),
-    bytes: z.number().int().nonnegative(),
-    sha256: z.string(),
-    storedAt: isoTime,
-    updatedAt: isoTime,
-    ttl: z.number().int().nullable(),
-    expiresAt: isoTime.nullable(),
-    storageProvider: z.string(),
-    sessionProvider: z.string(),
-    userId: z.string().nullable(),
-  })
+// The record schema storage providers parse, less its internal fields: one definition of the shape.
+export const ArtifactMetadata = artifactRecordSchema
+  .omit({ status: true, sessionExpiresAt: true, upload: true })
   .openapi("ArtifactMetadata");
 
 export const Page = z

@@ -107,6 +107,20 @@ describe("failed-authentication limiting", () => {
     expect(wrong.status).toBe(401);
   });
 
+  it("never counts the no-cors requests of a page on another origin (refused by the Origin check)", async () => {
+    const server = await serve();
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${server.url}/v1/artifacts`, {
+        method: "POST",
+        headers: { origin: "https://evil.example", "content-type": "text/plain" },
+        body: "x",
+      });
+      expect(res.status).toBe(403);
+    }
+    const wrong = await fetch(`${server.url}/v1/whoami`, { headers: bearer("wrong-key-0-0000000000000") });
+    expect(wrong.status).toBe(401);
+  });
+
   it("believes X-Forwarded-For only from a proxy named with --trust-proxy", async () => {
     const fail = (server: RunningServer, forwardedFor: string) =>
       fetch(`${server.url}/v1/whoami`, {

@@ -363,13 +363,17 @@ describe("uploads in flight are capped per key and in total", () => {
 
   /** Starts an upload that sends its headers and one byte, then stalls. */
   async function stalledUpload(server: RunningServer, key: string): Promise<Socket> {
+    return stalled(server, "POST /v1/artifacts", `Authorization: Bearer ${key}\r\n`);
+  }
+
+  async function stalled(server: RunningServer, requestLine: string, headers: string): Promise<Socket> {
     const { hostname, port } = new URL(server.url);
     const socket = connect(Number(port), hostname);
     sockets.push(socket);
     socket.resume();
     await new Promise((done) => socket.once("connect", done));
     socket.write(
-      `POST /v1/artifacts HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${key}\r\n` +
+      `${requestLine} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n${headers}` +
         "Content-Type: text/plain\r\nContent-Length: 100\r\n\r\nx",
     );
     return socket;
@@ -399,5 +403,20 @@ describe("uploads in flight are capped per key and in total", () => {
     // A stalled client that goes away gives its slot back.
     a1.destroy();
     await until(async () => (await storeText(server, KEYS.alice, "now fits")).status === 201);
+  });
+
+  it("counts signed PUTs per session", async () => {
+    const server = await serve(["--max-uploads-per-key", "1"]);
+    const slot = async (key: string) =>
+      (await json(`${server.url}/v1/uploads`, "POST", key, { mimeType: "text/plain" })).body;
+    const [first, second, bobs] = [await slot(KEYS.alice), await slot(KEYS.alice), await slot(KEYS.bob)];
+    const path = (url: string) => new URL(url).pathname + new URL(url).search;
+    await stalled(server, `PUT ${path(first.url)}`, "");
+    const put = (url: string, type = "text/plain") =>
+      fetch(url, { method: "PUT", headers: { "content-type": type }, body: "y" }).then((r) => r.status);
+    // A wrong type probes without using the slot up: 415 once past the cap check, 429 before it.
+    await until(async () => (await put(second.url, "x/probe")) === 429);
+    expect(await put(second.url)).toBe(429);
+    expect(await put(bobs.url)).toBe(200); // another session has its own count
   });
 });

@@ -151,6 +151,10 @@ export async function run(argv: string[]): Promise<number> {
     `  signed URLs: ${publicUrl}${storage === "s3" || storage === "ibm_cos" ? " (uploads and downloads use native S3 presigning)" : ""}`,
   );
   console.log(`  signing secret: ${secretNote}`);
+  console.log(
+    `  allowed hosts: ${allowedHosts ? allowedHosts.join(", ") : "any (no Host/Origin check; see --allowed-hosts)"}`,
+  );
+  if (values["require-sessions"]) console.log("  sessions: named sessions must be created first");
   if (generatedKey) {
     console.log(
       `  API key (user "admin", admin; generated, set CHUK_API_KEYS to choose your own): ${generatedKey.key}`,
@@ -158,10 +162,6 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     console.log(`  API keys: ${keys.length} from ${sources.join(", ")}`);
   }
-  console.log(
-    `  allowed hosts: ${allowedHosts ? allowedHosts.join(", ") : "any (no Host/Origin check; see --allowed-hosts)"}`,
-  );
-  if (values["require-sessions"]) console.log("  sessions: named sessions must be created first");
   if (address.address === "0.0.0.0" || address.address === "::") {
     console.log(
       "  note: listening on every interface; set ARTIFACT_PUBLIC_URL so signed URLs name a reachable host",

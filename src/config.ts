@@ -57,6 +57,12 @@ export interface ArtifactStoreOptions {
   signingSecret?: string;
   /** Base URL of the HTTP handler that serves signed URLs. Env: ARTIFACT_PUBLIC_URL. */
   publicUrl?: string;
+  /**
+   * Named sessions must be created with createSession() before anything is written to them; a
+   * write to an unknown one is a SessionError instead of creating it for the writer. A user's own
+   * `user_{id}` session is still made on first use. Env: ARTIFACT_REQUIRE_SESSIONS=1. Default false.
+   */
+  requireExplicitSessions?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -71,6 +77,7 @@ export interface ResolvedConfig {
   defaultTtl: number | null;
   signingSecret: string | null;
   publicUrl: string;
+  requireExplicitSessions: boolean;
 }
 
 let configured: ArtifactStoreOptions = {};
@@ -232,6 +239,9 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
     defaultTtl: resolveTtl(o.defaultTtl, nonEmpty(env.ARTIFACT_TTL)),
     signingSecret: o.signingSecret ?? nonEmpty(env.ARTIFACT_SIGNING_SECRET) ?? null,
     publicUrl: (o.publicUrl ?? nonEmpty(env.ARTIFACT_PUBLIC_URL) ?? DEFAULT_PUBLIC_URL).replace(/\/+$/, ""),
+    requireExplicitSessions:
+      o.requireExplicitSessions ??
+      ["1", "true", "yes"].includes(nonEmpty(env.ARTIFACT_REQUIRE_SESSIONS) ?? ""),
   };
 }
 

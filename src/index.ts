@@ -26,6 +26,7 @@ export {
 export { type ParsedGridKey, parseGridKey } from "./grid.js";
 export { createHttpHandler, type HttpHandlerOptions } from "./http/app.js";
 export type { ApiKey, Authenticate, Principal } from "./http/auth.js";
+export { LOOPBACK_HOSTS } from "./http/host-check.js";
 export type { ArtifactMetadata } from "./metadata.js";
 export type { MultipartPart, PartReceipt } from "./multipart.js";
 export {

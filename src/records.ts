@@ -102,7 +102,7 @@ export class RecordStore implements StorageProvider {
         const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
         const meta = encodeHeadMeta(committed, null);
         if (this.fits(meta)) {
-          const version = await this.withRetries(record, condition, replaced, (cond) =>
+          const version = await this.withRetries(record, condition, replaced, options.exact, (cond) =>
             this.driver.put(key, chunksOf(head.chunks), { meta, contentType: record.mime, ...cond }),
           );
           return this.finishWrite(committed, version, null, indexed);
@@ -117,7 +117,7 @@ export class RecordStore implements StorageProvider {
       });
       const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
       try {
-        const version = await this.withRetries(record, condition, replaced, (cond) =>
+        const version = await this.withRetries(record, condition, replaced, options.exact, (cond) =>
           this.writeHead(committed, rev, cond),
         );
         return this.finishWrite(committed, version, rev, indexed);
@@ -496,6 +496,7 @@ export class RecordStore implements StorageProvider {
     record: ArtifactRecord,
     first: WriteCondition,
     replaced: string | null,
+    exact: boolean | undefined,
     write: (condition: WriteCondition) => Promise<{ etag: string } | string>,
   ): Promise<{ etag: string; replaced: string | null }> {
     let condition = first;
@@ -504,9 +505,10 @@ export class RecordStore implements StorageProvider {
         const result = await write(condition);
         return { etag: typeof result === "string" ? result : result.etag, replaced };
       } catch (err) {
-        if (!(err instanceof ConflictError) || condition.ifNoneMatch || attempt >= CONTENT_RETRIES) throw err;
+        if (!(err instanceof ConflictError) || condition.ifNoneMatch) throw err;
         const now = await this.version(record.key);
         if (!now) throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
+        if (exact || attempt >= CONTENT_RETRIES) throw err;
         condition = { ifMatch: now.etag };
         replaced = now.rev;
       }

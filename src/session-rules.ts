@@ -101,6 +101,12 @@ export class SessionRules {
     if (userId !== undefined && implicitOwner(sessionId) !== null && implicitOwner(sessionId) !== userId) {
       throw new AccessDeniedError(`session ${sessionId} belongs to another user`);
     }
+    if (
+      this.config.requireExplicitSessions &&
+      (userId === undefined || implicitOwner(sessionId) !== userId)
+    ) {
+      throw new SessionError(`session ${sessionId} does not exist; create it first`);
+    }
     const record = this.newSession(sessionId, owner);
     const { sessions } = await this.backends();
     if (await sessions.create(record)) {

@@ -137,7 +137,7 @@ export class Uploads {
     // Single use: the slot takes one body. Two PUTs at once race on the slot's etag; one loses.
     if (pending.sha256 !== "") throw new ConflictError("this upload URL has been used already");
     const { storage } = await this.backends();
-    const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null });
+    const committed = await storage.put(pending, body, { maxBytes: grant.maxBytes ?? null, exact: true });
     return toMetadata(committed);
   }
 

@@ -189,18 +189,21 @@ describe.each(backends())("REST API on $name", (backend: Backend) => {
       ["GET", `/artifacts/${id}/metadata`],
       ["DELETE", `/artifacts/${id}`],
       ["POST", `/artifacts/${id}/presign`],
-      ["GET", "/sessions/user_alice/artifacts"],
     ] as const) {
       const res = await fetch(api(path), { method, headers: bearer(KEYS.bob) });
       expect(res.status, `${method} ${path}`).toBe(403);
       expect((await res.json()).error.code).toBe("ACCESS_DENIED");
     }
+    // Another user's session answers as if it did not exist (http-hardening.test.ts).
+    const aliceList = await json(api("/sessions/user_alice/artifacts"), "GET", KEYS.bob);
+    expect(aliceList.status).toBe(404);
+    expect(aliceList.body.error.code).toBe("SESSION_NOT_FOUND");
     const intoAlice = await upload(server, KEYS.bob, "bob's", "?sessionId=user_alice");
-    expect(intoAlice.status).toBe(403);
+    expect(intoAlice.status).toBe(404);
     const bobSession = await upload(server, KEYS.bob, "bob's", `?sessionId=bob-private-${uniqueSandbox()}`);
     expect(bobSession.status).toBe(201);
     const aliceIntoBob = await upload(server, KEYS.alice, "x", `?sessionId=${bobSession.body.sessionId}`);
-    expect(aliceIntoBob.status).toBe(403);
+    expect(aliceIntoBob.status).toBe(404);
     // Alice's artifact survived Bob's attempts; the admin sees it and her session.
     expect(await (await fetch(api(`/artifacts/${id}`), { headers: bearer(KEYS.admin) })).text()).toBe(
       "alice only",
@@ -373,7 +376,7 @@ describe("REST API: authentication, malformed input and limits", () => {
 });
 
 describe("REST API: failed authentication is rate limited per client", () => {
-  it("answers 429 after 10 failures a minute, even for a valid key", async () => {
+  it("answers 429 to bad keys after 10 failures a minute, never to a valid key", async () => {
     const server = await startServer({ args: ["--provider", "memory"], env: KEY_ENV });
     try {
       for (let i = 0; i < 10; i++) {
@@ -382,9 +385,10 @@ describe("REST API: failed authentication is rate limited per client", () => {
         });
         expect(res.status).toBe(401);
       }
-      const limited = await fetch(`${server.url}/v1/whoami`, { headers: bearer(KEYS.alice) });
+      const limited = await fetch(`${server.url}/v1/whoami`, { headers: bearer("wrong-key-x-000000000000") });
       expect(limited.status).toBe(429);
       expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect((await fetch(`${server.url}/v1/whoami`, { headers: bearer(KEYS.alice) })).status).toBe(200);
       // Signed URLs and health checks are not behind the limiter.
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     } finally {

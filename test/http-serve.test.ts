@@ -189,7 +189,7 @@ describe("chuk-artifacts serve", () => {
     const signed = new URL(slot.url);
     const stalls = [
       "GET /healthz HTTP/1.1\r\nHost: x\r\n", // headers never finished
-      `PUT ${signed.pathname}${signed.search} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly a few bytes`,
+      `PUT ${signed.pathname}${signed.search} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly a few bytes`,
     ];
     for (const request of stalls) {
       const socket = connect(Number(port), hostname);

@@ -1,4 +1,7 @@
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { type Context, Hono } from "hono";
+import { parseGridKey } from "../grid.js";
+import { SIGNED_PATH } from "../signing.js";
 import type { ArtifactStore } from "../store.js";
 import {
   type ApiKey,
@@ -8,15 +11,18 @@ import {
   bearerAuth,
   type ClientAddress,
   FailureLimiter,
+  forwardedAddress,
   socketAddress,
 } from "./auth.js";
 import { consoleRoutes } from "./console.js";
 import { errorResponse, HttpError } from "./errors.js";
 import { healthRoutes } from "./health.js";
+import { AllowedHosts, hostCheck, originCheck } from "./host-check.js";
 import { mcpRoutes } from "./mcp.js";
-import { openApiDocument } from "./openapi.js";
+import { serveOpenApi } from "./openapi.js";
 import { restRoutes } from "./rest.js";
 import { signedRoutes } from "./signed.js";
+import { limitUploads, UploadSlots } from "./upload-slots.js";
 import { uploadRoutes } from "./uploads.js";
 
 export interface HttpHandlerOptions {
@@ -32,9 +38,23 @@ export interface HttpHandlerOptions {
   authFailures?: { limit: number; windowMs: number };
   /**
    * The client address for rate limiting. Default: the socket's peer address under Node adapters
-   * (@hono/node-server, Express); elsewhere give one (e.g. from your platform's trusted header).
+   * (@hono/node-server, Express), or the X-Forwarded-For client when the peer is in `trustProxy`;
+   * elsewhere give one (e.g. from your platform's trusted header).
    */
   clientAddress?: ClientAddress;
+  /** Addresses of reverse proxies whose X-Forwarded-For is believed. Default none. */
+  trustProxy?: string[];
+  /**
+   * Host names (or host:port) this server answers to; requests naming another Host, and /v1 or
+   * /mcp requests from another Origin, get 403 (the DNS-rebinding guard). Default: no check;
+   * `chuk-artifacts serve` turns it on for loopback binds. LOOPBACK_HOSTS lists the loopback names.
+   */
+  allowedHosts?: string[];
+  /**
+   * Uploads in flight at once (direct uploads and replacements per user, signed PUTs per session),
+   * and in total; past either, 429 with Retry-After. Default 16 and 256.
+   */
+  maxUploads?: { perKey: number; total: number };
   /** Serve the web console at GET /. Default true. */
   console?: boolean;
   /** Where server-side faults are logged (never request headers or bodies). Default console.error. */
@@ -43,13 +63,20 @@ export interface HttpHandlerOptions {
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 ** 3;
 export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_UPLOADS = { perKey: 16, total: 256 };
+
+/** Signed PUTs carry no key: their uploads are counted per session, read from the signed key. */
+function signedUploadOwner(c: Context): string {
+  const key = c.req.path.slice(c.req.path.indexOf(SIGNED_PATH) + SIGNED_PATH.length);
+  return `session:${parseGridKey(key)?.sessionId ?? ""}`;
+}
 
 /**
  * The HTTP surface of a store as a Hono app; its `fetch` is a web-standard handler to mount in
  * Hono, Express, Fastify or Next.js. Routes: signed URLs (/signed/…), the REST API (/v1), /mcp,
  * /healthz, /readyz, /openapi.json and the console (/).
  */
-export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOptions = {}): Hono {
+export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOptions = {}): OpenAPIHono {
   const log = options.log ?? ((line: string) => console.error(line));
   const limits = {
     maxUploadBytes: options.maxUploadBytes === undefined ? DEFAULT_MAX_UPLOAD_BYTES : options.maxUploadBytes,
@@ -59,30 +86,44 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
     keyring: new ApiKeyring(options.apiKeys ?? []),
     authenticate: options.authenticate,
     limiter: new FailureLimiter(options.authFailures?.limit ?? 10, options.authFailures?.windowMs ?? 60_000),
-    clientAddress: options.clientAddress ?? socketAddress,
+    clientAddress:
+      options.clientAddress ?? (options.trustProxy ? forwardedAddress(options.trustProxy) : socketAddress),
   });
+  const hosts = options.allowedHosts ? new AllowedHosts(options.allowedHosts) : null;
+  const uploads = new UploadSlots(
+    options.maxUploads?.perKey ?? DEFAULT_MAX_UPLOADS.perKey,
+    options.maxUploads?.total ?? DEFAULT_MAX_UPLOADS.total,
+  );
 
-  const app = new Hono();
+  const app = new OpenAPIHono();
   app.onError((err) => errorResponse(err, log));
   app.notFound((c) =>
     errorResponse(new HttpError(404, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
   );
 
+  // Before every route: a request that names a host this server is not is refused outright.
+  if (hosts) app.use("*", hostCheck(hosts));
   app.route("/", healthRoutes(store));
-  app.get("/openapi.json", (c) => c.json(openApiDocument()));
+  app.on("PUT", `${SIGNED_PATH}*`, limitUploads(uploads, signedUploadOwner));
   app.route("/", signedRoutes(store, limits));
 
-  const v1 = new Hono<AuthEnv>();
+  const v1 = new OpenAPIHono<AuthEnv>();
+  if (hosts) v1.use("*", originCheck(hosts));
   v1.use("*", auth);
+  const perUser = limitUploads(uploads, (c) => (c as unknown as Context<AuthEnv>).get("principal").userId);
+  v1.on("POST", "/artifacts", perUser);
+  v1.on("PUT", "/artifacts/:id", perUser);
   v1.route("/", restRoutes(store, limits));
   v1.route("/", uploadRoutes(store, limits));
   app.route("/v1", v1);
 
   const mcp = new Hono<AuthEnv>();
+  if (hosts) mcp.use("*", originCheck(hosts));
   mcp.use("*", auth);
   mcp.route("/", mcpRoutes(store));
   app.route("/mcp", mcp);
 
   if (options.console !== false) app.route("/", consoleRoutes());
+  serveOpenApi(app, { console: options.console !== false });
   return app;
 }

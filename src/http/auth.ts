@@ -59,8 +59,10 @@ function digest(key: string): Buffer {
 }
 
 /**
- * Counts failed authentications per client address in a fixed window; past the limit the client
- * gets 429 until the window ends, whatever it presents. Bounded in memory.
+ * Counts failed authentications per client address in a fixed window. Past the limit, requests
+ * from that address that fail authentication get 429 instead of 401 until the window ends. It
+ * never refuses a request that authenticates: a valid key is always served, whoever else failed
+ * from the same address (a shared proxy, a hostile page in the user's browser). Bounded in memory.
  */
 export class FailureLimiter {
   private readonly windows = new Map<string, { count: number; resetAt: number }>();
@@ -71,7 +73,7 @@ export class FailureLimiter {
     private readonly maxClients = 10_000,
   ) {}
 
-  /** Seconds until `client` may try again, or 0 when it is not blocked. */
+  /** Seconds until `client` is no longer limited, or 0 when it is not. */
   retryAfter(client: string, now = Date.now()): number {
     const w = this.windows.get(client);
     if (!w || w.resetAt <= now) return 0;
@@ -104,19 +106,47 @@ export type ClientAddress = (request: Request, env: unknown) => string | null;
 /**
  * The peer address as @hono/node-server (or any Node adapter passing `incoming`) exposes it.
  * Elsewhere (edge runtimes, app.request) it is unknown: rather than lump every client into one
- * bucket that a single attacker could lock, such requests are not limited; pass `clientAddress`.
+ * bucket, such requests are not limited; pass `clientAddress`.
  */
 export const socketAddress: ClientAddress = (_request, env) => {
   const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? null;
+  const address = incoming?.socket?.remoteAddress;
+  return address === undefined ? null : plainAddress(address);
 };
+
+/**
+ * The client address behind reverse proxies: `X-Forwarded-For` is believed only when the peer is
+ * one of `trusted`, and then read from the right, skipping further trusted hops, so a client
+ * cannot choose its own address by sending the header itself.
+ */
+export function forwardedAddress(trusted: string[]): ClientAddress {
+  const proxies = new Set(trusted.map(plainAddress));
+  return (request, env) => {
+    let address = socketAddress(request, env);
+    if (address === null || !proxies.has(address)) return address;
+    const hops = (request.headers.get("x-forwarded-for") ?? "")
+      .split(",")
+      .map((hop) => plainAddress(hop.trim()))
+      .filter((hop) => hop !== "");
+    while (hops.length > 0 && proxies.has(address)) address = hops.pop()!;
+    return address;
+  };
+}
+
+/** `::ffff:10.0.0.1` and `10.0.0.1` are one client. */
+function plainAddress(address: string): string {
+  return address.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, "$1");
+}
 
 /** Custom authentication for apps that mount the handler behind their own login. */
 export type Authenticate = (request: Request) => Principal | null | Promise<Principal | null>;
 
 export type AuthEnv = { Variables: { principal: Principal } };
 
-/** Bearer authentication; sets `principal` for the routes behind it. */
+/**
+ * Bearer authentication; sets `principal` for the routes behind it. CORS preflights (OPTIONS)
+ * carry no credentials by design: they pass through unauthenticated and never count as failures.
+ */
 export function bearerAuth(options: {
   keyring: ApiKeyring;
   authenticate?: Authenticate | undefined;
@@ -124,20 +154,28 @@ export function bearerAuth(options: {
   clientAddress: ClientAddress;
 }): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
-    const client = options.clientAddress(c.req.raw, c.env);
-    const wait = client === null ? 0 : options.limiter.retryAfter(client);
-    if (wait > 0) {
-      throw new HttpError(429, "TOO_MANY_REQUESTS", "too many failed authentication attempts; try later", {
-        "retry-after": String(wait),
-      });
-    }
+    if (c.req.method === "OPTIONS") return next();
     let principal: Principal | null = null;
     const header = c.req.header("authorization");
     const match = header === undefined ? null : /^Bearer[ ]+(\S+)[ ]*$/i.exec(header);
     if (match) principal = options.keyring.lookup(match[1]!);
     if (!principal && options.authenticate) principal = await options.authenticate(c.req.raw);
     if (!principal) {
-      if (client !== null) options.limiter.fail(client);
+      const client = options.clientAddress(c.req.raw, c.env);
+      if (client !== null) {
+        const wait = options.limiter.retryAfter(client);
+        options.limiter.fail(client);
+        if (wait > 0) {
+          throw new HttpError(
+            429,
+            "TOO_MANY_REQUESTS",
+            "too many failed authentication attempts; try later",
+            {
+              "retry-after": String(wait),
+            },
+          );
+        }
+      }
       throw new HttpError(
         401,
         "UNAUTHORIZED",

@@ -1,9 +1,12 @@
-import type { Context } from "hono";
-import { z } from "zod";
+import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { z } from "zod";
+import { BodyTooLargeError } from "../body.js";
 import { ValidationError } from "../errors.js";
-import type { AccessContext } from "../store.js";
+import { implicitOwner } from "../grid.js";
+import type { AccessContext, ArtifactStore } from "../store.js";
 import type { AuthEnv, Principal } from "./auth.js";
-import { readJsonObject } from "./streams.js";
+import { HttpError } from "./errors.js";
+import { requestChunks } from "./streams.js";
 
 /**
  * How a request's principal becomes the store's access context: a user passes their userId into
@@ -15,7 +18,8 @@ export interface RestOptions {
   maxUploadBytes: number | null;
 }
 
-export type RestContext = Context<AuthEnv>;
+// biome-ignore lint/suspicious/noExplicitAny: handlers of typed routes carry their own input types
+export type RestContext = Context<AuthEnv, any, any>;
 
 export function principalOf(c: RestContext): Principal {
   return c.get("principal");
@@ -34,22 +38,64 @@ export function writeContext(c: RestContext, sessionId: string | undefined): Acc
   return p.admin ? { sessionId } : { sessionId, userId: p.userId };
 }
 
-/** A JSON body checked against `schema`; unknown fields are refused. */
-export async function jsonBody<T extends z.ZodType>(
+/**
+ * Refuses a session the caller may not use with the same 404 whether it does not exist or belongs
+ * to someone else, so session names cannot be probed. A caller's own `user_{id}` session counts as
+ * theirs before it exists. For a write, an unknown name is left to the store, which creates it for
+ * the caller, unless the store requires sessions to be created first. Admins reach every session.
+ */
+export async function checkSessionVisible(
+  store: ArtifactStore,
   c: RestContext,
-  schema: T,
+  sessionId: string,
+  purpose: "read" | "write",
+): Promise<void> {
+  const p = principalOf(c);
+  if (p.admin) return;
+  const session = await store.getSessionInfo(sessionId);
+  if (!session && purpose === "write" && !store.config.requireExplicitSessions) return;
+  const owner = session ? (session.userId ?? implicitOwner(sessionId)) : implicitOwner(sessionId);
+  if (owner !== p.userId) throw new HttpError(404, "SESSION_NOT_FOUND", `session ${sessionId} not found`);
+}
+
+/**
+ * How a route's zod check failing becomes an answer: a 400 naming the first bad field. Passed to
+ * every OpenAPIHono as its default hook.
+ */
+export function refuseInvalid(result: { success: boolean; error?: z.ZodError }): void {
+  if (result.success) return;
+  const issue = result.error?.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
+  throw new ValidationError(`invalid request: ${where}${issue?.message ?? "does not match the schema"}`);
+}
+
+/**
+ * Caps the JSON body of the routes given (413 past `maxBytes`), before the router parses it. Only
+ * JSON routes: upload routes stream their bodies under their own limit.
+ */
+export function limitJsonBodies(
+  app: Hono<AuthEnv>,
   maxBytes: number,
-): Promise<z.infer<T>> {
-  const raw = await readJsonObject(c.req.raw, maxBytes);
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join(".")}: ` : "";
-    throw new ValidationError(
-      `invalid request body: ${where}${issue?.message ?? "does not match the schema"}`,
-    );
-  }
-  return parsed.data;
+  routes: { method: string; path: string }[],
+): void {
+  const limit: MiddlewareHandler = async (c, next) => {
+    // A declared length is judged before the body is touched, so the connection stays usable.
+    const declared = c.req.header("content-length");
+    if (declared === undefined || c.req.header("transfer-encoding") !== undefined) {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of requestChunks(c.req.raw, maxBytes)) chunks.push(chunk);
+      c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks) });
+    } else if (Number(declared) > maxBytes) {
+      throw new BodyTooLargeError(`the JSON body is larger than the limit of ${maxBytes} bytes`);
+    }
+    await next();
+  };
+  for (const route of routes) app.on(route.method.toUpperCase(), honoPath(route.path), limit);
+}
+
+/** An OpenAPI path (`/a/{id}`) in Hono's form (`/a/:id`). */
+export function honoPath(path: string): string {
+  return path.replace(/\{([^}]+)\}/g, ":$1");
 }
 
 /** An optional whole-number query parameter. */
@@ -83,6 +129,3 @@ export function metaValue(value: string | undefined): Record<string, unknown> | 
     throw new ValidationError("meta must be a JSON object");
   return parsed as Record<string, unknown>;
 }
-
-export const metaSchema = z.record(z.string(), z.unknown());
-export const ttlSchema = z.union([z.number().int().positive(), z.null()]);

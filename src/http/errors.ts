@@ -1,3 +1,4 @@
+import { HTTPException } from "hono/http-exception";
 import { classifyStoreError } from "../error-kinds.js";
 import { ArtifactStoreError, ValidationError } from "../errors.js";
 
@@ -62,6 +63,17 @@ export function toHttpError(err: unknown): MappedError {
     headers,
   });
   if (err instanceof HttpError) return mapped(err.status, err.code, err.headers);
+  // Raised by the router itself: malformed JSON (400), a body of a type the route does not take (415).
+  if (err instanceof HTTPException && (err.status === 400 || err.status === 415)) {
+    return err.status === 400
+      ? { status: 400, code: "VALIDATION_ERROR", message: err.message, headers: {} }
+      : {
+          status: 415,
+          code: "UNSUPPORTED_MEDIA_TYPE",
+          message: "send the body as application/json",
+          headers: {},
+        };
+  }
   if (err instanceof RangeNotSatisfiableError) {
     return mapped(416, "RANGE_NOT_SATISFIABLE", { "content-range": `bytes */${err.totalBytes}` });
   }

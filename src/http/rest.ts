@@ -1,78 +1,66 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { userSessionId } from "../grid.js";
 import type { ArtifactStore } from "../store.js";
 import type { AuthEnv } from "./auth.js";
 import {
+  checkSessionVisible,
   intQuery,
-  jsonBody,
-  metaSchema,
+  limitJsonBodies,
   principalOf,
+  type RestContext,
   type RestOptions,
   readContext,
-  ttlSchema,
+  refuseInvalid,
 } from "./context.js";
 import { serveArtifact } from "./download.js";
 import { HttpError } from "./errors.js";
+import * as routes from "./routes.js";
 import { asData, requestChunks } from "./streams.js";
 
 /**
  * The REST API over existing artifacts (read, change, copy, move, delete, list, presign). Uploads
  * live in uploads.ts. Every route runs behind bearer auth; the caller's context goes into every
- * store call, so ownership is the store's rule, not this file's.
+ * store call, so ownership is the store's rule, not this file's. Routes, parameters and bodies are
+ * declared in routes.ts; the router checks requests against them before a handler runs.
  */
 
-// Only these fields may change; key, sessionId, sha256, bytes and the rest are refused (400).
-const updateSchema = z.strictObject({
-  summary: z.string().optional(),
-  meta: metaSchema.optional(),
-  filename: z.string().nullable().optional(),
-  mime: z.string().optional(),
-  ttl: ttlSchema.optional(),
-  merge: z.boolean().optional(),
-});
+export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIHono<AuthEnv> {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: refuseInvalid });
+  limitJsonBodies(app, options.maxJsonBytes, [routes.update, routes.copy, routes.move, routes.presign]);
 
-const copySchema = z.strictObject({
-  newFilename: z.string().optional(),
-  newMeta: metaSchema.optional(),
-  summary: z.string().optional(),
-  targetSessionId: z.string().optional(),
-});
-
-const moveSchema = z.strictObject({
-  newFilename: z.string().optional(),
-  newMeta: metaSchema.optional(),
-  targetSessionId: z.string().optional(),
-});
-
-const presignSchema = z.strictObject({ expires: z.number().int().optional() });
-
-export function restRoutes(store: ArtifactStore, options: RestOptions): Hono<AuthEnv> {
-  const app = new Hono<AuthEnv>();
-  const json = <T extends z.ZodType>(c: Parameters<typeof principalOf>[0], schema: T) =>
-    jsonBody(c, schema, options.maxJsonBytes);
-
-  app.get("/whoami", (c) => {
+  app.openapi(routes.whoami, (c) => {
     const p = principalOf(c);
-    return c.json({ userId: p.userId, admin: p.admin, sessionId: userSessionId(p.userId) });
+    return c.json({ userId: p.userId, admin: p.admin, sessionId: userSessionId(p.userId) }, 200);
   });
 
   // The caller's own session, or ?sessionId= for another one they own (any, for an admin).
-  app.get("/artifacts", async (c) => {
+  app.openapi(routes.listOwn, async (c) => {
     const sessionId = c.req.query("sessionId") ?? userSessionId(principalOf(c).userId);
-    return c.json(await listPage(c, sessionId));
+    return c.json(await listPage(c, sessionId), 200);
   });
 
-  app.get("/sessions/:sessionId/artifacts", async (c) => c.json(await listPage(c, c.req.param("sessionId"))));
+  app.openapi(routes.listSession, async (c) => c.json(await listPage(c, c.req.param("sessionId")), 200));
 
-  async function listPage(c: Parameters<typeof principalOf>[0], sessionId: string) {
+  // Claims a session name for the caller (admins may name another owner).
+  app.openapi(routes.createSession, async (c) => {
+    const { userId, ...rest } = c.req.valid("json");
+    const p = principalOf(c);
+    if (userId !== undefined && !p.admin && userId !== p.userId) {
+      throw new HttpError(403, "ACCESS_DENIED", "only an admin may create a session for another user");
+    }
+    const session = await store.createSession({ ...stripUndefined(rest), userId: userId ?? p.userId });
+    return c.json(session, 201, { location: `sessions/${session.sessionId}/artifacts` });
+  });
+
+  async function listPage(c: RestContext, sessionId: string) {
+    await checkSessionVisible(store, c, sessionId, "read");
     const limit = intQuery(c, "limit") ?? 100;
     const cursor = c.req.query("cursor") || null;
     const page = await store.listBySession(sessionId, { ...readContext(c), limit, cursor });
     return { sessionId, items: [...page], cursor: page.cursor };
   }
 
-  app.get("/artifacts/:id", (c) => {
+  app.openapi(routes.download, (c) => {
     const id = c.req.param("id");
     const context = readContext(c);
     return serveArtifact(c.req.raw, {
@@ -82,7 +70,7 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): Hono<Aut
   });
 
   // Replaces the content, streamed; size and sha256 are recomputed.
-  app.put("/artifacts/:id", async (c) => {
+  app.openapi(routes.replace, async (c) => {
     const id = c.req.param("id");
     const mime = c.req.header("content-type");
     const metadata = await store.updateFile(id, {
@@ -90,43 +78,47 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): Hono<Aut
       data: asData(requestChunks(c.req.raw, options.maxUploadBytes)),
       ...(mime !== undefined && { mime: mime.trim() }),
     });
-    return c.json(metadata);
+    return c.json(metadata, 200);
   });
 
-  app.get("/artifacts/:id/metadata", async (c) =>
-    c.json(await store.metadata(c.req.param("id"), readContext(c))),
+  app.openapi(routes.metadata, async (c) =>
+    c.json(await store.metadata(c.req.param("id"), readContext(c)), 200),
   );
 
-  app.patch("/artifacts/:id", async (c) => {
-    const changes = await json(c, updateSchema);
+  app.openapi(routes.update, async (c) => {
+    const changes = c.req.valid("json");
     return c.json(
       await store.updateMetadata(c.req.param("id"), { ...stripUndefined(changes), ...readContext(c) }),
+      200,
     );
   });
 
-  app.post("/artifacts/:id/copy", async (c) => {
-    const body = await json(c, copySchema);
+  app.openapi(routes.copy, async (c) => {
+    const body = c.req.valid("json");
     const context = readContext(c);
     const copyId = await store.copyFile(c.req.param("id"), { ...stripUndefined(body), ...context });
     return c.json(await store.metadata(copyId, context), 201, { location: `artifacts/${copyId}` });
   });
 
-  app.post("/artifacts/:id/move", async (c) => {
-    const body = await json(c, moveSchema);
-    return c.json(await store.moveFile(c.req.param("id"), { ...stripUndefined(body), ...readContext(c) }));
+  app.openapi(routes.move, async (c) => {
+    const body = c.req.valid("json");
+    return c.json(
+      await store.moveFile(c.req.param("id"), { ...stripUndefined(body), ...readContext(c) }),
+      200,
+    );
   });
 
-  app.delete("/artifacts/:id", async (c) => {
+  app.openapi(routes.remove, async (c) => {
     const removed = await store.delete(c.req.param("id"), readContext(c));
     if (!removed) throw new HttpError(404, "ARTIFACT_NOT_FOUND", `artifact ${c.req.param("id")} not found`);
     return c.body(null, 204);
   });
 
-  app.post("/artifacts/:id/presign", async (c) => {
-    const { expires } = await json(c, presignSchema);
+  app.openapi(routes.presign, async (c) => {
+    const { expires } = c.req.valid("json");
     const seconds = expires ?? 3600;
     const url = await store.presign(c.req.param("id"), { ...readContext(c), expires: seconds });
-    return c.json({ url, expiresAt: new Date(Date.now() + seconds * 1000).toISOString() });
+    return c.json({ url, expiresAt: new Date(Date.now() + seconds * 1000).toISOString() }, 200);
   });
 
   return app;

@@ -1,5 +1,4 @@
 import { BodyTooLargeError } from "../body.js";
-import { ValidationError } from "../errors.js";
 
 /**
  * Bodies in both directions move chunk by chunk with backpressure: a response stream pulls the
@@ -59,22 +58,4 @@ export async function* requestChunks(request: Request, maxBytes: number | null):
   } finally {
     reader.releaseLock();
   }
-}
-
-/** Reads a small JSON request body: 413 past `maxBytes`, 400 when it is not a JSON object. */
-export async function readJsonObject(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of requestChunks(request, maxBytes)) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new ValidationError("the request body is not valid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ValidationError("the request body must be a JSON object");
-  }
-  return value as Record<string, unknown>;
 }

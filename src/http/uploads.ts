@@ -1,21 +1,21 @@
-import { Hono } from "hono";
-import { z } from "zod";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { ValidationError } from "../errors.js";
 import type { ArtifactStore, StoreOptions } from "../store.js";
 import type { AuthEnv } from "./auth.js";
 import {
-  jsonBody,
-  metaSchema,
+  checkSessionVisible,
+  limitJsonBodies,
   metaValue,
   type RestContext,
   type RestOptions,
   readContext,
-  ttlSchema,
+  refuseInvalid,
   ttlValue,
   writeContext,
 } from "./context.js";
 import { boundaryOf, type FormPart, formParts, partText } from "./formdata.js";
 import { stripUndefined } from "./rest.js";
+import * as routes from "./routes.js";
 import { asData, requestChunks } from "./streams.js";
 
 /**
@@ -23,44 +23,22 @@ import { asData, requestChunks } from "./streams.js";
  * upload flow (reserve, client PUT, register) and multipart uploads for large files.
  */
 
-const reserveSchema = z.strictObject({
-  sessionId: z.string().optional(),
-  filename: z.string().nullable().optional(),
-  mimeType: z.string().nullable().optional(),
-  expires: z.number().int().optional(),
-  maxBytes: z.number().int().nonnegative().nullable().optional(),
-});
-
-const registerSchema = z.strictObject({
-  mime: z.string().optional(),
-  summary: z.string().optional(),
-  filename: z.string().nullable().optional(),
-  meta: metaSchema.optional(),
-  ttl: ttlSchema.optional(),
-});
-
-const partUrlSchema = z.strictObject({
-  uploadId: z.string(),
-  partNumber: z.number().int(),
-  expires: z.number().int().optional(),
-});
-
-const completeSchema = z.strictObject({
-  uploadId: z.string(),
-  parts: z.array(z.strictObject({ partNumber: z.number().int(), etag: z.string() })),
-});
-
-const abortSchema = z.strictObject({ uploadId: z.string() });
-
 // Text fields of an upload form; each must come before the file part, which is stored as it streams.
 const FORM_FIELDS = new Set(["sessionId", "filename", "mime", "summary", "ttl", "meta"]);
 const MAX_FIELD_BYTES = 80 * 1024;
 
-export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<AuthEnv> {
-  const app = new Hono<AuthEnv>();
-  const json = <T extends z.ZodType>(c: RestContext, schema: T) => jsonBody(c, schema, options.maxJsonBytes);
+export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAPIHono<AuthEnv> {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: refuseInvalid });
+  limitJsonBodies(app, options.maxJsonBytes, [
+    routes.reserveUpload,
+    routes.registerUpload,
+    routes.startMultipart,
+    routes.partUrl,
+    routes.completeMultipart,
+    routes.abortMultipart,
+  ]);
 
-  app.post("/artifacts", async (c) => {
+  app.openapi(routes.upload, async (c) => {
     const contentType = c.req.header("content-type") ?? "";
     const id = /^multipart\/form-data\b/i.test(contentType)
       ? await storeForm(c, boundaryOf(contentType))
@@ -72,6 +50,8 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<A
   /** Raw body; fields from the query string, the type from ?mime= or Content-Type. */
   async function storeRaw(c: RestContext, contentType: string): Promise<string> {
     const q = (name: string) => c.req.query(name);
+    const sessionId = q("sessionId");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     return store.store(asData(requestChunks(c.req.raw, options.maxUploadBytes)), {
       ...writeContext(c, q("sessionId")),
       ...fields({
@@ -99,6 +79,7 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<A
     part: FormPart,
     given: Record<string, string>,
   ): Promise<string> {
+    if (given.sessionId !== undefined) await checkSessionVisible(store, c, given.sessionId, "write");
     return store.store(asData(part.body), {
       ...writeContext(c, given.sessionId),
       ...fields({
@@ -111,14 +92,15 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<A
     });
   }
 
-  app.post("/uploads", async (c) => {
-    const { sessionId, ...rest } = await json(c, reserveSchema);
+  app.openapi(routes.reserveUpload, async (c) => {
+    const { sessionId, ...rest } = c.req.valid("json");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     const upload = await store.presignUpload({ ...stripUndefined(rest), ...writeContext(c, sessionId) });
     return c.json(upload, 201);
   });
 
-  app.post("/uploads/:id/register", async (c) => {
-    const body = await json(c, registerSchema);
+  app.openapi(routes.registerUpload, async (c) => {
+    const body = c.req.valid("json");
     const metadata = await store.registerUploadedArtifact(c.req.param("id"), {
       ...stripUndefined(body),
       ...readContext(c),
@@ -126,8 +108,9 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<A
     return c.json(metadata, 201, { location: `artifacts/${metadata.artifactId}` });
   });
 
-  app.post("/multipart", async (c) => {
-    const { sessionId, ...rest } = await json(c, reserveSchema);
+  app.openapi(routes.startMultipart, async (c) => {
+    const { sessionId, ...rest } = c.req.valid("json");
+    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     const upload = await store.createMultipartUpload({
       ...stripUndefined(rest),
       ...writeContext(c, sessionId),
@@ -135,23 +118,23 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): Hono<A
     return c.json(upload, 201);
   });
 
-  app.post("/multipart/:id/parts", async (c) => {
-    const { uploadId, partNumber, expires } = await json(c, partUrlSchema);
+  app.openapi(routes.partUrl, async (c) => {
+    const { uploadId, partNumber, expires } = c.req.valid("json");
     const part = await store.presignUploadPart(c.req.param("id"), uploadId, partNumber, {
       ...readContext(c),
       ...(expires !== undefined && { expires }),
     });
-    return c.json({ partNumber, ...part });
+    return c.json({ partNumber, ...part }, 200);
   });
 
-  app.post("/multipart/:id/complete", async (c) => {
-    const { uploadId, parts } = await json(c, completeSchema);
+  app.openapi(routes.completeMultipart, async (c) => {
+    const { uploadId, parts } = c.req.valid("json");
     await store.completeMultipartUpload(c.req.param("id"), uploadId, parts, readContext(c));
-    return c.json({ artifactId: c.req.param("id"), uploadId, completed: true });
+    return c.json({ artifactId: c.req.param("id"), uploadId, completed: true as const }, 200);
   });
 
-  app.post("/multipart/:id/abort", async (c) => {
-    const { uploadId } = await json(c, abortSchema);
+  app.openapi(routes.abortMultipart, async (c) => {
+    const { uploadId } = c.req.valid("json");
     await store.abortMultipartUpload(c.req.param("id"), uploadId, readContext(c));
     return c.body(null, 204);
   });

@@ -43,6 +43,11 @@ export interface PutOptions {
    * to look up or clean up; providers may skip that read.
    */
   fresh?: boolean;
+  /**
+   * Replace exactly the version the record was read at: losing to a concurrent write is a
+   * ConflictError instead of a retry on the newer version (last writer wins otherwise).
+   */
+  exact?: boolean;
 }
 
 export interface PresignGetOptions {

@@ -3,8 +3,9 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { createAdaptorServer } from "@hono/node-server";
 import { readServerEnvironment } from "../../config.js";
-import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES } from "../../http/app.js";
+import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOADS } from "../../http/app.js";
 import { ApiKeyring } from "../../http/auth.js";
+import { LOOPBACK_HOSTS } from "../../http/host-check.js";
 import { generateApiKey, keptApiKey, loadApiKeys } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import {
@@ -34,6 +35,15 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --ttl SECONDS|never         default expiry of new artifacts (default never; ARTIFACT_TTL)
   --rotate-key                replace the kept API key with a new one (printed once)
   --no-console                do not serve the web console
+  --allowed-hosts LIST        host names (or host:port) clients may use, comma-separated; other
+                              Host or Origin headers get 403 (DNS-rebinding guard). On by default
+                              for loopback binds (localhost, 127.0.0.1, [::1] and ARTIFACT_PUBLIC_URL's
+                              host); '*' turns the check off
+  --trust-proxy LIST          addresses of reverse proxies whose X-Forwarded-For is believed
+  --max-uploads-per-key N     uploads in flight per user (signed PUTs: per session) (default 16)
+  --max-uploads N             uploads in flight in total (default 256)
+  --require-sessions          named sessions must be created first (POST /v1/sessions, or the MCP
+                              tool); writing to an unknown one is 404 instead of creating it
 
 API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json.
 With none, an admin key for user "local" is generated and printed once; on filesystem storage
@@ -55,6 +65,11 @@ export async function run(argv: string[]): Promise<number> {
       "no-console": { type: "boolean" },
       "rotate-key": { type: "boolean" },
       ttl: { type: "string" },
+      "allowed-hosts": { type: "string" },
+      "trust-proxy": { type: "string" },
+      "max-uploads-per-key": { type: "string" },
+      "max-uploads": { type: "string" },
+      "require-sessions": { type: "boolean" },
     },
   });
   if (helpRequested(values, HELP)) return 0;
@@ -69,11 +84,9 @@ export async function run(argv: string[]): Promise<number> {
   const idleTimeoutMs = wholeNumber(values["idle-timeout"] ?? "120", "--idle-timeout") * 1000;
 
   const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl, "--ttl");
-  const {
-    options: storeOptions,
-    config,
-    secretNote,
-  } = await personalStore(storeOptionsFrom(values), ttl, env);
+  const base = storeOptionsFrom(values);
+  if (values["require-sessions"]) base.requireExplicitSessions = true;
+  const { options: storeOptions, config, secretNote } = await personalStore(base, ttl, env);
   const { keys, sources } = await loadApiKeys(env);
   new ApiKeyring(keys); // refuses short or duplicate keys before anything binds
   // No key configured: the one kept beside the files (filesystem), else one for this process.
@@ -116,6 +129,7 @@ export async function run(argv: string[]): Promise<number> {
   const address = server.address() as AddressInfo;
   const listening = `http://${urlHost(address.address)}:${address.port}`;
   const publicUrl = env.publicUrl ?? reachable(address);
+  const allowedHosts = hostAllowList(values["allowed-hosts"], address.address, publicUrl);
 
   const store = new ArtifactStore({ ...storeOptions, publicUrl });
   try {
@@ -125,6 +139,15 @@ export async function run(argv: string[]): Promise<number> {
       ...(kept && { authenticate: kept.authenticate }),
       ...(maxUploadBytes !== undefined && { maxUploadBytes }),
       console: values["no-console"] !== true,
+      ...(allowedHosts && { allowedHosts }),
+      ...(values["trust-proxy"] && { trustProxy: list(values["trust-proxy"]) }),
+      maxUploads: {
+        perKey: wholeNumber(
+          values["max-uploads-per-key"] ?? String(DEFAULT_MAX_UPLOADS.perKey),
+          "--max-uploads-per-key",
+        ),
+        total: wholeNumber(values["max-uploads"] ?? String(DEFAULT_MAX_UPLOADS.total), "--max-uploads"),
+      },
     });
   } catch (err) {
     server.close();
@@ -141,6 +164,10 @@ export async function run(argv: string[]): Promise<number> {
     `  signed URLs: ${publicUrl}${native ? " (uploads and downloads use native S3 presigning)" : ""}`,
   );
   console.log(`  signing secret: ${secretNote}`);
+  console.log(
+    `  allowed hosts: ${allowedHosts ? allowedHosts.join(", ") : "any (no Host/Origin check; see --allowed-hosts)"}`,
+  );
+  if (values["require-sessions"]) console.log("  sessions: named sessions must be created first");
   const who = `user "${GENERATED_PRINCIPAL.userId}", admin`;
   if (kept?.key) {
     console.log(
@@ -182,6 +209,26 @@ export async function run(argv: string[]): Promise<number> {
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
+}
+
+function list(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+/**
+ * The Host/Origin allow-list: the given one (plus the loopback names, which a rebinding page can
+ * never send), '*' for none, or by default the loopback names and the public URL's host when
+ * bound to loopback, and no check otherwise.
+ */
+function hostAllowList(given: string | undefined, bound: string, publicUrl: string): string[] | null {
+  if (given?.trim() === "*") return null;
+  const publicHost = new URL(publicUrl).host;
+  if (given !== undefined) return [...new Set([...LOOPBACK_HOSTS, ...list(given)])];
+  const loopback = bound === "::1" || /^127\./.test(bound) || bound === "::ffff:127.0.0.1";
+  return loopback ? [...new Set([...LOOPBACK_HOSTS, publicHost])] : null;
 }
 
 function urlHost(address: string): string {

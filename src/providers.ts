@@ -36,7 +36,10 @@ export async function createSessionProvider(config: ResolvedConfig): Promise<Ses
     }
     case "redis": {
       const { RedisSessionProvider } = await import("./sessions/redis.js");
-      return RedisSessionProvider.open(config.redisUrl!);
+      const { SessionBreaker } = await import("./sessions/breaker.js");
+      // Redis is a cache and a session index that may fail: the breaker makes a dead Redis cost
+      // callers a fast SessionUnavailableError, which the store answers from storage where it can.
+      return new SessionBreaker(await RedisSessionProvider.open(config.redisUrl!));
     }
   }
 }

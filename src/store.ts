@@ -11,6 +11,7 @@ import {
   asProviderError,
   ConflictError,
   SessionError,
+  SessionUnavailableError,
   ValidationError,
 } from "./errors.js";
 import {
@@ -38,6 +39,7 @@ import {
 } from "./metadata.js";
 import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
 import { createSessionProvider, createStorageProvider } from "./providers.js";
+import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
 import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
@@ -501,7 +503,8 @@ export class ArtifactStore implements AsyncDisposable {
       validateSegment(sessionId, "sessionId");
       if (options.userId !== undefined) {
         validateSegment(options.userId, "userId");
-        const session = await this.findSession(sessionId);
+        // Sessions unavailable and no artifact names an owner: the listing below is empty anyway.
+        const session = await unlessSessionsUnavailable(this.findSession(sessionId), null);
         if (session) this.checkOwner(session, options.userId);
       }
       const { storage } = await this.backends();
@@ -942,21 +945,24 @@ export class ArtifactStore implements AsyncDisposable {
     if (context.sessionId === undefined && userId === undefined) {
       const record = this.newSession(newSessionId(), null);
       const { sessions } = await this.backends();
-      await sessions.create(record);
+      // Sessions unavailable: a fresh random id is nobody else's, so the write goes ahead; once
+      // sessions are back, findSession rebuilds this session from its artifacts.
+      await unlessSessionsUnavailable(sessions.create(record), true);
       return record;
     }
     const sessionId =
       context.sessionId === undefined
         ? userSessionId(userId!)
         : validateSegment(context.sessionId, "sessionId");
-    const existing = await this.findSession(sessionId);
+    const existing = await this.findSession(sessionId).catch((err) => this.ownedByItsName(err, sessionId));
     if (existing) {
       this.checkOwner(existing, userId);
       if (!isExpired(existing.expiresAt)) return existing;
       // An expired session is renewed for its owner; its old artifacts keep their own expiry.
       const renewed = this.newSession(sessionId, existing.userId);
       const { sessions } = await this.backends();
-      await sessions.update(renewed);
+      // Sessions unavailable: renewed for this write only; rebuilt from the artifacts later.
+      await unlessSessionsUnavailable(sessions.update(renewed), undefined);
       return renewed;
     }
     const owner = userId ?? implicitOwner(sessionId);
@@ -976,19 +982,44 @@ export class ArtifactStore implements AsyncDisposable {
   /**
    * A session from the session provider or, if that lost it (a Redis flush), rebuilt from the
    * artifacts storage still holds, so ownership survives the loss.
+   *
+   * While the session provider is unavailable (SessionUnavailableError) the same rebuild answers,
+   * without writing it back; with no artifact to rebuild from there is no answer: the error is
+   * rethrown rather than reporting a session that may exist as absent.
    */
   private async findSession(sessionId: string): Promise<SessionRecord | null> {
     const { sessions, storage } = await this.backends();
-    const found = await sessions.get(this.sandboxId, sessionId);
+    let unavailable: SessionUnavailableError | null = null;
+    const found = await sessions.get(this.sandboxId, sessionId).catch((err: unknown) => {
+      if (!(err instanceof SessionUnavailableError)) throw err;
+      unavailable = err;
+      return null;
+    });
     if (found) return found;
     const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
     const sample = page.records[0];
-    if (!sample) return null;
+    if (!sample) {
+      if (unavailable) throw unavailable;
+      return null;
+    }
     const rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
     if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
       rebuilt.expiresAt = sample.sessionExpiresAt;
+    if (unavailable) return rebuilt;
     await sessions.create(rebuilt);
     return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
+  }
+
+  /**
+   * resolveSession's answer when findSession has none because sessions are unavailable: a
+   * `user_{id}` session belongs to that user by its name, so it is usable (not written to the
+   * session store); any other session fails closed, since only the session store knows whether
+   * someone else owns it (SessionUnavailableError, HTTP 503).
+   */
+  private ownedByItsName(err: unknown, sessionId: string): SessionRecord {
+    const owner = implicitOwner(sessionId);
+    if (!(err instanceof SessionUnavailableError) || owner === null) throw err;
+    return this.newSession(sessionId, owner);
   }
 
   private checkOwner(session: SessionRecord, userId: string | undefined): void {
@@ -1007,7 +1038,10 @@ export class ArtifactStore implements AsyncDisposable {
     if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
     if (context.userId !== undefined) validateSegment(context.userId, "userId");
     const { storage, sessions } = await this.backends();
-    let record = sessions.shared ? await sessions.cacheGet(this.sandboxId, artifactId) : null;
+    // Sessions unavailable (Redis down): a cache read that fails is a miss; storage has the record.
+    let record = sessions.shared
+      ? await unlessSessionsUnavailable(sessions.cacheGet(this.sandboxId, artifactId), null)
+      : null;
     if (!record) {
       const inSession =
         context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
@@ -1190,6 +1224,12 @@ export class ArtifactStore implements AsyncDisposable {
   /**
    * Drops a cached record before its artifact is replaced: if that fails nothing has changed yet,
    * and a failed cachePut afterwards leaves no entry rather than the old version.
+   *
+   * Deliberately not skipped while sessions are unavailable: an update that went ahead without
+   * the eviction would leave the old record in a Redis that comes back unflushed (a partition, a
+   * stalled server), served as current until its TTL ran out. So updates, moves and deletes of
+   * existing artifacts fail with SessionUnavailableError (HTTP 503) during an outage and change
+   * nothing; new artifacts need no eviction and keep being stored.
    */
   private async cacheEvict(record: ArtifactRecord): Promise<void> {
     const { sessions } = await this.backends();

@@ -1,0 +1,201 @@
+import { SessionUnavailableError } from "../errors.js";
+import type { ArtifactRecord } from "../metadata.js";
+import type { SessionProvider, SessionRecord } from "./provider.js";
+
+/**
+ * A circuit breaker around a session provider that lives on the network (Redis), so a dead or
+ * stalled backend costs callers nothing but a fast SessionUnavailableError:
+ *
+ * - closed: calls go through. Any failure, or a call that has not answered within `deadlineMs`,
+ *   opens the breaker (that call fails at the deadline, not when the backend gives up).
+ * - open: every call fails at once, without touching the network, until `probeIntervalMs` has
+ *   passed since the breaker opened or the last probe failed.
+ * - half-open: one call (the probe) goes through; the others keep failing fast. A successful
+ *   probe closes the breaker, a failed one opens it again for another interval.
+ *
+ * Calls are probes, not timers: an idle process probes on its next call (or readiness check).
+ */
+
+export type BreakerStateName = "closed" | "open" | "half-open";
+
+export interface BreakerStatus {
+  state: BreakerStateName;
+  /** When the breaker entered this state (ISO 8601). */
+  since: string;
+  /** Why it last opened: the backend's message, which names no secret (null once closed). */
+  lastError: string | null;
+}
+
+export interface BreakerOptions {
+  /** A call slower than this opens the breaker. Default 250 ms. */
+  deadlineMs?: number;
+  /** How often an open breaker lets one probe through. Default 1000 ms. */
+  probeIntervalMs?: number;
+}
+
+export const DEFAULT_DEADLINE_MS = 250;
+export const DEFAULT_PROBE_INTERVAL_MS = 1000;
+
+export class SessionBreaker implements SessionProvider {
+  readonly name: string;
+  readonly shared: boolean;
+  private state: BreakerStateName = "closed";
+  private since = Date.now();
+  private lastError: string | null = null;
+  private nextProbeAt = 0;
+  private probing = false;
+  private readonly deadlineMs: number;
+  private readonly probeIntervalMs: number;
+
+  constructor(
+    private readonly inner: SessionProvider,
+    options: BreakerOptions = {},
+  ) {
+    this.name = inner.name;
+    this.shared = inner.shared;
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+  }
+
+  status(): BreakerStatus {
+    return { state: this.state, since: new Date(this.since).toISOString(), lastError: this.lastError };
+  }
+
+  get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
+    return this.call("read a session", () => this.inner.get(sandboxId, sessionId));
+  }
+
+  create(record: SessionRecord): Promise<boolean> {
+    return this.call("create a session", () => this.inner.create(record));
+  }
+
+  update(record: SessionRecord): Promise<void> {
+    return this.call("update a session", () => this.inner.update(record));
+  }
+
+  delete(sandboxId: string, sessionId: string): Promise<boolean> {
+    return this.call("delete a session", () => this.inner.delete(sandboxId, sessionId));
+  }
+
+  list(
+    sandboxId: string,
+    options: { limit: number; cursor?: string | null },
+  ): Promise<{ sessions: SessionRecord[]; cursor: string | null }> {
+    return this.call("list sessions", () => this.inner.list(sandboxId, options));
+  }
+
+  cacheGet(sandboxId: string, artifactId: string): Promise<ArtifactRecord | null> {
+    return this.call("read the record cache", () => this.inner.cacheGet(sandboxId, artifactId));
+  }
+
+  cacheGetMany(sandboxId: string, artifactIds: string[]): Promise<(ArtifactRecord | null)[]> {
+    return this.call("read the record cache", () => this.inner.cacheGetMany(sandboxId, artifactIds));
+  }
+
+  cacheSet(record: ArtifactRecord, ttlSeconds: number): Promise<void> {
+    return this.call("write the record cache", () => this.inner.cacheSet(record, ttlSeconds));
+  }
+
+  cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void> {
+    return this.call("write the record cache", () => this.inner.cacheSetMany(records, ttlSeconds));
+  }
+
+  cacheDelete(sandboxId: string, artifactId: string): Promise<void> {
+    return this.call("delete from the record cache", () => this.inner.cacheDelete(sandboxId, artifactId));
+  }
+
+  /** The backend's own check, under the same rules: an open breaker answers without the network. */
+  async health(): Promise<{ ok: boolean; detail: string }> {
+    try {
+      return await this.call("answer a health check", async () => {
+        const result = await this.inner.health();
+        if (!result.ok) throw new Error(result.detail);
+        return result;
+      });
+    } catch (err) {
+      return { ok: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    return { ...this.inner.describe(), breaker: this.status() };
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let probe = false;
+    if (this.state !== "closed") {
+      if (this.probing || Date.now() < this.nextProbeAt) throw this.unavailable(what);
+      probe = true;
+      this.probing = true;
+      this.enter("half-open");
+    }
+    try {
+      const value = await this.withinDeadline(fn);
+      if (probe) {
+        this.enter("closed");
+        this.lastError = null;
+      }
+      return value;
+    } catch (err) {
+      this.trip(err);
+      throw this.unavailable(what, err);
+    } finally {
+      if (probe) this.probing = false;
+    }
+  }
+
+  private async withinDeadline<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const pending = fn();
+    // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
+    pending.catch(() => {});
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.name} gave no answer within ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+    });
+    try {
+      return await Promise.race([pending, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private trip(err: unknown): void {
+    this.lastError = err instanceof Error ? err.message : String(err);
+    this.nextProbeAt = Date.now() + this.probeIntervalMs;
+    if (this.state !== "open") this.enter("open");
+  }
+
+  private enter(state: BreakerStateName): void {
+    this.state = state;
+    this.since = Date.now();
+  }
+
+  private unavailable(what: string, cause?: unknown): SessionUnavailableError {
+    const reason = this.lastError ? `: ${this.lastError}` : "";
+    return new SessionUnavailableError(
+      `the ${this.name} session store is unavailable (since ${new Date(this.since).toISOString()}); cannot ${what}${reason}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Awaits `pending`, answering `fallback` instead when the session store is unavailable: for the
+ * store's calls where storage already holds the truth (a cache read is a miss, a cache write is
+ * skipped). Any other error still throws.
+ */
+export async function unlessSessionsUnavailable<T>(pending: Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await pending;
+  } catch (err) {
+    if (err instanceof SessionUnavailableError) return fallback;
+    throw err;
+  }
+}

@@ -984,10 +984,11 @@ export class ArtifactStore implements AsyncDisposable {
    * artifacts storage still holds, so ownership survives the loss.
    *
    * While the session provider is unavailable (SessionUnavailableError) the same rebuild answers,
-   * without writing it back; with no artifact to rebuild from there is no answer: the error is
+   * without writing it back (from `known`, an artifact of the session the caller has already
+   * read, instead of a listing); with no artifact to rebuild from there is no answer: the error is
    * rethrown rather than reporting a session that may exist as absent.
    */
-  private async findSession(sessionId: string): Promise<SessionRecord | null> {
+  private async findSession(sessionId: string, known?: ArtifactRecord): Promise<SessionRecord | null> {
     const { sessions, storage } = await this.backends();
     let unavailable: SessionUnavailableError | null = null;
     const found = await sessions.get(this.sandboxId, sessionId).catch((err: unknown) => {
@@ -996,8 +997,10 @@ export class ArtifactStore implements AsyncDisposable {
       return null;
     });
     if (found) return found;
-    const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
-    const sample = page.records[0];
+    const sample =
+      unavailable && known?.sessionId === sessionId
+        ? known
+        : (await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 })).records[0];
     if (!sample) {
       if (unavailable) throw unavailable;
       return null;
@@ -1059,7 +1062,7 @@ export class ArtifactStore implements AsyncDisposable {
       throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
     }
     if (context.userId !== undefined) {
-      const session = await this.findSession(record.sessionId);
+      const session = await this.findSession(record.sessionId, record);
       const owner = session?.userId ?? implicitOwner(record.sessionId) ?? record.userId;
       if (owner !== context.userId)
         throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);

@@ -1,0 +1,163 @@
+import { createHash, randomBytes } from "node:crypto";
+import { bearer } from "../http-harness.js";
+
+/**
+ * A bounded load of uploads and reads against a running server, for the fault tests: each worker
+ * runs one request at a time, pauses between them, and stops at a deadline or a request count.
+ * Every request is recorded with its start, duration and outcome, so a test can judge the
+ * window in which it injected a fault.
+ */
+
+export interface Outcome {
+  kind: "upload" | "read";
+  startedAt: number;
+  ms: number;
+  status: number;
+  /** The error code of a failed request, when the server sent one. */
+  code: string | null;
+}
+
+export interface Acknowledged {
+  artifactId: string;
+  sessionId: string;
+  sha256: string;
+  bytes: Buffer;
+}
+
+export interface LoadOptions {
+  /** The server URL for each request (rotates through several servers, or always one). */
+  server: () => string;
+  key: string;
+  /** Session ids uploads go to (undefined: the caller's own session). */
+  sessions: (string | undefined)[];
+  /** Existing artifacts the readers fetch, with their exact bytes. */
+  existing: Acknowledged[];
+  writers: number;
+  readers: number;
+  pauseMs: number;
+  untilMs: number;
+  maxPerWorker: number;
+}
+
+export interface LoadResult {
+  outcomes: Outcome[];
+  acknowledged: Acknowledged[];
+  /** Reads that answered 200 with bytes other than the artifact's. */
+  wrongBytes: string[];
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export async function upload(
+  url: string,
+  key: string,
+  sessionId: string | undefined,
+  bytes: Buffer,
+): Promise<{ status: number; code: string | null; ack: Acknowledged | null }> {
+  const query = sessionId === undefined ? "" : `?sessionId=${encodeURIComponent(sessionId)}`;
+  const res = await fetch(`${url}/v1/artifacts${query}`, {
+    method: "POST",
+    headers: bearer(key, { "content-type": "application/octet-stream" }),
+    body: new Uint8Array(bytes),
+  });
+  const body = (await res.json().catch(() => null)) as {
+    artifactId?: string;
+    sessionId?: string;
+    sha256?: string;
+    error?: { code?: string };
+  } | null;
+  if (res.status !== 201 || !body?.artifactId || !body.sessionId) {
+    return { status: res.status, code: body?.error?.code ?? null, ack: null };
+  }
+  return {
+    status: res.status,
+    code: null,
+    ack: { artifactId: body.artifactId, sessionId: body.sessionId, sha256: body.sha256 ?? "", bytes },
+  };
+}
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const outcomes: Outcome[] = [];
+  const acknowledged: Acknowledged[] = [];
+  const wrongBytes: string[] = [];
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  const timed = async (kind: Outcome["kind"], fn: () => Promise<{ status: number; code: string | null }>) => {
+    const startedAt = Date.now();
+    const began = performance.now();
+    let status = 0;
+    let code: string | null = null;
+    try {
+      ({ status, code } = await fn());
+    } catch (err) {
+      code = err instanceof Error ? err.name : "network";
+    }
+    outcomes.push({ kind, startedAt, ms: performance.now() - began, status, code });
+  };
+
+  const writer = async (w: number) => {
+    for (let n = 0; n < options.maxPerWorker && Date.now() < options.untilMs; n++) {
+      const sessionId = options.sessions[(w + n) % options.sessions.length];
+      const bytes = randomBytes(512 + ((w * 7919 + n * 104_729) % 8192));
+      await timed("upload", async () => {
+        const result = await upload(options.server(), options.key, sessionId, bytes);
+        if (result.ack) acknowledged.push(result.ack);
+        return result;
+      });
+      await sleep(options.pauseMs);
+    }
+  };
+
+  const reader = async (r: number) => {
+    for (let n = 0; n < options.maxPerWorker && Date.now() < options.untilMs; n++) {
+      const target = options.existing[(r * 31 + n) % options.existing.length]!;
+      await timed("read", async () => {
+        const res = await fetch(`${options.server()}/v1/artifacts/${target.artifactId}`, {
+          headers: bearer(options.key),
+        });
+        if (res.status !== 200) {
+          const body = (await res.json().catch(() => null)) as { error?: { code?: string } } | null;
+          return { status: res.status, code: body?.error?.code ?? null };
+        }
+        const got = Buffer.from(await res.arrayBuffer());
+        if (!got.equals(target.bytes)) wrongBytes.push(target.artifactId);
+        return { status: 200, code: null };
+      });
+      await sleep(options.pauseMs);
+    }
+  };
+
+  await Promise.all([
+    ...Array.from({ length: options.writers }, (_, w) => writer(w)),
+    ...Array.from({ length: options.readers }, (_, r) => reader(r)),
+  ]);
+  return { outcomes, acknowledged, wrongBytes };
+}
+
+/** Every artifact id listed in a session, following cursors (each page checked for duplicates by the caller). */
+export async function listedIds(url: string, key: string, sessionId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  for (let pages = 0; pages < 1000; pages++) {
+    const query = new URLSearchParams({ sessionId, limit: "1000", ...(cursor && { cursor }) });
+    const res = await fetch(`${url}/v1/artifacts?${query}`, { headers: bearer(key) });
+    if (res.status !== 200) throw new Error(`listing ${sessionId}: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { items: { artifactId: string }[]; cursor: string | null };
+    ids.push(...body.items.map((m) => m.artifactId));
+    cursor = body.cursor;
+    if (cursor === null) return ids;
+  }
+  throw new Error(`listing ${sessionId} did not end`);
+}
+
+/** Reads an artifact back: its status and, on 200, its bytes. */
+export async function readBack(
+  url: string,
+  key: string,
+  artifactId: string,
+): Promise<{ status: number; bytes: Buffer }> {
+  const res = await fetch(`${url}/v1/artifacts/${artifactId}`, { headers: bearer(key) });
+  return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+}

@@ -136,20 +136,32 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return { outcomes, acknowledged, wrongBytes };
 }
 
-/** Every artifact id listed in a session, following cursors (each page checked for duplicates by the caller). */
-export async function listedIds(url: string, key: string, sessionId: string): Promise<string[]> {
-  const ids: string[] = [];
+/** Every artifact listed in a session (id and recorded sha256), following cursors. */
+export async function listed(
+  url: string,
+  key: string,
+  sessionId: string,
+): Promise<{ artifactId: string; sha256: string }[]> {
+  const items: { artifactId: string; sha256: string }[] = [];
   let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages++) {
     const query = new URLSearchParams({ sessionId, limit: "1000", ...(cursor && { cursor }) });
     const res = await fetch(`${url}/v1/artifacts?${query}`, { headers: bearer(key) });
     if (res.status !== 200) throw new Error(`listing ${sessionId}: ${res.status} ${await res.text()}`);
-    const body = (await res.json()) as { items: { artifactId: string }[]; cursor: string | null };
-    ids.push(...body.items.map((m) => m.artifactId));
+    const body = (await res.json()) as {
+      items: { artifactId: string; sha256: string }[];
+      cursor: string | null;
+    };
+    items.push(...body.items.map(({ artifactId, sha256 }) => ({ artifactId, sha256 })));
     cursor = body.cursor;
-    if (cursor === null) return ids;
+    if (cursor === null) return items;
   }
   throw new Error(`listing ${sessionId} did not end`);
+}
+
+/** Every artifact id listed in a session. */
+export async function listedIds(url: string, key: string, sessionId: string): Promise<string[]> {
+  return (await listed(url, key, sessionId)).map((m) => m.artifactId);
 }
 
 /** Reads an artifact back: its status and, on 200, its bytes. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTcpForwarder, type TcpForwarder } from "../src/bench/tcp-forwarder.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { type Acknowledged, listed, readBack, runLoad, sha256, upload } from "./helpers/load.js";
-import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.js";
 import { json, KEY_ENV, KEYS, type RunningServer, s3RedisEnv, startServer } from "./http-harness.js";
 
 /**
@@ -15,12 +15,12 @@ const env = s3RedisEnv();
 const OUTAGE_MS = 6_000;
 
 describe.skipIf(!env)("serve while RGW is unreachable", () => {
-  let proxy: TcpProxy;
+  let proxy: TcpForwarder;
   let server: RunningServer;
 
   beforeAll(async () => {
     const rgw = new URL(env!.S3_ENDPOINT_URL!);
-    proxy = await startTcpProxy({ host: rgw.hostname, port: Number(rgw.port) });
+    proxy = await startTcpForwarder({ host: rgw.hostname, port: Number(rgw.port) });
     server = await startServer({
       env: {
         ...KEY_ENV,

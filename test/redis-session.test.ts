@@ -211,12 +211,7 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     const record = makeRecord({ sandboxId: sb, sessionId: "s" });
     await raw.set(recordKey(sb, record.artifactId), "{not json", "EX", 60);
     expect(await a.cacheGet(sb, record.artifactId)).toBeNull();
-    await raw.set(
-      recordKey(sb, record.artifactId),
-      JSON.stringify({ ...record, bytes: -1 }),
-      "EX",
-      60,
-    );
+    await raw.set(recordKey(sb, record.artifactId), JSON.stringify({ ...record, bytes: -1 }), "EX", 60);
     expect(await a.cacheGetMany(sb, [record.artifactId])).toEqual([null]);
     // A record filed under another artifact's key is not that artifact.
     await raw.set(recordKey(sb, "other"), JSON.stringify(record), "EX", 60);

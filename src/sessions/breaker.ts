@@ -154,8 +154,11 @@ export class SessionBreaker implements SessionProvider {
     // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
     pending.catch(() => {});
     const expired = new Promise<never>((_, reject) => {
+      // Rejected from setImmediate, after the event loop's I/O phase: in a busy process the timer
+      // and the answer can be due in the same turn, and timers run first; the answer then wins.
       timer = setTimeout(
-        () => reject(new Error(`${this.name} gave no answer within ${this.deadlineMs} ms`)),
+        () =>
+          setImmediate(() => reject(new Error(`${this.name} gave no answer within ${this.deadlineMs} ms`))),
         this.deadlineMs,
       );
     });

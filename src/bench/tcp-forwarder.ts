@@ -2,16 +2,17 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 
 /**
  * A TCP forwarder in front of a real server, to take that server "down" for one client and bring
- * it back without touching the server itself (a fault injection): stop() refuses new connections
- * and cuts open ones; start() listens again on the same port.
+ * it back without touching the server itself (a fault injection, for the bench's Redis-stopped row
+ * and the fault tests): stop() refuses new connections and cuts open ones; start() listens again
+ * on the same port.
  */
-export interface TcpProxy {
+export interface TcpForwarder {
   port: number;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpForwarder(target: { host: string; port: number }): Promise<TcpForwarder> {
   const open = new Set<Socket>();
   let server: Server | null = null;
   let port = 0;

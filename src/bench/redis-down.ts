@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { mapLimit } from "../concurrency.js";
 import { sha256Of } from "./raw-memory.js";
-import type { S3Settings } from "./raw-s3.js";
+import { rawS3Client, type S3Module, type S3Settings } from "./raw-s3.js";
 import { type ProviderSettings, storeOptions } from "./setup.js";
 import { collectGarbage, timed } from "./stats.js";
 import { OursSubject } from "./subject.js";
@@ -14,8 +14,6 @@ import { startTcpForwarder } from "./tcp-forwarder.js";
  * touched), against raw S3 alone. One unit of work is a store into the user's own session
  * (`user_{id}`, usable while sessions are unavailable) plus a retrieve of it by id.
  */
-
-type S3Module = typeof import("@aws-sdk/client-s3");
 
 export interface RedisDownSample {
   ours: number[];
@@ -35,15 +33,7 @@ class RawS3Alone {
 
   static async open(s3: S3Settings): Promise<RawS3Alone> {
     const sdk = await import("@aws-sdk/client-s3");
-    const client = new sdk.S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
-    return new RawS3Alone(sdk, client, s3.bucket);
+    return new RawS3Alone(sdk, rawS3Client(sdk, s3), s3.bucket);
   }
 
   async storeAndRetrieve(data: Uint8Array): Promise<void> {

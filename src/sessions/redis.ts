@@ -33,7 +33,7 @@ import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
  */
 
 export interface RedisSessionOptions {
-  /** Bound on establishing a connection. Default 1000 ms. */
+  /** Bound on establishing a connection. Default 2000 ms. */
   connectTimeoutMs?: number;
   /** Bound on each command. Default 1000 ms. */
   commandTimeoutMs?: number;
@@ -93,12 +93,13 @@ export class RedisSessionProvider implements SessionProvider {
   /** Connects and PINGs; fails within a few seconds with a ProviderError that says what to fix. */
   static async open(url: string, options: RedisSessionOptions = {}): Promise<RedisSessionProvider> {
     const target = parseRedisUrl(url);
-    const connectTimeout = options.connectTimeoutMs ?? 1000;
+    const connectTimeout = options.connectTimeoutMs ?? 2000;
     const commandTimeout = options.commandTimeoutMs ?? 1000;
     const client = createClient(target, connectTimeout, commandTimeout, options.tls);
     const provider = new RedisSessionProvider(client, target, commandTimeout);
     try {
-      await withDeadline(connectTimeout + commandTimeout, async () => {
+      // Opening happens once, at start-up, when a busy process is slowest: some slack here.
+      await withDeadline(2 * connectTimeout + commandTimeout, async () => {
         await client.connect();
         // ioredis only reports a failed SELECT as an event and carries on in database 0.
         if (target.db !== 0 && client instanceof Redis) await client.select(target.db);

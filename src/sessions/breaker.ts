@@ -35,6 +35,8 @@ export interface BreakerOptions {
 
 export const DEFAULT_DEADLINE_MS = 250;
 export const DEFAULT_PROBE_INTERVAL_MS = 1000;
+/** Round trips a provider's health() may make (Redis: PING, SET, GET, DEL). */
+const HEALTH_CHECK_CALLS = 4;
 
 export class SessionBreaker implements SessionProvider {
   readonly name: string;
@@ -104,14 +106,21 @@ export class SessionBreaker implements SessionProvider {
     return this.call("delete from the record cache", () => this.inner.cacheDelete(sandboxId, artifactId));
   }
 
-  /** The backend's own check, under the same rules: an open breaker answers without the network. */
+  /**
+   * The backend's own check, under the same rules: an open breaker answers without the network.
+   * The check is several round trips, so its deadline is a few call deadlines.
+   */
   async health(): Promise<{ ok: boolean; detail: string }> {
     try {
-      return await this.call("answer a health check", async () => {
-        const result = await this.inner.health();
-        if (!result.ok) throw new Error(result.detail);
-        return result;
-      });
+      return await this.call(
+        "answer a health check",
+        async () => {
+          const result = await this.inner.health();
+          if (!result.ok) throw new Error(result.detail);
+          return result;
+        },
+        HEALTH_CHECK_CALLS * this.deadlineMs,
+      );
     } catch (err) {
       return { ok: false, detail: err instanceof Error ? err.message : String(err) };
     }
@@ -125,7 +134,7 @@ export class SessionBreaker implements SessionProvider {
     return this.inner.close();
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(what: string, fn: () => Promise<T>, deadlineMs = this.deadlineMs): Promise<T> {
     let probe = false;
     if (this.state !== "closed") {
       if (this.probing || Date.now() < this.nextProbeAt) throw this.unavailable(what);
@@ -134,7 +143,7 @@ export class SessionBreaker implements SessionProvider {
       this.enter("half-open");
     }
     try {
-      const value = await this.withinDeadline(fn);
+      const value = await this.withinDeadline(fn, deadlineMs);
       if (probe) {
         this.enter("closed");
         this.lastError = null;
@@ -148,7 +157,7 @@ export class SessionBreaker implements SessionProvider {
     }
   }
 
-  private async withinDeadline<T>(fn: () => Promise<T>): Promise<T> {
+  private async withinDeadline<T>(fn: () => Promise<T>, deadlineMs: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const pending = fn();
     // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
@@ -157,9 +166,8 @@ export class SessionBreaker implements SessionProvider {
       // Rejected from setImmediate, after the event loop's I/O phase: in a busy process the timer
       // and the answer can be due in the same turn, and timers run first; the answer then wins.
       timer = setTimeout(
-        () =>
-          setImmediate(() => reject(new Error(`${this.name} gave no answer within ${this.deadlineMs} ms`))),
-        this.deadlineMs,
+        () => setImmediate(() => reject(new Error(`${this.name} gave no answer within ${deadlineMs} ms`))),
+        deadlineMs,
       );
     });
     try {

@@ -229,6 +229,31 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     expect(await a.get(sb, "elsewhere")).toBeNull();
   });
 
+  it("keeps sessions of the previous key layout (one hash tag per sandbox) readable until they expire", async () => {
+    const sb = uniqueSandbox("legacy");
+    const old = session(sb, "before-upgrade", { userId: "alice" });
+    // As the previous layout wrote it: the session under the sandbox's tag, and its index entry.
+    await raw.set(`chuk:{${sb}}:session:before-upgrade`, JSON.stringify(old), "PX", HOUR);
+    await raw.zadd(indexKey(sb), 0, "before-upgrade");
+    await a.create(session(sb, "after-upgrade"));
+
+    expect(await b.get(sb, "before-upgrade")).toEqual(old);
+    expect((await b.list(sb, { limit: 10 })).sessions.map((x) => x.sessionId)).toEqual([
+      "after-upgrade",
+      "before-upgrade",
+    ]);
+    // Its id is taken: nobody creates a new session over it.
+    expect(await a.create(session(sb, "before-upgrade", { userId: "mallory" }))).toBe(false);
+    expect((await a.get(sb, "before-upgrade"))?.userId).toBe("alice");
+    // An update moves it to the current layout; a delete removes both.
+    await a.update({ ...old, meta: { moved: true } });
+    expect(await raw.exists(sessionKey(sb, "before-upgrade"))).toBe(1);
+    expect(await a.delete(sb, "before-upgrade")).toBe(true);
+    expect(await b.get(sb, "before-upgrade")).toBeNull();
+    expect(await raw.exists(`chuk:{${sb}}:session:before-upgrade`)).toBe(0);
+    expect((await b.list(sb, { limit: 10 })).sessions.map((x) => x.sessionId)).toEqual(["after-upgrade"]);
+  });
+
   it("lists every session in id order, page by page, skipping and removing stale entries", async () => {
     const sb = uniqueSandbox("list");
     const ids = Array.from({ length: 57 }, (_, i) => `s-${String(i).padStart(3, "0")}`);

@@ -81,6 +81,25 @@ describe("SessionBreaker", () => {
     expect(breaker.status().lastError).toContain("within 250 ms");
   });
 
+  it("does not blame the backend for time this process spent stalled", async () => {
+    // Two round trips of 10 ms each; the process is blocked for 600 ms right after the call starts.
+    class TwoTrips extends MemorySessionProvider {
+      override async get(sandboxId: string, sessionId: string) {
+        await sleep(10);
+        await sleep(10);
+        return super.get(sandboxId, sessionId);
+      }
+    }
+    const breaker = new SessionBreaker(new TwoTrips(), { deadlineMs: 250, probeIntervalMs: 60_000 });
+    const call = breaker.get(uniqueSandbox("br"), "s1");
+    const blockedUntil = performance.now() + 600;
+    while (performance.now() < blockedUntil) {
+      // a stalled event loop (a long GC, a CPU-bound task)
+    }
+    expect(await call).toBeNull();
+    expect(breaker.status().state).toBe("closed");
+  });
+
   it("lets one probe through per interval; a failed probe reopens, a successful one closes", async () => {
     const inner = new Faulty();
     const breaker = new SessionBreaker(inner, { probeIntervalMs: 300 });

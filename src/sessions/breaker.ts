@@ -38,6 +38,8 @@ export interface BreakerOptions {
 // ms to be scheduled, and a 250 ms deadline opened the breaker on a healthy Redis.
 export const DEFAULT_DEADLINE_MS = 500;
 export const DEFAULT_PROBE_INTERVAL_MS = 1000;
+/** How many deadlines a call may wait in all when this process, not the backend, was stalled. */
+const LAG_ALLOWANCE = 4;
 /** Round trips a provider's health() may make (Redis: PING, SET, GET, DEL). */
 const HEALTH_CHECK_CALLS = 4;
 
@@ -160,23 +162,42 @@ export class SessionBreaker implements SessionProvider {
     }
   }
 
+  /**
+   * Runs `fn`, failing it once `deadlineMs` have passed without an answer — measured in time this
+   * process was able to wait. A timer that fires late means the process itself was stalled (busy
+   * CPU, a long GC): the backend's answer may be sitting unread, or the call's next round trip
+   * not yet sent, so the wait is extended by another deadline rather than blamed on the backend
+   * (at most LAG_ALLOWANCE deadlines in all, so a stalled process still gives up).
+   */
   private async withinDeadline<T>(fn: () => Promise<T>, deadlineMs: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
     const pending = fn();
     // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
     pending.catch(() => {});
+    const started = performance.now();
     const expired = new Promise<never>((_, reject) => {
-      // Rejected from setImmediate, after the event loop's I/O phase: in a busy process the timer
-      // and the answer can be due in the same turn, and timers run first; the answer then wins.
-      timer = setTimeout(
-        () => setImmediate(() => reject(new Error(`${this.name} gave no answer within ${deadlineMs} ms`))),
-        deadlineMs,
-      );
+      const arm = (dueAt: number) => {
+        timer = setTimeout(
+          // From setImmediate, after the event loop's I/O phase: an answer due in the same turn wins.
+          () => {
+            immediate = setImmediate(() => {
+              const now = performance.now();
+              const late = now - dueAt > deadlineMs / 2;
+              if (late && now - started < LAG_ALLOWANCE * deadlineMs) arm(now + deadlineMs);
+              else reject(new Error(`${this.name} gave no answer within ${deadlineMs} ms`));
+            });
+          },
+          Math.max(0, dueAt - performance.now()),
+        );
+      };
+      arm(started + deadlineMs);
     });
     try {
       return await Promise.race([pending, expired]);
     } finally {
       clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
     }
   }
 

@@ -92,13 +92,15 @@ describe.skipIf(!env)("serve on RGW while its Redis dies and comes back empty", 
       );
     }
     const during = load.outcomes.filter((o) => o.startedAt >= window.downAt && o.startedAt < window.upAt);
-    // No request waits 1 s — unless the machine is so busy that requests took longer before the
-    // outage too: what is judged is that a dead Redis adds no waiting.
+    // No request waits 1 s. On a machine so busy that requests took over half a second before the
+    // outage, the bound scales with them: without the cache a request makes about twice the S3
+    // round trips, and what is judged is that a dead Redis adds no waiting of its own.
     const slowestBefore = Math.max(
       0,
       ...load.outcomes.filter((o) => o.startedAt < window.downAt).map((o) => o.ms),
     );
-    const bound = Math.max(1000, 1.5 * slowestBefore);
+    const bound = Math.max(1000, 2 * slowestBefore);
+    console.log(`bound on any request during the outage: ${bound.toFixed(0)} ms`);
     for (const kind of ["upload", "read"] as const) {
       const mine = during.filter((o) => o.kind === kind);
       const ok = mine.filter((o) => o.status === (kind === "upload" ? 201 : 200));

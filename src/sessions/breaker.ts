@@ -51,6 +51,8 @@ export class SessionBreaker implements SessionProvider {
   private lastError: string | null = null;
   private nextProbeAt = 0;
   private probing = false;
+  /** When the backend last answered any call (performance.now()), late answers included. */
+  private lastAnswerAt = Number.NEGATIVE_INFINITY;
   private readonly deadlineMs: number;
   private readonly probeIntervalMs: number;
 
@@ -163,19 +165,24 @@ export class SessionBreaker implements SessionProvider {
   }
 
   /**
-   * Runs `fn`, failing it once `deadlineMs` have passed without an answer — measured in time this
-   * process was able to wait. A timer that fires late means the process itself was stalled (busy
-   * CPU, a long GC): the backend's answer may be sitting unread, or the call's next round trip
-   * not yet sent, so the wait is extended by another deadline rather than blamed on the backend
-   * (at most LAG_ALLOWANCE deadlines in all, so a stalled process still gives up).
+   * Runs `fn`, failing it once `deadlineMs` have passed without an answer. The wait is extended
+   * by another deadline (up to LAG_ALLOWANCE deadlines in all) when the slowness is this
+   * process's rather than the backend's: the timer fired late (the process was stalled: busy CPU,
+   * a long GC — the answer may be sitting unread), or the backend has answered other calls since
+   * this one began (it is alive; this process is slow to get round to the answer).
    */
   private async withinDeadline<T>(fn: () => Promise<T>, deadlineMs: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     let immediate: NodeJS.Immediate | undefined;
+    const started = performance.now();
     const pending = fn();
     // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
-    pending.catch(() => {});
-    const started = performance.now();
+    pending.then(
+      () => {
+        this.lastAnswerAt = performance.now();
+      },
+      () => {},
+    );
     const expired = new Promise<never>((_, reject) => {
       const arm = (dueAt: number) => {
         timer = setTimeout(
@@ -184,7 +191,8 @@ export class SessionBreaker implements SessionProvider {
             immediate = setImmediate(() => {
               const now = performance.now();
               const late = now - dueAt > deadlineMs / 2;
-              if (late && now - started < LAG_ALLOWANCE * deadlineMs) arm(now + deadlineMs);
+              const alive = this.lastAnswerAt > started;
+              if ((late || alive) && now - started < LAG_ALLOWANCE * deadlineMs) arm(now + deadlineMs);
               else reject(new Error(`${this.name} gave no answer within ${deadlineMs} ms`));
             });
           },

@@ -24,6 +24,7 @@ import {
   validateTtl,
 } from "./metadata.js";
 import type { AccessContext, SessionRules } from "./session-rules.js";
+import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
 import type { ByteRange, OpenedBody } from "./storage/provider.js";
 
@@ -95,7 +96,10 @@ export class Artifacts {
     if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
     if (context.userId !== undefined) validateSegment(context.userId, "userId");
     const { storage, sessions } = await this.backends();
-    let record = sessions.shared ? await sessions.cacheGet(this.sandboxId, artifactId) : null;
+    // Sessions unavailable (Redis down): a cache read that fails is a miss; storage has the record.
+    let record = sessions.shared
+      ? await unlessSessionsUnavailable(sessions.cacheGet(this.sandboxId, artifactId), null)
+      : null;
     if (!record) {
       const inSession =
         context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
@@ -113,7 +117,7 @@ export class Artifacts {
       throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
     }
     if (context.userId !== undefined) {
-      const owner = await this.sessions.ownerOf(record.sessionId, record.userId);
+      const owner = await this.sessions.ownerOf(record);
       if (owner !== context.userId)
         throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
     }
@@ -251,7 +255,7 @@ export class Artifacts {
 
   async remove(record: ArtifactRecord): Promise<boolean> {
     const { storage, sessions } = await this.backends();
-    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId).catch(() => {});
+    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
     return storage.delete(record.key);
   }
 
@@ -331,8 +335,14 @@ export class Artifacts {
   }
 
   /**
-   * Drops a cached record before its artifact is replaced: if that fails nothing has changed yet,
-   * and a failed cachePut afterwards leaves no entry rather than the old version.
+   * Drops a cached record before its artifact is replaced or removed: if that fails nothing has
+   * changed yet, and a failed cachePut afterwards leaves no entry rather than the old version.
+   *
+   * Deliberately not skipped while sessions are unavailable: an update that went ahead without
+   * the eviction would leave the old record in a Redis that comes back unflushed (a partition, a
+   * stalled server), served as current until its TTL ran out. So updates, moves and deletes of
+   * existing artifacts fail with SessionUnavailableError (HTTP 503) during an outage and change
+   * nothing; new artifacts need no eviction and keep being stored.
    */
   async cacheEvict(record: ArtifactRecord): Promise<void> {
     const { sessions } = await this.backends();

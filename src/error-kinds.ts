@@ -8,6 +8,7 @@ import {
   ConflictError,
   ProviderError,
   SessionError,
+  SessionUnavailableError,
   ValidationError,
 } from "./errors.js";
 
@@ -44,6 +45,8 @@ const TABLE: [abstract new (...args: never[]) => ArtifactStoreError, ErrorClass]
   [ConflictError, { kind: "conflict", title: "Conflict", httpStatus: 409 }],
   [ArtifactCorruptedError, { kind: "corrupted", title: "Corrupted", httpStatus: 500 }],
   [SessionError, { kind: "session", title: "Session error", httpStatus: 404 }],
+  // A backend failure too (MCP reports it as one), but temporary: HTTP says 503, retry later.
+  [SessionUnavailableError, { kind: "backend", title: "Sessions unavailable", httpStatus: 503 }],
   [ProviderError, { kind: "backend", title: "Storage backend failed", httpStatus: 502 }],
 ];
 

@@ -12,7 +12,8 @@ export type ErrorCode =
   | "SESSION_ERROR"
   | "VALIDATION_ERROR"
   | "CONFLICT"
-  | "PROVIDER_ERROR";
+  | "PROVIDER_ERROR"
+  | "SESSION_UNAVAILABLE";
 
 export class ArtifactStoreError extends Error {
   readonly code: ErrorCode = "ARTIFACT_STORE_ERROR";
@@ -56,7 +57,16 @@ export class ConflictError extends ArtifactStoreError {
 
 /** The storage or session backend failed; `cause` holds the backend's error. */
 export class ProviderError extends ArtifactStoreError {
-  override readonly code = "PROVIDER_ERROR";
+  // Widened so the subclass below can carry its own code.
+  override readonly code: ErrorCode = "PROVIDER_ERROR";
+}
+
+/**
+ * The session backend (Redis) is unavailable right now and the operation cannot be done safely
+ * without it (e.g. claiming a named session whose owner only the session store knows). Retry later.
+ */
+export class SessionUnavailableError extends ProviderError {
+  override readonly code = "SESSION_UNAVAILABLE";
 }
 
 /** Wraps anything that is not already one of ours as a ProviderError. */

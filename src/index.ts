@@ -21,6 +21,7 @@ export {
   type ErrorCode,
   ProviderError,
   SessionError,
+  SessionUnavailableError,
   ValidationError,
 } from "./errors.js";
 export { type ParsedGridKey, parseGridKey } from "./grid.js";

@@ -65,10 +65,19 @@ export function memorySessions(): SessionFactory {
   };
 }
 
+/**
+ * Redis (or Redis Cluster) sessions behind a circuit breaker: Redis is a cache and a session index
+ * that may fail, and a dead Redis then costs callers a fast SessionUnavailableError, which the
+ * store answers from storage where it can.
+ */
 export function redisSessions(url: string, options: RedisSessionOptions = {}): SessionFactory {
   return {
     name: "redis",
-    open: async () => (await import("./sessions/redis.js")).RedisSessionProvider.open(url, options),
+    open: async () => {
+      const { RedisSessionProvider } = await import("./sessions/redis.js");
+      const { SessionBreaker } = await import("./sessions/breaker.js");
+      return new SessionBreaker(await RedisSessionProvider.open(url, options));
+    },
   };
 }
 

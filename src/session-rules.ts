@@ -1,8 +1,15 @@
 import type { BackendsGetter } from "./backends.js";
 import type { ResolvedConfig } from "./config.js";
-import { AccessDeniedError, ConflictError, SessionError, ValidationError } from "./errors.js";
+import {
+  AccessDeniedError,
+  ConflictError,
+  SessionError,
+  SessionUnavailableError,
+  ValidationError,
+} from "./errors.js";
 import { implicitOwner, newSessionId, sessionPrefix, userSessionId, validateSegment } from "./grid.js";
-import { isExpired, validateMeta } from "./metadata.js";
+import { type ArtifactRecord, isExpired, validateMeta } from "./metadata.js";
+import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
 
 /** Who is asking. With `userId`, the session must belong to that user. */
@@ -79,21 +86,24 @@ export class SessionRules {
     if (context.sessionId === undefined && userId === undefined) {
       const record = this.newSession(newSessionId(), null);
       const { sessions } = await this.backends();
-      await sessions.create(record);
+      // Sessions unavailable: a fresh random id is nobody else's, so the write goes ahead; once
+      // sessions are back, find() rebuilds this session from its artifacts.
+      await unlessSessionsUnavailable(sessions.create(record), true);
       return record;
     }
     const sessionId =
       context.sessionId === undefined
         ? userSessionId(userId!)
         : validateSegment(context.sessionId, "sessionId");
-    const existing = await this.find(sessionId);
+    const existing = await this.find(sessionId).catch((err) => this.ownedByItsName(err, sessionId));
     if (existing) {
       this.checkOwner(existing, userId);
       if (!isExpired(existing.expiresAt)) return existing;
       // An expired session is renewed for its owner; its old artifacts keep their own expiry.
       const renewed = this.newSession(sessionId, existing.userId);
       const { sessions } = await this.backends();
-      await sessions.update(renewed);
+      // Sessions unavailable: renewed for this write only; rebuilt from storage later.
+      await unlessSessionsUnavailable(sessions.update(renewed), undefined);
       await this.keep(renewed);
       return renewed;
     }
@@ -121,12 +131,23 @@ export class SessionRules {
   }
 
   /**
-   * A session from the session provider or, if that lost it (a Redis flush), rebuilt from the
-   * artifacts storage still holds, so ownership survives the loss.
+   * A session from the session provider or, if that lost it (a Redis flush), rebuilt from what
+   * storage keeps: the session's own owner record, else one of its artifacts. So ownership
+   * survives the loss, even of a session that has no artifact yet.
+   *
+   * While the session provider is unavailable (SessionUnavailableError) the same rebuild answers
+   * without writing it back (from `known`, an artifact of the session the caller has already read,
+   * when storage keeps no owner record); with nothing to rebuild from there is no answer: the error
+   * is rethrown rather than reporting a session that may exist as absent.
    */
-  async find(sessionId: string): Promise<SessionRecord | null> {
+  async find(sessionId: string, known?: ArtifactRecord): Promise<SessionRecord | null> {
     const { sessions, storage } = await this.backends();
-    const found = await sessions.get(this.sandboxId, sessionId);
+    let unavailable: SessionUnavailableError | null = null;
+    const found = await sessions.get(this.sandboxId, sessionId).catch((err: unknown) => {
+      if (!(err instanceof SessionUnavailableError)) throw err;
+      unavailable = err;
+      return null;
+    });
     if (found) return found;
     let rebuilt: SessionRecord;
     const kept = await storage.getSession(this.sandboxId, sessionId);
@@ -138,15 +159,33 @@ export class SessionRules {
       };
     } else {
       // Kept by an older version, or its creator died before keeping it: the artifacts say whose.
-      const page = await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
-      const sample = page.records[0];
-      if (!sample) return null;
+      const sample =
+        unavailable && known?.sessionId === sessionId
+          ? known
+          : (await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 })).records[0];
+      if (!sample) {
+        if (unavailable) throw unavailable;
+        return null;
+      }
       rebuilt = this.newSession(sessionId, sample.userId ?? implicitOwner(sessionId));
       if (sample.sessionExpiresAt && !isExpired(sample.sessionExpiresAt))
         rebuilt.expiresAt = sample.sessionExpiresAt;
     }
+    if (unavailable) return rebuilt;
     await sessions.create(rebuilt);
     return (await sessions.get(this.sandboxId, sessionId)) ?? rebuilt;
+  }
+
+  /**
+   * resolve()'s answer when find() has none because sessions are unavailable: a `user_{id}`
+   * session belongs to that user by its name, so it is usable (not written to the session
+   * store); any other session fails closed, since only the session store knows whether someone
+   * else owns it (SessionUnavailableError, HTTP 503).
+   */
+  private ownedByItsName(err: unknown, sessionId: string): SessionRecord {
+    const owner = implicitOwner(sessionId);
+    if (!(err instanceof SessionUnavailableError) || owner === null) throw err;
+    return this.newSession(sessionId, owner);
   }
 
   /**
@@ -164,10 +203,10 @@ export class SessionRules {
     });
   }
 
-  /** The user an artifact of `sessionId` belongs to (the session's owner, else what the record says). */
-  async ownerOf(sessionId: string, recordedUser: string | null): Promise<string | null> {
-    const session = await this.find(sessionId);
-    return session?.userId ?? implicitOwner(sessionId) ?? recordedUser;
+  /** The user an artifact belongs to (its session's owner, else what the record says). */
+  async ownerOf(record: ArtifactRecord): Promise<string | null> {
+    const session = await this.find(record.sessionId, record);
+    return session?.userId ?? implicitOwner(record.sessionId) ?? record.userId;
   }
 
   checkOwner(session: SessionRecord, userId: string | undefined): void {

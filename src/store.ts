@@ -34,6 +34,7 @@ import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
 import { RecordStore } from "./records.js";
 import { type AccessContext, SessionRules } from "./session-rules.js";
+import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
 import type { ByteRange, OpenedBody } from "./storage/provider.js";
@@ -428,7 +429,8 @@ export class ArtifactStore implements AsyncDisposable {
       validateSegment(sessionId, "sessionId");
       if (options.userId !== undefined) {
         validateSegment(options.userId, "userId");
-        await this.sessions.info(sessionId, options.userId);
+        // Sessions unavailable and nothing in storage names an owner: the listing is empty anyway.
+        await unlessSessionsUnavailable(this.sessions.info(sessionId, options.userId), null);
       }
       const { storage } = await this.backends();
       const prefix = sessionPrefix(this.sandboxId, sessionId);

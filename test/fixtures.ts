@@ -9,6 +9,7 @@ import { RecordStore } from "../src/records.js";
 import type { SessionProvider } from "../src/sessions/provider.js";
 import type { StorageDriver } from "../src/storage/driver.js";
 import type { StorageProvider } from "../src/storage/provider.js";
+import { type PrivateCluster, startPrivateCluster } from "./helpers/redis-cluster.js";
 
 /**
  * The providers every contract suite runs against, unchanged. S3 and Redis entries point at the
@@ -103,11 +104,31 @@ export function sessionFixtures(): Fixture<SessionProvider>[] {
   ];
   const redisUrl = services().redisUrl;
   if (redisUrl) {
-    list.push({
-      name: "redis",
-      open: async () => (await import("../src/sessions/redis.js")).RedisSessionProvider.open(redisUrl),
-      dispose: async () => {},
-    });
+    const redis = async (url: string) =>
+      (await import("../src/sessions/redis.js")).RedisSessionProvider.open(url);
+    list.push(
+      { name: "redis", open: () => redis(redisUrl), dispose: async () => {} },
+      {
+        // As the store uses it: behind the circuit breaker.
+        name: "redis behind the breaker",
+        open: async () =>
+          new (await import("../src/sessions/breaker.js")).SessionBreaker(await redis(redisUrl)),
+        dispose: async () => {},
+      },
+      (() => {
+        let cluster: PrivateCluster | null = null;
+        return {
+          name: "redis cluster (3 masters)",
+          async open() {
+            cluster = await startPrivateCluster();
+            return redis(cluster.url);
+          },
+          async dispose() {
+            await cluster?.stop();
+          },
+        };
+      })(),
+    );
   }
   return list;
 }

@@ -5,11 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { mapLimit } from "../src/concurrency.js";
 import { ProviderError } from "../src/errors.js";
 import type { SessionRecord } from "../src/sessions/provider.js";
 import { RedisSessionProvider } from "../src/sessions/redis.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { makeRecord } from "./helpers/records.js";
+import { type PrivateCluster, startPrivateCluster } from "./helpers/redis-cluster.js";
 import { freePort, type PrivateRedis, startPrivateRedis } from "./helpers/redis-server.js";
 
 /**
@@ -33,45 +35,17 @@ function session(sandboxId: string, sessionId: string): SessionRecord {
 }
 
 describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
-  const nodes: PrivateRedis[] = [];
+  let cluster: PrivateCluster;
+  let nodes: PrivateRedis[] = [];
   let url = "";
 
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort(10_000); // the cluster bus listens on port + 10000
-      nodes.push(
-        await startPrivateRedis({
-          port,
-          extraArgs: ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
-        }),
-      );
-    }
-    execFileSync(
-      "redis-cli",
-      [
-        "--cluster",
-        "create",
-        ...nodes.map((n) => `127.0.0.1:${n.port}`),
-        "--cluster-replicas",
-        "0",
-        "--cluster-yes",
-      ],
-      { stdio: "ignore", timeout: 30_000 },
-    );
-    for (const node of nodes) {
-      const client = new Redis(node.port, "127.0.0.1");
-      for (let i = 0; i < 100 && !(await client.cluster("INFO")).includes("cluster_state:ok"); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      client.disconnect();
-    }
-    url = `redis+cluster://${nodes
-      .slice(0, 2)
-      .map((n) => `127.0.0.1:${n.port}`)
-      .join(",")}`;
+    cluster = await startPrivateCluster();
+    nodes = cluster.nodes;
+    url = cluster.url;
   });
   afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.stop()));
+    await cluster?.stop();
   });
 
   it("stores, lists and caches across sandboxes that live on different shards", async () => {
@@ -126,6 +100,50 @@ describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
     } finally {
       await provider.close();
       await other.close();
+    }
+  });
+
+  it("spreads the sessions and cached records of one sandbox over all three masters", async () => {
+    const provider = await RedisSessionProvider.open(url);
+    try {
+      const sb = uniqueSandbox("spread");
+      const ids = Array.from({ length: 1000 }, (_, i) => `s-${i}`);
+      await mapLimit(ids, 32, (id) => provider.create(session(sb, id)));
+      await provider.cacheSetMany(
+        ids.map(() => makeRecord({ sandboxId: sb, sessionId: "s-0" })),
+        60,
+      );
+      // Every key of this sandbox, counted on the master that holds it.
+      const perNode = await Promise.all(
+        nodes.map(async (node) => {
+          const client = new Redis(node.port, "127.0.0.1");
+          try {
+            const sessions = (await client.keys(`chuk:{${sb}/*}:session`)).length;
+            const records = (await client.keys(`chuk:{${sb}/*}:rec`)).length;
+            return { sessions, records };
+          } finally {
+            client.disconnect();
+          }
+        }),
+      );
+      for (const kind of ["sessions", "records"] as const) {
+        const counts = perNode.map((n) => n[kind]);
+        expect(counts.reduce((a, b) => a + b, 0)).toBe(1000);
+        for (const count of counts) {
+          expect(count).toBeGreaterThan(0);
+          expect(count).toBeLessThanOrEqual(500);
+        }
+      }
+      const listed: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await provider.list(sb, { limit: 300, cursor });
+        listed.push(...page.sessions.map((s) => s.sessionId));
+        cursor = page.cursor;
+      } while (cursor !== null);
+      expect(listed.sort()).toEqual([...ids].sort());
+    } finally {
+      await provider.close();
     }
   });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mapLimit } from "../src/concurrency.js";
 import type { ArtifactStoreOptions } from "../src/config.js";
 import { AccessDeniedError, ProviderError, SessionError } from "../src/errors.js";
+import { sessionKey } from "../src/sessions/redis.js";
 import { ArtifactStore } from "../src/store.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { type PrivateRedis, startPrivateRedis } from "./helpers/redis-server.js";
@@ -85,7 +86,7 @@ describe.skipIf(!services.redisUrl).each(storages)("durability with redis sessio
     const keys: string[] = [];
     let cursor = "0";
     do {
-      const [next, batch] = await raw.scan(cursor, "MATCH", `chuk:{${sandboxId}}:*`, "COUNT", 1000);
+      const [next, batch] = await raw.scan(cursor, "MATCH", `chuk:{${sandboxId}[}/]*`, "COUNT", 1000);
       keys.push(...batch);
       cursor = next;
     } while (cursor !== "0");
@@ -115,8 +116,9 @@ describe.skipIf(!services.redisUrl).each(storages)("durability with redis sessio
       expect(new Set(ids).size).toBe(1000);
       // Redis really held the sessions and cached records before it was flushed.
       const before = await keysOf(store.sandboxId);
-      expect(before.filter((k) => k.includes(":rec:")).length).toBe(1000);
-      expect(before.filter((k) => k.includes(":session:")).length).toBe(sessions);
+      // (A cache write is skipped while the session breaker is open, as on a starved machine.)
+      expect(before.filter((k) => k.endsWith(":rec")).length).toBeGreaterThanOrEqual(900);
+      expect(before.filter((k) => k.endsWith(":session")).length).toBe(sessions);
 
       await raw.flushall();
       expect(await keysOf(store.sandboxId)).toEqual([]);
@@ -159,7 +161,7 @@ describe.skipIf(!services.redisUrl).each(storages)("durability with redis sessio
         AccessDeniedError,
       );
       // … and the sessions are back in Redis with their owners.
-      const session = JSON.parse((await raw.get(`chuk:{${store.sandboxId}}:session:dur-0`)) ?? "null");
+      const session = JSON.parse((await raw.get(sessionKey(store.sandboxId, "dur-0"))) ?? "null");
       expect(session).toMatchObject({ sessionId: "dur-0", userId: "owner-0" });
     } finally {
       await store.close();
@@ -229,7 +231,8 @@ describe.skipIf(!services.redisUrl).each(storages)("durability with redis sessio
       );
       const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
       expect(resolved.length).toBeGreaterThanOrEqual(15);
-      expect(failures.length).toBeGreaterThan(0);
+      // Since sessions sit behind a circuit breaker, most stores go ahead from storage during the
+      // outage; whichever fail (a session with no artifact yet cannot be owned safely) are typed.
       for (const err of failures) {
         expect(err instanceof ProviderError || err instanceof SessionError, String(err)).toBe(true);
       }

@@ -4,7 +4,13 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ProviderError } from "../src/errors.js";
 import type { SessionRecord } from "../src/sessions/provider.js";
-import { RedisSessionProvider, SESSION_GRACE_MS } from "../src/sessions/redis.js";
+import {
+  indexKey,
+  RedisSessionProvider,
+  recordKey,
+  SESSION_GRACE_MS,
+  sessionKey,
+} from "../src/sessions/redis.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { makeRecord, makeSession } from "./helpers/records.js";
 import { startPrivateRedis } from "./helpers/redis-server.js";
@@ -73,30 +79,30 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
   it("sets real TTLs in Redis: a session lives until expiresAt plus the grace period", async () => {
     const sb = uniqueSandbox("ttl");
     expect(await a.create(session(sb, "s1"))).toBe(true);
-    const ttl = await raw.pttl(`chuk:{${sb}}:session:s1`);
+    const ttl = await raw.pttl(sessionKey(sb, "s1"));
     expect(ttl).toBeGreaterThan(HOUR + SESSION_GRACE_MS - 60_000);
     expect(ttl).toBeLessThanOrEqual(HOUR + SESSION_GRACE_MS);
     // The sandbox index outlives its longest session, and no longer.
-    const indexTtl = await raw.pttl(`chuk:{${sb}}:sessions`);
+    const indexTtl = await raw.pttl(indexKey(sb));
     expect(indexTtl).toBeGreaterThanOrEqual(ttl - 1000);
 
     // Extending moves the TTL; an already expired session stays for the grace period.
     await a.update(session(sb, "s1", { expiresAt: new Date(Date.now() + 48 * HOUR).toISOString() }));
-    expect(await raw.pttl(`chuk:{${sb}}:session:s1`)).toBeGreaterThan(48 * HOUR + SESSION_GRACE_MS - 60_000);
-    expect(await raw.pttl(`chuk:{${sb}}:sessions`)).toBeGreaterThan(48 * HOUR + SESSION_GRACE_MS - 60_000);
+    expect(await raw.pttl(sessionKey(sb, "s1"))).toBeGreaterThan(48 * HOUR + SESSION_GRACE_MS - 60_000);
+    expect(await raw.pttl(indexKey(sb))).toBeGreaterThan(48 * HOUR + SESSION_GRACE_MS - 60_000);
     await a.create(session(sb, "old", { expiresAt: new Date(Date.now() - 30 * 86_400_000).toISOString() }));
-    const oldTtl = await raw.pttl(`chuk:{${sb}}:session:old`);
+    const oldTtl = await raw.pttl(sessionKey(sb, "old"));
     expect(oldTtl).toBeGreaterThan(SESSION_GRACE_MS - 60_000);
     expect((await a.get(sb, "old"))?.expiresAt).toBeDefined();
 
     // Cache entries carry the TTL they were given; none at all for a TTL that has run out.
     const record = makeRecord({ sandboxId: sb, sessionId: "s1" });
     await a.cacheSet(record, 60);
-    const cacheTtl = await raw.pttl(`chuk:{${sb}}:rec:${record.artifactId}`);
+    const cacheTtl = await raw.pttl(recordKey(sb, record.artifactId));
     expect(cacheTtl).toBeGreaterThan(59_000);
     expect(cacheTtl).toBeLessThanOrEqual(60_000);
     await a.cacheSet(record, 0);
-    expect(await raw.exists(`chuk:{${sb}}:rec:${record.artifactId}`)).toBe(0);
+    expect(await raw.exists(recordKey(sb, record.artifactId))).toBe(0);
   });
 
   it("two providers (two connections) see each other's sessions and cache entries", async () => {
@@ -158,7 +164,7 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     const monitor = await raw.duplicate().monitor();
     const seen: string[][] = [];
     monitor.on("monitor", (_time: string, args: string[]) => {
-      if (args.some((x) => x.includes(`{${sb}}`))) seen.push(args);
+      if (args.some((x) => x.includes(`{${sb}/`))) seen.push(args);
     });
     try {
       const got = await b.cacheGetMany(sb, ids);
@@ -203,29 +209,49 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
   it("treats a malformed or misfiled cached record or session as absent", async () => {
     const sb = uniqueSandbox("bad");
     const record = makeRecord({ sandboxId: sb, sessionId: "s" });
-    await raw.set(`chuk:{${sb}}:rec:${record.artifactId}`, "{not json", "EX", 60);
+    await raw.set(recordKey(sb, record.artifactId), "{not json", "EX", 60);
     expect(await a.cacheGet(sb, record.artifactId)).toBeNull();
-    await raw.set(
-      `chuk:{${sb}}:rec:${record.artifactId}`,
-      JSON.stringify({ ...record, bytes: -1 }),
-      "EX",
-      60,
-    );
+    await raw.set(recordKey(sb, record.artifactId), JSON.stringify({ ...record, bytes: -1 }), "EX", 60);
     expect(await a.cacheGetMany(sb, [record.artifactId])).toEqual([null]);
     // A record filed under another artifact's key is not that artifact.
-    await raw.set(`chuk:{${sb}}:rec:other`, JSON.stringify(record), "EX", 60);
+    await raw.set(recordKey(sb, "other"), JSON.stringify(record), "EX", 60);
     expect(await a.cacheGet(sb, "other")).toBeNull();
     // A record whose key points at another session's bytes is never served.
     const elsewhere = { ...record, key: record.key.replace("/s/", "/victim/") };
-    await raw.set(`chuk:{${sb}}:rec:${record.artifactId}`, JSON.stringify(elsewhere), "EX", 60);
+    await raw.set(recordKey(sb, record.artifactId), JSON.stringify(elsewhere), "EX", 60);
     expect(await a.cacheGet(sb, record.artifactId)).toBeNull();
-    await raw.set(`chuk:{${sb}}:rec:${record.artifactId}`, JSON.stringify(record), "EX", 60);
+    await raw.set(recordKey(sb, record.artifactId), JSON.stringify(record), "EX", 60);
     expect(await a.cacheGet(sb, record.artifactId)).toEqual(record);
 
-    await raw.set(`chuk:{${sb}}:session:broken`, JSON.stringify({ sessionId: "broken" }), "EX", 60);
+    await raw.set(sessionKey(sb, "broken"), JSON.stringify({ sessionId: "broken" }), "EX", 60);
     expect(await a.get(sb, "broken")).toBeNull();
-    await raw.set(`chuk:{${sb}}:session:elsewhere`, JSON.stringify(session(sb, "not-elsewhere")), "EX", 60);
+    await raw.set(sessionKey(sb, "elsewhere"), JSON.stringify(session(sb, "not-elsewhere")), "EX", 60);
     expect(await a.get(sb, "elsewhere")).toBeNull();
+  });
+
+  it("keeps sessions of the previous key layout (one hash tag per sandbox) readable until they expire", async () => {
+    const sb = uniqueSandbox("legacy");
+    const old = session(sb, "before-upgrade", { userId: "alice" });
+    // As the previous layout wrote it: the session under the sandbox's tag, and its index entry.
+    await raw.set(`chuk:{${sb}}:session:before-upgrade`, JSON.stringify(old), "PX", HOUR);
+    await raw.zadd(indexKey(sb), 0, "before-upgrade");
+    await a.create(session(sb, "after-upgrade"));
+
+    expect(await b.get(sb, "before-upgrade")).toEqual(old);
+    expect((await b.list(sb, { limit: 10 })).sessions.map((x) => x.sessionId)).toEqual([
+      "after-upgrade",
+      "before-upgrade",
+    ]);
+    // Its id is taken: nobody creates a new session over it.
+    expect(await a.create(session(sb, "before-upgrade", { userId: "mallory" }))).toBe(false);
+    expect((await a.get(sb, "before-upgrade"))?.userId).toBe("alice");
+    // An update moves it to the current layout; a delete removes both.
+    await a.update({ ...old, meta: { moved: true } });
+    expect(await raw.exists(sessionKey(sb, "before-upgrade"))).toBe(1);
+    expect(await a.delete(sb, "before-upgrade")).toBe(true);
+    expect(await b.get(sb, "before-upgrade")).toBeNull();
+    expect(await raw.exists(`chuk:{${sb}}:session:before-upgrade`)).toBe(0);
+    expect((await b.list(sb, { limit: 10 })).sessions.map((x) => x.sessionId)).toEqual(["after-upgrade"]);
   });
 
   it("lists every session in id order, page by page, skipping and removing stale entries", async () => {
@@ -234,7 +260,7 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     await Promise.all(ids.map((id) => a.create(session(sb, id))));
     // Sessions whose keys have gone (expired in Redis) but whose index entries remain.
     const gone = ids.filter((_, i) => i % 4 === 1);
-    await raw.del(...gone.map((id) => `chuk:{${sb}}:session:${id}`));
+    await raw.del(...gone.map((id) => sessionKey(sb, id)));
     const live = ids.filter((id) => !gone.includes(id));
 
     const pages: string[][] = [];
@@ -247,7 +273,7 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
     expect(pages.flat()).toEqual(live);
     expect(pages.slice(0, -1).every((p) => p.length === 10)).toBe(true);
     expect(pages.at(-1)!.length).toBeGreaterThan(0);
-    expect(await raw.zcard(`chuk:{${sb}}:sessions`)).toBe(live.length);
+    expect(await raw.zcard(indexKey(sb))).toBe(live.length);
 
     const all = await a.list(sb, { limit: 1000 });
     expect(all.cursor).toBeNull();
@@ -343,7 +369,7 @@ describe.skipIf(!redisUrl)("redis session provider", () => {
         expect((await right.health()).detail).not.toContain("the-right-one");
         // The database in the URL is the one used.
         const check = new Redis({ port: server.port, password: "the-right-one", db: 2 });
-        expect(await check.exists(`chuk:{${sb}}:session:s`)).toBe(1);
+        expect(await check.exists(sessionKey(sb, "s"))).toBe(1);
         check.disconnect();
       } finally {
         await right.close();

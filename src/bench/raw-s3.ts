@@ -14,7 +14,7 @@ export interface S3Settings {
   secretAccessKey: string;
 }
 
-type S3Module = typeof import("@aws-sdk/client-s3");
+export type S3Module = typeof import("@aws-sdk/client-s3");
 type PresignerModule = typeof import("@aws-sdk/s3-request-presigner");
 
 /**
@@ -40,14 +40,7 @@ export class RawS3Redis implements Subject {
     const sdk = await import("@aws-sdk/client-s3");
     const presigner = await import("@aws-sdk/s3-request-presigner");
     const { Redis } = await import("ioredis");
-    const client = new sdk.S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    const client = rawS3Client(sdk, s3);
     const redis = new Redis(redisUrl, { lazyConnect: true });
     await redis.connect();
     return new RawS3Redis(sdk, presigner, client, redis, s3.bucket, listConcurrency);
@@ -224,4 +217,16 @@ export class RawS3Redis implements Subject {
   private redisKey(key: string): string {
     return `${this.prefix}:${key}`;
   }
+}
+
+/** The bare SDK client both raw S3 baselines use, with the provider's checksum settings. */
+export function rawS3Client(sdk: S3Module, s3: S3Settings): S3Client {
+  return new sdk.S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
 }

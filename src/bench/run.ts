@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { mapLimit } from "../concurrency.js";
 import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
+import { sampleRedisDown } from "./redis-down.js";
 import type { S3Services } from "./services.js";
 import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
 import { collectGarbage, type Spread, spread, timed } from "./stats.js";
@@ -23,6 +24,7 @@ export const WORKLOADS = [
   "list-small",
   "list-large",
   "large",
+  "redis-down",
 ] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
@@ -52,6 +54,7 @@ export const TARGETS: Record<ProviderName, Partial<Record<WorkloadId, number>>> 
     "retrieve-conc": 0.9,
     update: 0.9,
     "list-large": 1 / 3,
+    "redis-down": 0.8,
   },
 };
 
@@ -386,6 +389,7 @@ async function benchProvider(
       rows.push(await measure(provider, w, subjects, counter, options, warmScale));
     }
     if (wants("large") && options.largeBytes > 0) rows.push(...(await measureLarge(settings, options)));
+    if (provider === "s3" && wants("redis-down")) rows.push(await measureRedisDown(settings, options));
   } finally {
     await counter.close();
     await cleanup(subjects, sessions, removeWhatWeWrote && !options.keep);
@@ -559,6 +563,42 @@ async function measureLarge(settings: ProviderSettings, options: BenchOptions): 
       (methods.has("VmHWM") ? " (the kernel's peak, reset before each phase)" : " (rss polled every 2 ms)"),
   );
   return rows;
+}
+
+/** The s3 library with its Redis stopped, against raw S3 alone (see redis-down.ts). */
+async function measureRedisDown(settings: ProviderSettings, options: BenchOptions): Promise<Row> {
+  const n = options.n ?? DEFAULT_N.s3;
+  const c = options.concurrency;
+  const target = TARGETS.s3["redis-down"]!;
+  const base = {
+    provider: settings.provider,
+    workload: "redis-down" as const,
+    metric: "throughput",
+    label: `store + retrieve ${bytesLabel(options.size)}, ${c} in flight, Redis stopped (raw: S3 alone)`,
+    work: n,
+    unit: "ops/s",
+    higherIsBetter: true,
+    target: `≥${target.toFixed(2)}×`,
+  };
+  try {
+    const samples = await sampleRedisDown(settings, {
+      n,
+      size: options.size,
+      concurrency: c,
+      reps: options.reps,
+    });
+    const ours = spread(samples.ours);
+    const raw = spread(samples.raw);
+    const ratio = ours.median / raw.median;
+    options.log(
+      `${settings.provider} ${base.label}: ours ${fmt(ours.median)} ops/s, raw ${fmt(raw.median)} ops/s, ratio ${ratio.toFixed(2)}`,
+    );
+    return { ...base, ours, raw, ratio, status: ratio >= target ? "PASS" : "MISS" };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    options.log(`${settings.provider} redis-down: ERROR ${message}`);
+    return { ...base, ours: spread([]), raw: spread([]), ratio: null, status: "ERROR", note: message };
+  }
 }
 
 async function cleanup(

@@ -161,8 +161,13 @@ export const Session = z
 export const Whoami = z.object({ userId: z.string(), admin: z.boolean(), sessionId: z.string() });
 
 const check = z.object({ status: z.enum(["ok", "error"]), provider: z.string() });
+/** The session store behind a circuit breaker (Redis) also says the breaker's state and since when. */
+const sessionCheck = check.extend({
+  state: z.enum(["closed", "open", "half-open"]).optional(),
+  since: z.string().optional(),
+});
 export const Readiness = z
-  .object({ status: z.enum(["ready", "unavailable"]), storage: check, session: check })
+  .object({ status: z.enum(["ready", "degraded", "unavailable"]), storage: check, session: sessionCheck })
   .openapi("Readiness");
 
 export const Liveness = z.object({ status: z.literal("ok") });

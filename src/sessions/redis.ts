@@ -13,21 +13,32 @@ import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
  * Sessions and the record cache in Redis (or Redis Cluster), shared by every process that uses
  * the same server. URL forms: see redis-url.ts.
  *
- * Key layout, all keys of one sandbox under one hash tag so multi-key commands (MGET, scripts,
- * MULTI) work on a cluster:
- *   chuk:{sandboxId}:session:{sessionId}   the session as JSON; lives until expiresAt + 7 days
- *   chuk:{sandboxId}:sessions              sorted set (all scores 0, ordered by id) for list()
- *   chuk:{sandboxId}:rec:{artifactId}      a cached ArtifactRecord as JSON, with its own TTL
- *   chuk:{sandboxId/artifactId}:key        the artifact's grid key (id index, for S3); no TTL
- *   chuk:{sandboxId}:ids                   "complete" once the id index has been rebuilt
- *   chuk:{sandboxId/artifactId}:gone       a deletion mark, for 10 minutes (see records.ts)
- * Ids come from the store, validated to a safe character set without `:`, `{` or `}`.
+ * Key layout. Each session and each cached record has a hash tag of its own, so on Redis Cluster a
+ * sandbox's keys spread over every shard; no command touches two keys of different tags:
+ *   chuk:{sandboxId/sessionId}:session    the session as JSON; lives until expiresAt + 7 days
+ *   chuk:{sandboxId/artifactId}:rec       a cached ArtifactRecord as JSON, with its own TTL
+ *   chuk:{sandboxId}:sessions             sorted set (all scores 0, ordered by id) for list(): the
+ *                                         one key per sandbox (one sorted set cannot be split)
+ *   chuk:{sandboxId/artifactId}:key       the artifact's grid key (id index, for S3); no TTL
+ *   chuk:{sandboxId}:ids                  "complete" once the id index has been rebuilt
+ *   chuk:{sandboxId/artifactId}:gone      a deletion mark, for 10 minutes (see records.ts)
+ * Ids come from the store, validated to a safe character set without `/`, `:`, `{` or `}`.
+ *
+ * Sessions and their index are written in two steps (session, then index entry; a delete removes
+ * the index entry first), and list() re-checks a session before dropping its entry, so whatever
+ * the interleaving a live session stays listed; a crash between the steps leaves at worst an index
+ * entry without a session, which list() drops.
+ *
+ * Before this layout every key of a sandbox shared the tag {sandboxId}
+ * (chuk:{sandboxId}:session:{sessionId}, chuk:{sandboxId}:rec:{artifactId}). Sessions written that
+ * way stay readable (get, list, delete, and create refuses their ids) until they expire; cached
+ * records in the old layout are simply never read again and expire within the hour.
  */
 
 export interface RedisSessionOptions {
   /** Bound on establishing a connection. Default 2000 ms. */
   connectTimeoutMs?: number;
-  /** Bound on each command, queued ones included. Default 3000 ms. */
+  /** Bound on each command. Default 1000 ms. */
   commandTimeoutMs?: number;
   /** Extra TLS settings for rediss:// (e.g. `ca` for a private certificate authority). */
   tls?: ConnectionOptions;
@@ -38,31 +49,12 @@ export const SESSION_GRACE_MS = 7 * 86_400_000;
 const ROOT = "chuk";
 const LIST_BATCH_MAX = 1000;
 
-// Writes a session and indexes it in one step; the index lives as long as its longest session.
-// KEYS: session key, sandbox index. ARGV: json, ttl ms, session id, "nx" to create only.
-const PUT_SESSION = `
-local written
-if ARGV[4] == 'nx' then
-  written = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
-else
-  written = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-if not written then return 0 end
-redis.call('ZADD', KEYS[2], 0, ARGV[3])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+// Adds a session to its sandbox's index; the index lives as long as its longest session.
+// KEYS: sandbox index. ARGV: session id, ttl ms.
+const INDEX_SESSION = `
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`;
-
-// Drops index members whose session key has expired. Checked here, not by the caller, so a
-// session created between the caller's read and this call keeps its index entry.
-// KEYS: sandbox index, then session keys. ARGV: the session ids, aligned with KEYS[2..].
-const PRUNE_INDEX = `
-local removed = 0
-for i = 2, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i - 1])
-  end
-end
-return removed`;
 
 // Marks the id index complete only if the rebuild that began is still the current one: a flush or
 // an invalidation meanwhile removed its token, and the index may miss entries.
@@ -77,15 +69,7 @@ const ID_REBUILD_MS = 10 * 60_000;
 
 interface Scripts {
   chukFinishIndex(key: string, token: string, complete: string): Promise<number>;
-  chukPutSession(
-    key: string,
-    index: string,
-    json: string,
-    ttlMs: number,
-    id: string,
-    mode: string,
-  ): Promise<number>;
-  chukPruneIndex(numKeys: number, ...keysThenIds: string[]): Promise<number>;
+  chukIndexSession(index: string, id: string, ttlMs: number): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
 
@@ -125,11 +109,12 @@ export class RedisSessionProvider implements SessionProvider {
   static async open(url: string, options: RedisSessionOptions = {}): Promise<RedisSessionProvider> {
     const target = parseRedisUrl(url);
     const connectTimeout = options.connectTimeoutMs ?? 2000;
-    const commandTimeout = options.commandTimeoutMs ?? 3000;
+    const commandTimeout = options.commandTimeoutMs ?? 1000;
     const client = createClient(target, connectTimeout, commandTimeout, options.tls);
     const provider = new RedisSessionProvider(client, target, commandTimeout);
     try {
-      await withDeadline(connectTimeout + commandTimeout, async () => {
+      // Opening happens once, at start-up, when a busy process is slowest: some slack here.
+      await withDeadline(2 * connectTimeout + commandTimeout, async () => {
         await client.connect();
         // ioredis only reports a failed SELECT as an event and carries on in database 0.
         if (target.db !== 0 && client instanceof Redis) await client.select(target.db);
@@ -148,12 +133,20 @@ export class RedisSessionProvider implements SessionProvider {
   }
 
   async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
-    const json = await this.run("read a session", () => this.client.get(sessionKey(sandboxId, sessionId)));
+    const json = await this.run("read a session", async () => {
+      const found = await this.client.get(sessionKey(sandboxId, sessionId));
+      return found ?? this.client.get(legacySessionKey(sandboxId, sessionId));
+    });
     return json === null ? null : parseSession(json, sandboxId, sessionId);
   }
 
   async create(record: SessionRecord): Promise<boolean> {
-    return (await this.put(record, "nx")) === 1;
+    const { sandboxId, sessionId } = record;
+    // Only sessions written before the current layout live there, and nothing creates more of them.
+    const legacy = await this.run("create a session", () =>
+      this.client.exists(legacySessionKey(sandboxId, sessionId)),
+    );
+    return legacy === 0 && (await this.put(record, "nx"));
   }
 
   async update(record: SessionRecord): Promise<void> {
@@ -161,10 +154,19 @@ export class RedisSessionProvider implements SessionProvider {
   }
 
   async delete(sandboxId: string, sessionId: string): Promise<boolean> {
-    const results = await this.run("delete a session", () =>
-      this.client.multi().del(sessionKey(sandboxId, sessionId)).zrem(indexKey(sandboxId), sessionId).exec(),
-    );
-    return pipelineResults(results)[0] === 1;
+    return this.run("delete a session", async () => {
+      // Index entry first: a session created meanwhile re-adds its own entry after writing itself.
+      // The legacy key shares the index's hash tag, so both go in one transaction.
+      const [, legacy] = pipelineResults(
+        await this.client
+          .multi()
+          .zrem(indexKey(sandboxId), sessionId)
+          .del(legacySessionKey(sandboxId, sessionId))
+          .exec(),
+      );
+      const current = await this.client.del(sessionKey(sandboxId, sessionId));
+      return current === 1 || legacy === 1;
+    });
   }
 
   async list(
@@ -184,26 +186,26 @@ export class RedisSessionProvider implements SessionProvider {
         this.client.zrangebylex(index, after === null ? "-" : `(${after}`, "+", "LIMIT", 0, want),
       );
       if (ids.length === 0) break;
-      const keys = ids.map((id) => sessionKey(sandboxId, id));
-      const values = await this.run("list sessions", () => this.client.mget(keys));
-      const stale: number[] = [];
+      const values = await this.run("list sessions", () =>
+        this.getMany(ids.map((id) => sessionKey(sandboxId, id))),
+      );
+      const missing = ids.filter((_, i) => values[i] === null);
+      if (missing.length > 0) {
+        // Sessions of the previous layout share the index's tag: one MGET.
+        const legacy = await this.run("list sessions", () =>
+          this.client.mget(missing.map((id) => legacySessionKey(sandboxId, id))),
+        );
+        for (const [i, id] of missing.entries()) values[ids.indexOf(id)] = legacy[i] ?? null;
+      }
+      const stale: string[] = [];
       values.forEach((json, i) => {
-        if (json === null) stale.push(i);
+        if (json === null) stale.push(ids[i]!);
         else {
           const session = parseSession(json, sandboxId, ids[i]!);
           if (session) found.push(session);
         }
       });
-      if (stale.length > 0) {
-        await this.run("list sessions", () =>
-          this.client.chukPruneIndex(
-            stale.length + 1,
-            index,
-            ...stale.map((i) => keys[i]!),
-            ...stale.map((i) => ids[i]!),
-          ),
-        );
-      }
+      if (stale.length > 0) await this.run("list sessions", () => this.pruneIndex(sandboxId, stale));
       after = ids[ids.length - 1]!;
       if (ids.length < want) break;
     }
@@ -219,11 +221,11 @@ export class RedisSessionProvider implements SessionProvider {
     return json === null ? null : parseCached(json, sandboxId, artifactId);
   }
 
-  /** One MGET, one round trip, however many ids. */
+  /** One round trip (per cluster node), however many ids. */
   async cacheGetMany(sandboxId: string, artifactIds: string[]): Promise<(ArtifactRecord | null)[]> {
     if (artifactIds.length === 0) return [];
     const values = await this.run("read the record cache", () =>
-      this.client.mget(artifactIds.map((id) => recordKey(sandboxId, id))),
+      this.getMany(artifactIds.map((id) => recordKey(sandboxId, id))),
     );
     return values.map((json, i) => (json === null ? null : parseCached(json, sandboxId, artifactIds[i]!)));
   }
@@ -232,30 +234,20 @@ export class RedisSessionProvider implements SessionProvider {
     await this.cacheSetMany([record], ttlSeconds);
   }
 
-  /** One pipelined round trip per sandbox (on a cluster a sandbox's keys share one slot). */
+  /** One pipelined round trip (on a cluster, one per node: commands are auto-pipelined there). */
   async cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void> {
     if (records.length === 0) return;
     const ttlMs = Math.round(ttlSeconds * 1000);
-    const bySandbox = new Map<string, ArtifactRecord[]>();
-    for (const record of records) {
-      const group = bySandbox.get(record.sandboxId);
-      if (group) group.push(record);
-      else bySandbox.set(record.sandboxId, [record]);
-    }
-    await this.run("write the record cache", () =>
-      Promise.all(
-        [...bySandbox.values()].map(async (group) => {
-          const pipeline = this.client.pipeline();
-          for (const record of group) {
-            const key = recordKey(record.sandboxId, record.artifactId);
-            // A TTL that has already run out leaves no entry, as an expired one would read as absent.
-            if (ttlMs >= 1) pipeline.set(key, JSON.stringify(record), "PX", ttlMs);
-            else pipeline.del(key);
-          }
-          pipelineResults(await pipeline.exec());
-        }),
-      ),
-    );
+    await this.run("write the record cache", async () => {
+      const target = this.client instanceof Cluster ? this.client : this.client.pipeline();
+      const writes = records.map((record) => {
+        const key = recordKey(record.sandboxId, record.artifactId);
+        // A TTL that has already run out leaves no entry, as an expired one would read as absent.
+        return ttlMs >= 1 ? target.set(key, JSON.stringify(record), "PX", ttlMs) : target.del(key);
+      });
+      if (target instanceof Cluster) await Promise.all(writes);
+      else pipelineResults(await target.exec());
+    });
   }
 
   async cacheDelete(sandboxId: string, artifactId: string): Promise<void> {
@@ -353,18 +345,48 @@ export class RedisSessionProvider implements SessionProvider {
     }
   }
 
-  private async put(record: SessionRecord, mode: "nx" | "overwrite"): Promise<number> {
+  /** Writes the session, then its index entry (also when it existed: that heals a lost entry). */
+  private async put(record: SessionRecord, mode: "nx" | "overwrite"): Promise<boolean> {
     const { sandboxId, sessionId } = record;
-    return this.run(mode === "nx" ? "create a session" : "update a session", () =>
-      this.client.chukPutSession(
-        sessionKey(sandboxId, sessionId),
-        indexKey(sandboxId),
-        JSON.stringify(record),
-        sessionTtlMs(record.expiresAt),
-        sessionId,
-        mode,
-      ),
+    const key = sessionKey(sandboxId, sessionId);
+    const ttlMs = sessionTtlMs(record.expiresAt);
+    return this.run(mode === "nx" ? "create a session" : "update a session", async () => {
+      const json = JSON.stringify(record);
+      const written =
+        mode === "nx"
+          ? await this.client.set(key, json, "PX", ttlMs, "NX")
+          : await this.client.set(key, json, "PX", ttlMs);
+      await this.client.chukIndexSession(indexKey(sandboxId), sessionId, ttlMs);
+      return written !== null;
+    });
+  }
+
+  /**
+   * Drops index entries whose session is gone, then puts back any whose session exists after all
+   * (created meanwhile: its creator may have indexed it before our removal).
+   */
+  private async pruneIndex(sandboxId: string, ids: string[]): Promise<void> {
+    const index = indexKey(sandboxId);
+    await this.client.zrem(index, ...ids);
+    // Two EXISTS: the two keys of one session have different hash tags.
+    const back = await Promise.all(
+      ids.map(async (id) => {
+        const [current, legacy] = await Promise.all([
+          this.client.exists(sessionKey(sandboxId, id)),
+          this.client.exists(legacySessionKey(sandboxId, id)),
+        ]);
+        return current + legacy > 0 ? id : null;
+      }),
     );
+    for (const id of back) {
+      if (id !== null) await this.client.zadd(index, 0, id);
+    }
+  }
+
+  /** Values of keys that may sit in different slots: one MGET on a single node, else one GET each. */
+  private getMany(keys: string[]): Promise<(string | null)[]> {
+    if (this.client instanceof Cluster) return Promise.all(keys.map((key) => this.client.get(key)));
+    return this.client.mget(keys);
   }
 
   /** Runs one Redis call under a deadline, turning any failure into a ProviderError without secrets. */
@@ -389,25 +411,33 @@ function createClient(
   tls: ConnectionOptions | undefined,
 ): Client {
   const scripts = {
-    chukPutSession: { lua: PUT_SESSION, numberOfKeys: 2 },
-    chukPruneIndex: { lua: PRUNE_INDEX },
+    chukIndexSession: { lua: INDEX_SESSION, numberOfKeys: 1 },
     chukFinishIndex: { lua: FINISH_INDEX, numberOfKeys: 1 },
   };
-  // Reconnect forever with capped backoff (so the provider recovers when Redis returns), but let
-  // a request wait for at most one reconnect and `commandTimeout`: callers fail fast, not hang.
-  const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2000);
+  // Reconnect forever, quickly (so the provider is usable soon after Redis returns), but never
+  // let a command wait for a connection: with no offline queue and no retries a dead Redis fails
+  // a call at once, and the SessionBreaker above this provider stops calling it for a while.
+  // Commands that were in flight when a connection dropped are not re-sent on reconnect: a late
+  // cache write could otherwise land after a later eviction.
+  const backoff = (times: number) => Math.min(50 * 2 ** Math.min(times - 1, 4), 500);
   const connection = {
     username: target.username,
     password: target.password,
     connectTimeout,
     commandTimeout,
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
     ...(target.tls && { tls: { ...tls } }),
   };
   if (target.cluster) {
     return new Cluster(target.nodes, {
       lazyConnect: true,
       scripts,
+      // Per-node queues stay (ioredis needs them while it follows slot moves); the cluster's own
+      // queue would hold calls while no node is reachable.
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
       clusterRetryStrategy: backoff,
       slotsRefreshTimeout: connectTimeout,
       redisOptions: connection,
@@ -424,16 +454,21 @@ function createClient(
   }) as Client;
 }
 
-function sessionKey(sandboxId: string, sessionId: string): string {
-  return `${ROOT}:{${sandboxId}}:session:${sessionId}`;
+export function sessionKey(sandboxId: string, sessionId: string): string {
+  return `${ROOT}:{${sandboxId}/${sessionId}}:session`;
 }
 
-function indexKey(sandboxId: string): string {
+export function indexKey(sandboxId: string): string {
   return `${ROOT}:{${sandboxId}}:sessions`;
 }
 
-function recordKey(sandboxId: string, artifactId: string): string {
-  return `${ROOT}:{${sandboxId}}:rec:${artifactId}`;
+export function recordKey(sandboxId: string, artifactId: string): string {
+  return `${ROOT}:{${sandboxId}/${artifactId}}:rec`;
+}
+
+/** Where sessions lived before each had a hash tag of its own (read, never written). */
+function legacySessionKey(sandboxId: string, sessionId: string): string {
+  return `${ROOT}:{${sandboxId}}:session:${sessionId}`;
 }
 
 /** An artifact's id → key entry; tagged per artifact so a sandbox's entries spread over a cluster. */

@@ -220,10 +220,12 @@ export class RecordStore implements StorageProvider {
   async delete(key: string): Promise<boolean> {
     const parsed = parseGridKey(key);
     if (!parsed) return false;
+    // Read first: whatever happens during this delete (a racing update undoing itself included),
+    // an artifact that was there when it began was deleted by it.
+    const current = await this.version(key);
     if (!this.driver.capabilities.atomicConditionalWrites) {
       await this.locator.markDeleted(parsed.sandboxId, parsed.artifactId);
     }
-    const current = await this.version(key);
     // The head is the artifact: once it is gone, so is the artifact, whatever fails after.
     await this.driver.delete(key);
     await this.locator.remove(parsed.sandboxId, parsed.artifactId);

@@ -145,8 +145,13 @@ export class S3Driver implements StorageDriver {
         const etag = unquote(written.etag) || (await this.head(key))?.etag || "";
         return { etag, bytes: written.bytes };
       } catch (err) {
-        if (isPreconditionFailed(err))
-          throw new ConflictError(`${key} changed or already exists`, { cause: err });
+        // A conditional write that lost: 412, or — when the object went away, or a concurrent write
+        // was under way as the condition was checked — 404 or 409 (ConditionalRequestConflict).
+        const conditional = options.ifMatch !== undefined || options.ifNoneMatch === true;
+        const status = statusOf(err);
+        if (isPreconditionFailed(err) || (conditional && (isMissingObject(err) || status === 409))) {
+          throw new ConflictError(`${key} changed, was deleted or already exists`, { cause: err });
+        }
         throw err;
       }
     });

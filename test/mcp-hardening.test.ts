@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueSandbox } from "./fixtures.js";
-import { bearer, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
+import { bearer, type JsonBody, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
 import { connectHttp, fails, type McpClient, ok } from "./mcp-helpers.js";
 
 /**
@@ -36,7 +36,7 @@ async function post(url: string, body: unknown): Promise<Response> {
 }
 
 /** Every JSON-RPC answer in a response, JSON or SSE. */
-async function answers(response: Response): Promise<{ id: number; result?: any; error?: any }[]> {
+async function answers(response: Response): Promise<{ id: number; result?: JsonBody; error?: JsonBody }[]> {
   const text = await response.text();
   if (text.startsWith("[") || text.startsWith("{")) return [JSON.parse(text)].flat();
   return text

@@ -119,8 +119,11 @@ export function asMcpClient(client: V1Client | V2Client): McpClient {
 
 /**
  * The two SDK client lines: v1 (`@modelcontextprotocol/sdk`, speaks the 2025 revisions) and v2
- * (`@modelcontextprotocol/client`, negotiates 2026-07-28 and falls back to 2025).
+ * (`@modelcontextprotocol/client`), here pinned to revision 2026-07-28 (without the pin it opens
+ * with the 2025 handshake, as v1 does).
  */
+const MODERN = { versionNegotiation: { mode: { pin: "2026-07-28" } } } as const;
+
 export const CLIENT_LINES = ["v1", "v2"] as const;
 export type ClientLine = (typeof CLIENT_LINES)[number];
 
@@ -136,7 +139,7 @@ export async function connectHttp(
     await client.connect(new V1HttpTransport(new URL(url), { requestInit: { headers } }));
     return asMcpClient(client);
   }
-  const client = new V2Client(info);
+  const client = new V2Client(info, MODERN);
   await client.connect(new V2HttpTransport(new URL(url), { requestInit: { headers } }));
   return client;
 }
@@ -164,7 +167,7 @@ export async function connectStdio(
   }
   const transport = new V2StdioTransport({ ...params, stderr: "pipe" });
   transport.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  const client = new V2Client(info);
+  const client = new V2Client(info, MODERN);
   await client.connect(transport);
   return { client, stderr };
 }

@@ -68,6 +68,7 @@ export function mcpServerSuite(h: () => McpHarness): void {
       expect(tool.description?.length, tool.name).toBeGreaterThan(20);
       expect(tool.inputSchema.type).toBe("object");
       expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
+      expect(tool.outputSchema?.type, tool.name).toBe("object");
     }
     const update = tools.find((t) => t.name === "update_metadata")!;
     const fields = Object.keys(update.inputSchema.properties ?? {});
@@ -410,6 +411,8 @@ export function mcpServerSuite(h: () => McpHarness): void {
       expect(page.resources.length).toBeLessThanOrEqual(h().pageSize);
       for (const r of page.resources) {
         expect(r.uri).toMatch(/^artifact:\/\/user_reader[0-9a-f]+\/[0-9a-f]{32}$/);
+        expect(r).toMatchObject({ size: expect.any(Number), mimeType: expect.any(String) });
+        expect(Date.parse(r.annotations?.lastModified ?? "")).not.toBeNaN();
         uris.push(r.uri);
       }
       cursor = page.nextCursor;

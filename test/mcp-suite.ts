@@ -52,7 +52,7 @@ function links(content: Content[]) {
 async function rawFirstPage(client: McpClient) {
   const v2 = client as McpClient & {
     request(r: { method: "resources/list"; params: Record<string, never> }): Promise<{
-      resources: { uri: string }[];
+      resources: { uri: string; size?: number; mimeType?: string; annotations?: { lastModified?: string } }[];
       nextCursor?: string;
     }>;
   };

@@ -222,12 +222,12 @@ describe.skipIf(!shared)("subscriptions across two serve processes on one RGW + 
     expect(created.status).toBe(201);
     await heard.until(() => heard.listChanged > 0, 1000);
 
+    const before = heard.listChanged;
     const removed = await fetch(`${b.url}/v1/artifacts/${artifact.artifactId}`, {
       method: "DELETE",
       headers: bearer(KEYS.alice),
     });
     expect(removed.ok).toBe(true);
-    const before = heard.listChanged;
     await heard.until(() => heard.listChanged > before, 1000);
     await sub.close();
   });

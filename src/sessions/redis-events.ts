@@ -27,7 +27,7 @@ export class RedisArtifactEvents {
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly target;
-  private publisher: ReturnType<typeof createClient> | null = null;
+  private publisher: Promise<ReturnType<typeof createClient>> | null = null;
   private subscriber: ReturnType<typeof createClient> | null = null;
 
   constructor(
@@ -47,14 +47,19 @@ export class RedisArtifactEvents {
     return client;
   }
 
+  /** Connects first: the clients have no offline queue, so a command before that would fail. */
+  private async connected(client: ReturnType<typeof createClient>) {
+    await client.connect();
+    return client;
+  }
+
   publish(change: ArtifactChange): void {
     this.local.publish(change);
     if (change.sandboxId !== this.sandboxId) return;
-    this.publisher ??= this.connection();
+    this.publisher ??= this.connected(this.connection());
     const { sessionId, artifactId, kind } = change;
-    this.publisher
-      .publish(this.channel, JSON.stringify({ origin: this.origin, sessionId, artifactId, kind }))
-      .catch(() => {});
+    const message = JSON.stringify({ origin: this.origin, sessionId, artifactId, kind });
+    this.publisher.then((publisher) => publisher.publish(this.channel, message)).catch(() => {});
   }
 
   /** Starts receiving other processes' changes (idempotent). */
@@ -79,11 +84,14 @@ export class RedisArtifactEvents {
       });
     });
     // ioredis re-subscribes by itself after a reconnect.
-    subscriber.subscribe(this.channel).catch(() => {});
+    this.connected(subscriber)
+      .then(() => subscriber.subscribe(this.channel))
+      .catch(() => {});
   }
 
   async close(): Promise<void> {
-    const clients = [this.publisher, this.subscriber].filter((c) => c !== null);
+    const publisher = this.publisher ? await this.publisher.catch(() => null) : null;
+    const clients = [publisher, this.subscriber].filter((c) => c !== null);
     this.publisher = null;
     this.subscriber = null;
     await Promise.allSettled(clients.map((c) => c.quit()));

@@ -6,8 +6,8 @@
 // boundary, so a connection works in its user's own session (user_{userId}) and a caller cannot
 // name someone else's.
 import { fileURLToPath } from "node:url";
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { McpServer } from "@modelcontextprotocol/server";
+import { StdioServerTransport } from "@modelcontextprotocol/server/stdio";
 import { ArtifactStore } from "chuk-artifacts";
 import { createMcpServer } from "chuk-artifacts/mcp";
 import { z } from "zod";
@@ -19,7 +19,7 @@ export function createAppServer(store: ArtifactStore, userId: string): McpServer
     "upload_file",
     {
       description: "Upload a file (base64) and get a download URL for it",
-      inputSchema: { dataB64: z.string(), filename: z.string() },
+      inputSchema: z.object({ dataB64: z.string(), filename: z.string() }),
     },
     async ({ dataB64, filename }) => {
       const data = Buffer.from(dataB64, "base64");

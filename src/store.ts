@@ -12,6 +12,7 @@ import {
   asProviderError,
   ValidationError,
 } from "./errors.js";
+import { type ArtifactChangeKind, type ArtifactEvents, createArtifactEvents } from "./events.js";
 import {
   buildKey,
   newArtifactId,
@@ -114,6 +115,8 @@ export class ArtifactStore implements AsyncDisposable {
   readonly sandboxId: string;
   /** Signs URLs for providers without native presigning; the HTTP handler verifies with it. */
   readonly signer: UrlSigner;
+  /** Announces every visible write ("artifact changed"); across processes with Redis sessions. */
+  readonly events: ArtifactEvents;
   private backendsPromise: Promise<Backends> | null = null;
   private closed = false;
   private readonly sessions: SessionRules;
@@ -124,6 +127,7 @@ export class ArtifactStore implements AsyncDisposable {
     this.config = resolveConfig(options);
     this.sandboxId = this.config.sandboxId;
     this.signer = new UrlSigner(this.config.signingSecret, this.config.publicUrl);
+    this.events = createArtifactEvents(this.config);
     const backends = () => this.backends();
     this.sessions = new SessionRules(this.config, backends);
     this.artifacts = new Artifacts(
@@ -206,7 +210,7 @@ export class ArtifactStore implements AsyncDisposable {
       const body = toChunks(data);
       const session = await this.sessions.resolve(options);
       const record = this.artifacts.newRecord(session, fields);
-      await this.artifacts.commit(record, body);
+      this.changed(await this.artifacts.commit(record, body), "created");
       return record.artifactId;
     });
   }
@@ -233,7 +237,7 @@ export class ArtifactStore implements AsyncDisposable {
           "application/octet-stream",
         );
         const record = this.artifacts.newRecord(session, fields);
-        await this.artifacts.commit(record, toChunks(item.data));
+        this.changed(await this.artifacts.commit(record, toChunks(item.data)), "created");
         return record.artifactId;
       } catch {
         return null;
@@ -250,8 +254,11 @@ export class ArtifactStore implements AsyncDisposable {
       const { data, ...rest } = options;
       const build = (current: ArtifactRecord) =>
         this.artifacts.applyUpdate(current, { ...rest, merge: false }, data !== undefined);
-      if (data === undefined) return toMetadata(await this.artifacts.rewrite(artifactId, options, build));
-      return toMetadata(await this.artifacts.replaceContent(artifactId, options, build, toChunks(data)));
+      const updated =
+        data === undefined
+          ? await this.artifacts.rewrite(artifactId, options, build)
+          : await this.artifacts.replaceContent(artifactId, options, build, toChunks(data));
+      return toMetadata(this.changed(updated, "updated"));
     });
   }
 
@@ -259,8 +266,11 @@ export class ArtifactStore implements AsyncDisposable {
   async updateMetadata(artifactId: string, options: UpdateMetadataOptions): Promise<ArtifactMetadata> {
     return this.guard("update metadata", async () =>
       toMetadata(
-        await this.artifacts.rewrite(artifactId, options, (current) =>
-          this.artifacts.applyUpdate(current, options, false),
+        this.changed(
+          await this.artifacts.rewrite(artifactId, options, (current) =>
+            this.artifacts.applyUpdate(current, options, false),
+          ),
+          "updated",
         ),
       ),
     );
@@ -307,7 +317,7 @@ export class ArtifactStore implements AsyncDisposable {
       const { storage } = await this.backends();
       const committed = await storage.copy(source.key, record);
       await this.artifacts.cachePut(committed);
-      return committed.artifactId;
+      return this.changed(committed, "created").artifactId;
     });
   }
 
@@ -342,7 +352,7 @@ export class ArtifactStore implements AsyncDisposable {
           updatedAt: new Date().toISOString(),
         };
       });
-      return toMetadata(moved);
+      return toMetadata(this.changed(moved, "updated"));
     });
   }
 
@@ -356,7 +366,9 @@ export class ArtifactStore implements AsyncDisposable {
         if (err instanceof ArtifactNotFoundError) return false;
         throw err;
       }
-      return this.artifacts.remove(record);
+      const removed = await this.artifacts.remove(record);
+      if (removed && record.status === "ready") this.changed(record, "deleted");
+      return removed;
     });
   }
 
@@ -511,7 +523,9 @@ export class ArtifactStore implements AsyncDisposable {
     artifactId: string,
     options: RegisterUploadOptions = {},
   ): Promise<ArtifactMetadata> {
-    return this.guard("register upload", () => this.uploads.register(artifactId, options));
+    return this.guard("register upload", async () =>
+      this.changed(await this.uploads.register(artifactId, options), "created"),
+    );
   }
 
   /**
@@ -694,11 +708,22 @@ export class ArtifactStore implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.events.close();
     const pending = this.backendsPromise;
     this.backendsPromise = null;
     if (!pending) return;
     const { storage, sessions } = await pending;
     await Promise.allSettled([storage.close(), sessions.close()]);
+  }
+
+  /** The one notify hook: every visible write of the public API announces itself here. */
+  private changed<T extends Pick<ArtifactRecord, "sandboxId" | "sessionId" | "artifactId">>(
+    artifact: T,
+    kind: ArtifactChangeKind,
+  ): T {
+    const { sandboxId, sessionId, artifactId } = artifact;
+    this.events.publish({ sandboxId, sessionId, artifactId, kind });
+    return artifact;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

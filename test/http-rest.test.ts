@@ -357,7 +357,10 @@ describe("REST API: authentication, malformed input and limits", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
     });
     expect(authed.status).toBe(200);
-    expect(await authed.json()).toMatchObject({ jsonrpc: "2.0", id: 1, result: {} });
+    // Plain JSON, or one SSE message event (the SDK streams 2025-era answers).
+    const text = await authed.text();
+    const answer = text.startsWith("{") ? text : /^data: (.*)$/m.exec(text)?.[1];
+    expect(JSON.parse(answer ?? "null")).toMatchObject({ jsonrpc: "2.0", id: 1, result: {} });
   });
 
   it("reports 503 from /readyz when storage is gone", async () => {

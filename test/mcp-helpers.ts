@@ -4,8 +4,15 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { getRequestListener } from "@hono/node-server";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  Client as V2Client,
+  StreamableHTTPClientTransport as V2HttpTransport,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport as V2StdioTransport } from "@modelcontextprotocol/client/stdio";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport as V1StdioTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport as V1HttpTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { expect } from "vitest";
 import { collect } from "../src/body.js";
 import { ValidationError } from "../src/errors.js";
@@ -96,15 +103,84 @@ export async function startTestFront(): Promise<TestFront> {
   };
 }
 
+/**
+ * What the tests call on a client; the v1 SDK's Client (`@modelcontextprotocol/sdk`) and the v2
+ * one (`@modelcontextprotocol/client`) both have it, so one suite drives both lines.
+ */
+export type McpClient = Pick<
+  V2Client,
+  "listTools" | "callTool" | "readResource" | "listResources" | "listResourceTemplates" | "complete" | "close"
+>;
+
+/** Either SDK line's client, seen as the other: their result types differ only in detail. */
+export function asMcpClient(client: V1Client | V2Client): McpClient {
+  return client as unknown as McpClient;
+}
+
+/**
+ * The two SDK client lines: v1 (`@modelcontextprotocol/sdk`, speaks the 2025 revisions) and v2
+ * (`@modelcontextprotocol/client`), here pinned to revision 2026-07-28 (without the pin it opens
+ * with the 2025 handshake, as v1 does).
+ */
+const MODERN = { versionNegotiation: { mode: { pin: "2026-07-28" } } } as const;
+
+export const CLIENT_LINES = ["v1", "v2"] as const;
+export type ClientLine = (typeof CLIENT_LINES)[number];
+
+/** A client of `line` connected over Streamable HTTP. */
+export async function connectHttp(
+  line: ClientLine,
+  url: string,
+  headers: Record<string, string>,
+): Promise<McpClient> {
+  const info = { name: `mcp-http-test-${line}`, version: "1.0.0" };
+  if (line === "v1") {
+    const client = new V1Client(info);
+    await client.connect(new V1HttpTransport(new URL(url), { requestInit: { headers } }));
+    return asMcpClient(client);
+  }
+  const client = new V2Client(info, MODERN);
+  await client.connect(new V2HttpTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+export interface StdioParams {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
+/** A client of `line` that spawns a stdio server; its standard error lines are collected. */
+export async function connectStdio(
+  line: ClientLine,
+  params: StdioParams,
+): Promise<{ client: McpClient; stderr: string[] }> {
+  const info = { name: `mcp-stdio-test-${line}`, version: "1.0.0" };
+  const stderr: string[] = [];
+  if (line === "v1") {
+    const transport = new V1StdioTransport({ ...params, stderr: "pipe" });
+    transport.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
+    const client = new V1Client(info);
+    await client.connect(transport);
+    return { client: asMcpClient(client), stderr };
+  }
+  const transport = new V2StdioTransport({ ...params, stderr: "pipe" });
+  transport.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
+  const client = new V2Client(info, MODERN);
+  await client.connect(transport);
+  return { client, stderr };
+}
+
 // ---- calling tools ---------------------------------------------------------------------------------
 
-export async function call(client: Client, name: string, args: Record<string, unknown> = {}) {
+export async function call(client: McpClient, name: string, args: Record<string, unknown> = {}) {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;
 }
 
 /** Calls a tool that must succeed; returns its structured result. */
 export async function ok<T = Record<string, unknown>>(
-  client: Client,
+  client: McpClient,
   name: string,
   args: Record<string, unknown> = {},
 ): Promise<T & { _result: CallToolResult }> {
@@ -115,12 +191,14 @@ export async function ok<T = Record<string, unknown>>(
 }
 
 /** Calls a tool that must fail; returns its error kind and text. */
-export async function fails(client: Client, name: string, args: Record<string, unknown> = {}) {
+export async function fails(client: McpClient, name: string, args: Record<string, unknown> = {}) {
   const result = await call(client, name, args);
   expect(result.isError, `${name} should fail: ${JSON.stringify(result.content).slice(0, 300)}`).toBe(true);
   const first = result.content[0];
   const text = first && first.type === "text" ? first.text : "";
-  const error = (result.structuredContent as { error?: { kind: string; code: string } } | undefined)?.error;
+  const error = (result._meta as Record<string, { kind: string; code: string }> | undefined)?.[
+    "chuk-artifacts/error"
+  ];
   return { kind: error?.kind ?? null, code: error?.code ?? null, text };
 }
 

@@ -4,11 +4,16 @@ import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KEY_ENV, type RunningServer, startServer } from "./http-harness.js";
-import { type ArtifactView, ok } from "./mcp-helpers.js";
+import {
+  type ArtifactView,
+  CLIENT_LINES,
+  type ClientLine,
+  connectStdio,
+  type McpClient,
+  ok,
+} from "./mcp-helpers.js";
 import { LIMITS, type McpHarness, mcpServerSuite } from "./mcp-suite.js";
 
 /**
@@ -25,7 +30,17 @@ const cli = join(repo, "dist/cli/main.js");
 function assertBuilt(): void {
   if (!existsSync(cli)) throw new Error("dist/cli/main.js is missing: run `npm run build` first");
   const pairs: [string, string][] = [["src/cli/commands/mcp.ts", "dist/cli/commands/mcp.js"]];
-  for (const name of ["server", "tools", "resources", "content", "errors", "listing", "uri"]) {
+  for (const name of [
+    "server",
+    "tools",
+    "resources",
+    "content",
+    "errors",
+    "listing",
+    "uri",
+    "stdio",
+    "subscriptions",
+  ]) {
     pairs.push([`src/mcp/${name}.ts`, `dist/mcp/${name}.js`]);
   }
   for (const [src, out] of pairs) {
@@ -39,8 +54,8 @@ function assertBuilt(): void {
 let dir: string;
 let serve: RunningServer;
 const sandbox = `mcp-${randomBytes(4).toString("hex")}`;
-const clients: Client[] = [];
-const stderrOf = new Map<Client, string[]>();
+const clients: McpClient[] = [];
+const stderrOf = new Map<McpClient, string[]>();
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -51,20 +66,18 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-async function spawnClient(args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
-  const transport = new StdioClientTransport({
+async function spawnClient(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; line?: ClientLine } = {},
+) {
+  const { client, stderr } = await connectStdio(options.line ?? "v2", {
     command: process.execPath,
     args: [cli, "mcp", ...args],
     env: options.env ?? env(),
     cwd: options.cwd ?? dir,
-    stderr: "pipe",
   });
-  const lines: string[] = [];
-  transport.stderr?.on("data", (chunk: Buffer) => lines.push(chunk.toString()));
-  const client = new Client({ name: "mcp-stdio-test", version: "1.0.0" });
-  await client.connect(transport);
   clients.push(client);
-  stderrOf.set(client, lines);
+  stderrOf.set(client, stderr);
   return client;
 }
 
@@ -80,20 +93,25 @@ const limitFlags = [
   "900",
 ];
 
-const cache = new Map<string, Promise<Client>>();
-const harness: McpHarness = {
-  client(userId) {
-    let client = cache.get(userId);
-    if (!client) {
-      client = spawnClient(["--fs-root", join(dir, "root"), "--user", userId, ...limitFlags]);
-      cache.set(userId, client);
-    }
-    return client;
-  },
-  clientInSession: (userId, sessionId) =>
-    spawnClient(["--fs-root", join(dir, "root"), "--user", userId, "--session", sessionId, ...limitFlags]),
-  ...LIMITS,
-};
+function harnessFor(line: ClientLine): McpHarness {
+  const cache = new Map<string, Promise<McpClient>>();
+  return {
+    client(userId) {
+      let client = cache.get(userId);
+      if (!client) {
+        client = spawnClient(["--fs-root", join(dir, "root"), "--user", userId, ...limitFlags], { line });
+        cache.set(userId, client);
+      }
+      return client;
+    },
+    clientInSession: (userId, sessionId) =>
+      spawnClient(["--fs-root", join(dir, "root"), "--user", userId, "--session", sessionId, ...limitFlags], {
+        line,
+      }),
+    ...LIMITS,
+    line,
+  };
+}
 
 beforeAll(async () => {
   assertBuilt();
@@ -110,9 +128,14 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe("MCP over stdio (chuk-artifacts mcp)", () => {
-  mcpServerSuite(() => harness);
+for (const line of CLIENT_LINES) {
+  describe(`MCP over stdio (chuk-artifacts mcp), ${line} client`, () => {
+    const harness = harnessFor(line);
+    mcpServerSuite(() => harness);
+  });
+}
 
+describe("MCP over stdio (chuk-artifacts mcp)", () => {
   it("keeps files on the filesystem under ./artifacts by default, so they outlive the process", async () => {
     const cwd = await mkdtemp(join(dir, "cwd-"));
     const plainEnv = { PATH: process.env.PATH ?? "", ARTIFACT_SANDBOX_ID: sandbox };

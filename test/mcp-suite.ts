@@ -1,8 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { expect, it } from "vitest";
-import { type ArtifactView, call, fails, ok } from "./mcp-helpers.js";
+import { type ArtifactView, type ClientLine, call, fails, type McpClient, ok } from "./mcp-helpers.js";
 
 /**
  * What every transport of the MCP server must do, driven through the SDK's own Client. Each
@@ -11,13 +9,18 @@ import { type ArtifactView, call, fails, ok } from "./mcp-helpers.js";
  */
 export interface McpHarness {
   /** A connected client acting for `userId` (cached per user by the harness). */
-  client(userId: string): Promise<Client>;
+  client(userId: string): Promise<McpClient>;
   /** A client for `userId` that asks to work in `sessionId`; null when the transport cannot choose. */
-  clientInSession: ((userId: string, sessionId: string) => Promise<Client>) | null;
+  clientInSession: ((userId: string, sessionId: string) => Promise<McpClient>) | null;
   maxReadBytes: number;
   maxUploadBytes: number;
   pageSize: number;
+  /** The SDK line of the clients (v2's listResources walks every page when given no cursor). */
+  line: ClientLine;
 }
+
+/** What a JSON-RPC error raised by either SDK client line looks like. */
+const PROTOCOL_ERROR = { code: expect.any(Number), message: expect.any(String) };
 
 export const LIMITS = { maxReadBytes: 4096, maxUploadBytes: 65536, pageSize: 2 };
 
@@ -45,6 +48,17 @@ function links(content: Content[]) {
   return content.filter((c): c is Extract<Content, { type: "resource_link" }> => c.type === "resource_link");
 }
 
+/** The server's first resources/list page, as sent (no client-side aggregation). */
+async function rawFirstPage(client: McpClient) {
+  const v2 = client as McpClient & {
+    request(r: { method: "resources/list"; params: Record<string, never> }): Promise<{
+      resources: { uri: string; size?: number; mimeType?: string; annotations?: { lastModified?: string } }[];
+      nextCursor?: string;
+    }>;
+  };
+  return v2.request({ method: "resources/list", params: {} });
+}
+
 export function mcpServerSuite(h: () => McpHarness): void {
   it("lists every tool, each with a description and an object input schema", async () => {
     const alice = await h().client("alice");
@@ -54,6 +68,7 @@ export function mcpServerSuite(h: () => McpHarness): void {
       expect(tool.description?.length, tool.name).toBeGreaterThan(20);
       expect(tool.inputSchema.type).toBe("object");
       expect(tool.inputSchema.additionalProperties, tool.name).toBe(false);
+      expect(tool.outputSchema?.type, tool.name).toBe("object");
     }
     const update = tools.find((t) => t.name === "update_metadata")!;
     const fields = Object.keys(update.inputSchema.properties ?? {});
@@ -378,14 +393,26 @@ export function mcpServerSuite(h: () => McpHarness): void {
     });
     await ok(reader, "write_file", { content: "third", filename: "third.txt" });
 
+    if (h().line === "v2") {
+      const all = await reader.listResources();
+      expect(all.nextCursor).toBeUndefined();
+      expect(all.resources.map((r) => r.uri).sort()).toHaveLength(3);
+    }
     const uris: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await reader.listResources(cursor === undefined ? {} : { cursor });
+      // v1: each call is one page. v2: the first call (no cursor) is the whole list, so the
+      // server's pages are walked from its raw first page, fetched below by hand.
+      const page =
+        h().line === "v2" && cursor === undefined
+          ? await rawFirstPage(reader)
+          : await reader.listResources(cursor === undefined ? {} : { cursor });
       expect(page.resources.length).toBeLessThanOrEqual(h().pageSize);
       for (const r of page.resources) {
         expect(r.uri).toMatch(/^artifact:\/\/user_reader[0-9a-f]+\/[0-9a-f]{32}$/);
+        expect(r).toMatchObject({ size: expect.any(Number), mimeType: expect.any(String) });
+        expect(Date.parse(r.annotations?.lastModified ?? "")).not.toBeNaN();
         uris.push(r.uri);
       }
       cursor = page.nextCursor;
@@ -450,7 +477,7 @@ export function mcpServerSuite(h: () => McpHarness): void {
         expect(refused.text).not.toContain("alice's secret");
       }
     }
-    await expect(bob.readResource({ uri })).rejects.toBeInstanceOf(McpError);
+    await expect(bob.readResource({ uri })).rejects.toMatchObject(PROTOCOL_ERROR);
     const bobList = await ok<{ files: ArtifactView[] }>(bob, "list_files", { limit: 200 });
     expect(bobList.files.map((f) => f.artifactId)).not.toContain(artifactId);
     const bobResources = await bob.listResources();
@@ -474,7 +501,7 @@ export function mcpServerSuite(h: () => McpHarness): void {
       expect((await fails(intruder, "write_file", { content: "x" })).kind).toBe("access_denied");
       expect((await fails(intruder, "list_files")).kind).toBe("access_denied");
       expect((await fails(intruder, "read_file", { artifactId })).kind).toBe("access_denied");
-      await expect(intruder.readResource({ uri })).rejects.toBeInstanceOf(McpError);
+      await expect(intruder.readResource({ uri })).rejects.toMatchObject(PROTOCOL_ERROR);
     }
   });
 
@@ -505,18 +532,29 @@ export function mcpServerSuite(h: () => McpHarness): void {
     expect(tooBig.kind).toBe("too_large");
     expect(tooBig.text).toContain("presign_upload");
 
-    // A read over the limit says how to get the content, and reading in parts gets all of it,
-    // without splitting a character between parts.
+    // A read over the limit returns the first part, a signed URL for the whole file (in the
+    // structured result and as a resource_link) and says how to get the rest; reading in parts
+    // gets all of it, without splitting a character between parts.
     const text = "€uro ".repeat(Math.ceil((maxReadBytes * 2.5) / 7));
     const big = await ok<{ artifact: ArtifactView }>(alice, "write_file", {
       content: text,
       filename: "big.txt",
     });
     expect(big.artifact.bytes).toBeGreaterThan(maxReadBytes * 2);
-    const refused = await fails(alice, "read_file", { artifactId: big.artifact.artifactId });
-    expect(refused.kind).toBe("too_large");
-    expect(refused.text).toContain("offset");
-    expect(refused.text).toContain("presign_download");
+    const cut = await ok<{
+      length: number;
+      nextOffset: number | null;
+      more: string;
+      download: { url: string; expiresAt: string };
+    }>(alice, "read_file", { artifactId: big.artifact.artifactId });
+    expect(cut.length).toBeLessThanOrEqual(maxReadBytes);
+    expect(cut.nextOffset).toBe(cut.length);
+    expect(cut.more).toContain(`offset ${cut.length}`);
+    expect(Date.parse(cut.download.expiresAt)).toBeGreaterThan(Date.now() + 3000_000);
+    expect(links(cut._result.content as Content[]).map((l) => l.uri)).toContain(cut.download.url);
+    const whole = await fetch(cut.download.url);
+    expect(whole.status).toBe(200);
+    expect(await whole.text()).toBe(text);
     let offset: number | null = 0;
     let assembled = "";
     let parts = 0;
@@ -563,14 +601,17 @@ export function mcpServerSuite(h: () => McpHarness): void {
     const notFound = await alice
       .readResource({ uri: `artifact://user_alice/${"0".repeat(32)}` })
       .catch((e) => e);
-    expect(notFound).toBeInstanceOf(McpError);
-    expect((notFound as McpError).code).toBe(-32602);
-    expect((notFound as McpError).data).toMatchObject({ kind: "not_found" });
+    // Resource not found as both revisions expect it: -32602 whose data is exactly { uri }.
+    expect(notFound).toMatchObject({ code: -32602 });
+    expect(notFound.data).toEqual({ uri: `artifact://user_alice/${"0".repeat(32)}` });
     const tooLarge = await alice.readResource({ uri: big.artifact.uri }).catch((e) => e);
-    expect((tooLarge as McpError).data).toMatchObject({ kind: "too_large" });
-    await expect(alice.readResource({ uri: "artifact://user_alice/../x" })).rejects.toBeInstanceOf(McpError);
-    await expect(alice.readResource({ uri: "file:///etc/passwd" })).rejects.toBeInstanceOf(McpError);
-    expect((await call(alice, "no_such_tool")).isError).toBe(true);
+    expect(tooLarge.data).toMatchObject({ kind: "too_large" });
+    await expect(alice.readResource({ uri: "artifact://user_alice/../x" })).rejects.toMatchObject(
+      PROTOCOL_ERROR,
+    );
+    await expect(alice.readResource({ uri: "file:///etc/passwd" })).rejects.toMatchObject(PROTOCOL_ERROR);
+    // An unknown tool is a protocol error (-32602) since the 2025-11-25 revision.
+    await expect(call(alice, "no_such_tool")).rejects.toMatchObject({ code: -32602 });
 
     // Still serving.
     const fine = await ok<{ artifact: ArtifactView }>(alice, "write_file", { content: "still here" });

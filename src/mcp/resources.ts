@@ -1,10 +1,10 @@
-import { type McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import {
-  ListResourcesRequestSchema,
   type ListResourcesResult,
+  type McpServer,
   type ReadResourceResult,
   type Resource,
-} from "@modelcontextprotocol/sdk/types.js";
+  ResourceTemplate,
+} from "@modelcontextprotocol/server";
 import { AccessDeniedError, ArtifactNotFoundError } from "../errors.js";
 import type { ArtifactMetadata } from "../metadata.js";
 import { decodeText, isTextMime } from "./content.js";
@@ -26,6 +26,25 @@ function resourceEntry(ctx: ConnectionContext, m: ArtifactMetadata): Resource {
   };
 }
 
+/** Most artifacts looked at to complete an artifact id (completion answers hold at most 100). */
+const COMPLETION_SCAN = 1000;
+
+/** Completion of `{artifactId}`: ids in the session whose id or filename starts with what was typed. */
+async function completeArtifactId(ctx: ConnectionContext, typed: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor: string | null = null;
+  let seen = 0;
+  do {
+    const page = await listArtifacts(ctx, { limit: 200, cursor });
+    for (const m of page.items) {
+      if (m.artifactId.startsWith(typed) || (m.filename ?? "").startsWith(typed)) found.push(m.artifactId);
+    }
+    seen += page.items.length;
+    cursor = page.cursor;
+  } while (cursor !== null && found.length < 100 && seen < COMPLETION_SCAN);
+  return found.slice(0, 100);
+}
+
 /**
  * The session's artifacts as resources: the `artifact://{sessionId}/{artifactId}` template for
  * reads, and a paginated resources/list. A URI of another session is refused without asking the
@@ -35,12 +54,26 @@ export function registerResources(server: McpServer, ctx: ConnectionContext): vo
   server.registerResource(
     `${ctx.toolPrefix}artifact`,
     // Listing is paginated by the resources/list handler below, not by the template.
-    new ResourceTemplate(ARTIFACT_URI_TEMPLATE, { list: undefined }),
+    new ResourceTemplate(ARTIFACT_URI_TEMPLATE, {
+      list: undefined,
+      complete: {
+        // A connection works in one session: the only one it may name.
+        sessionId: (typed) => (ctx.sessionId.startsWith(typed) ? [ctx.sessionId] : []),
+        artifactId: async (typed) => {
+          try {
+            return await completeArtifactId(ctx, typed);
+          } catch (err) {
+            throw resourceError(err, `artifact://${encodeURIComponent(ctx.sessionId)}/`, ctx.log);
+          }
+        },
+      },
+    }),
     {
       title: "Artifact",
       description: `A file of artifact session ${ctx.sessionId}; read it for its content (text, or base64 blob)`,
+      annotations: { audience: ["user", "assistant"] },
     },
-    async (uri) => {
+    async (uri: URL) => {
       try {
         return await readArtifact(ctx, uri.href);
       } catch (err) {
@@ -66,6 +99,7 @@ async function readArtifact(ctx: ConnectionContext, uri: string): Promise<ReadRe
         `use the ${ctx.toolPrefix}read_file tool with offset and length, or ${ctx.toolPrefix}presign_download for a URL`,
     );
   }
+  ctx.spend(m.bytes);
   const bytes = await ctx.store.retrieve(parsed.artifactId, ctx.access);
   const text = isTextMime(m.mime) ? decodeText(bytes, m.mime, true) : null;
   const href = ctx.uri(m.artifactId);
@@ -90,7 +124,7 @@ type RawHandler = (request: unknown, extra: unknown) => Promise<ListResourcesRes
 function installPagedList(server: McpServer, ctx: ConnectionContext): void {
   const table = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
   const previous = table instanceof Map ? (table.get("resources/list") as RawHandler | undefined) : undefined;
-  server.server.setRequestHandler(ListResourcesRequestSchema, async (request, extra) => {
+  server.server.setRequestHandler("resources/list", async (request, extra) => {
     const cursor = request.params?.cursor ?? null;
     const head = cursor === null && previous ? (await previous(request, extra)).resources : [];
     let page: Awaited<ReturnType<typeof listArtifacts>>;

@@ -1,9 +1,11 @@
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { McpServer } from "@modelcontextprotocol/server";
 import { ValidationError } from "../errors.js";
 import { validateSegment } from "../grid.js";
 import type { ArtifactMetadata } from "../metadata.js";
 import type { AccessContext, ArtifactStore } from "../store.js";
+import { TooLargeError } from "./errors.js";
 import { registerResources } from "./resources.js";
+import { forwardChanges, type SubscriptionMode } from "./subscriptions.js";
 import { registerTools } from "./tools.js";
 import { artifactUri } from "./uri.js";
 
@@ -27,6 +29,24 @@ export interface ArtifactMcpOptions {
   serverInfo?: { name: string; version: string };
   /** Where unexpected failures are logged. Default: standard error (never stdout, which stdio uses). */
   log?: (line: string) => void;
+  /**
+   * Most content bytes (file reads) this server instance returns in total; over it a read fails
+   * with "too large" and says to read in another request. Meant for a server that answers one HTTP
+   * request (a JSON-RPC batch of reads then cannot pile up gigabytes). Default: no limit.
+   */
+  responseBudgetBytes?: number;
+  /**
+   * How resource change notifications reach the client. "connection" (default): this server sends
+   * them on its own connection (stdio, an app's own server), for `resources/subscribe` (2025
+   * revisions) and `subscriptions/listen` (2026-07-28, routed by the SDK's serving entry).
+   * "stream": advertised, but delivered by the HTTP entry's listen streams. "none": not offered.
+   */
+  subscriptions?: SubscriptionMode;
+  /**
+   * The protocol era this instance serves, as the SDK's serving entries tell a server factory
+   * (`McpRequestContext.era`). Default "legacy" (a server connected by hand speaks 2025 revisions).
+   */
+  era?: "legacy" | "modern";
 }
 
 export const DEFAULT_MAX_READ_BYTES = 1024 * 1024;
@@ -47,6 +67,8 @@ export interface ConnectionContext {
   toolPrefix: string;
   log(line: string): void;
   uri(artifactId: string): string;
+  /** Takes `bytes` from the response budget, or throws TooLargeError when they are not left. */
+  spend(bytes: number): void;
 }
 
 /**
@@ -75,11 +97,20 @@ export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOption
     toolPrefix: options.toolPrefix ?? "",
     log: options.log ?? ((line) => process.stderr.write(`chuk-artifacts mcp: ${line}\n`)),
     uri: (artifactId) => artifactUri(sessionId, artifactId),
+    spend: budget(options.responseBudgetBytes),
   };
   const t = (name: string) => context.toolPrefix + name;
   const server =
     options.server ??
     new McpServer(options.serverInfo ?? { name: "chuk-artifacts", version: "0.1.0" }, {
+      // Artifacts change at any time (subscriptions say when): lists and reads are never cached;
+      // the tool and template lists only change with the server's version.
+      cacheHints: {
+        "tools/list": { ttlMs: 300_000, cacheScope: "private" },
+        "resources/templates/list": { ttlMs: 300_000, cacheScope: "private" },
+        "resources/list": { ttlMs: 0, cacheScope: "private" },
+        "resources/read": { ttlMs: 0, cacheScope: "private" },
+      },
       instructions:
         `Artifact storage for user ${userId}, session ${sessionId}. Files are artifacts with an id ` +
         `and an artifact://session/id URI. Use ${t("write_file")} for text and ${t("upload_file")} ` +
@@ -87,9 +118,30 @@ export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOption
         `files in parts with offset/length), and ${t("presign_download")} / ${t("presign_upload")} ` +
         "for URLs that move big files directly.",
     });
+  const subscriptions = options.subscriptions ?? "connection";
+  // Before any resource is registered: the SDK would otherwise advertise listChanged itself.
+  server.server.registerCapabilities({
+    resources: { subscribe: subscriptions !== "none", listChanged: subscriptions !== "none" },
+  });
   registerTools(server, context);
   registerResources(server, context);
+  if (subscriptions === "connection") forwardChanges(server, context, options.era ?? "legacy");
   return server;
+}
+
+function budget(limit: number | undefined): (bytes: number) => void {
+  if (limit === undefined) return () => {};
+  const max = positiveInt(limit, limit, "responseBudgetBytes");
+  let spent = 0;
+  return (bytes) => {
+    if (spent + bytes > max) {
+      throw new TooLargeError(
+        `this request has returned ${spent} bytes of file content and may return at most ${max}; ` +
+          "send this read in a request of its own (one read per request, not a batch)",
+      );
+    }
+    spent += bytes;
+  };
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
@@ -125,5 +177,6 @@ export function resourceLink(context: ConnectionContext, m: ArtifactMetadata) {
     mimeType: m.mime,
     size: m.bytes,
     ...(m.summary && { description: m.summary }),
+    annotations: { lastModified: m.updatedAt },
   };
 }

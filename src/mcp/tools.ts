@@ -1,5 +1,4 @@
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult, ContentBlock, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, ContentBlock, McpServer, ToolAnnotations } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { collect } from "../body.js";
 import { ArtifactNotFoundError, ValidationError } from "../errors.js";
@@ -15,6 +14,7 @@ import {
 } from "./content.js";
 import { TooLargeError, toolError } from "./errors.js";
 import { listArtifacts } from "./listing.js";
+import { outputSchemas, type ToolName } from "./schemas.js";
 import { artifactView, type ConnectionContext, MAX_LIST_PAGE_SIZE, resourceLink } from "./server.js";
 import { artifactIdFrom } from "./uri.js";
 
@@ -87,16 +87,17 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   /** A tool's name as this server registers it, for descriptions and hints. */
   const t = (name: string) => ctx.toolPrefix + name;
 
-  const define = <S extends Shape>(name: string, spec: ToolSpec<S>) => {
-    server.registerTool<Shape, z.ZodObject<S, z.core.$strict>>(
+  const define = <S extends Shape>(name: ToolName, spec: ToolSpec<S>) => {
+    server.registerTool(
       ctx.toolPrefix + name,
       {
         title: spec.title,
         description: spec.description,
         inputSchema: z.strictObject(spec.input),
+        outputSchema: outputSchemas[name],
         annotations: { openWorldHint: false, ...spec.annotations },
       },
-      async (args) => {
+      async (args: z.output<z.ZodObject<S, z.core.$strict>>) => {
         try {
           return await spec.run(args);
         } catch (err) {
@@ -191,8 +192,9 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     title: "Read a file",
     description:
       "Returns a file's content: text as text, images as images, other binary files as a base64 " +
-      `embedded resource. At most ${ctx.maxReadBytes} bytes per call: for bigger files pass offset and ` +
-      `length and follow nextOffset, or use ${t("presign_download")} for a URL.`,
+      `embedded resource. At most ${ctx.maxReadBytes} bytes per call: a bigger file comes back as its ` +
+      "first part plus a signed URL (download) for the whole file; or pass offset and length and " +
+      "follow nextOffset.",
     input: {
       artifactId,
       offset: z.number().int().min(0).optional().describe("First byte to read (default 0)"),
@@ -220,16 +222,12 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
           `length ${args.length} is over this server's read limit of ${max} bytes per call; read in parts of at most ${max} bytes`,
         );
       }
-      if (!ranged && first.bytes > max) {
-        throw new TooLargeError(
-          `${name} is ${first.bytes} bytes, over this server's read limit of ${max} bytes per call; ` +
-            `read it in parts with offset and length (at most ${max} bytes each), or call ${t("presign_download")} for a URL`,
-        );
-      }
+      const cut = !ranged && first.bytes > max;
       if (start > 0 && start >= first.bytes) {
         throw new ValidationError(`offset ${start} is at or past the end of ${name} (${first.bytes} bytes)`);
       }
       const wanted = Math.min(args.length ?? max, first.bytes - start);
+      ctx.spend(wanted);
       let m = first;
       let bytes: Buffer;
       if (start === 0 && wanted === first.bytes) {
@@ -273,10 +271,26 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
         totalBytes: m.bytes,
         nextOffset,
         ...(nextOffset !== null && {
-          more: `This is part of the file: call ${t("read_file")} with offset ${nextOffset} for the rest.`,
+          more: cut
+            ? `${name} is ${m.bytes} bytes, over this server's limit of ${max} per read: this is its first part. ` +
+              `Fetch the whole file from download.url, or call ${t("read_file")} with offset ${nextOffset} for the next part.`
+            : `This is part of the file: call ${t("read_file")} with offset ${nextOffset} for the rest.`,
         }),
       };
-      return ok(structured, [link(m)], [data]);
+      if (!cut) return ok(structured, [link(m)], [data]);
+      // The handoff for large files: a signed URL for the whole file, in the result itself.
+      const seconds = 3600;
+      const url = await store.presign(id, { ...access, expires: seconds });
+      const download = { url, expiresAt: new Date(Date.now() + seconds * 1000).toISOString() };
+      const urlLink: ContentBlock = {
+        type: "resource_link",
+        uri: url,
+        name: m.filename ?? m.artifactId,
+        mimeType: m.mime,
+        size: m.bytes,
+        description: `The whole file (${m.bytes} bytes) by signed URL, valid until ${download.expiresAt}`,
+      };
+      return ok({ ...structured, download }, [link(m), urlLink], [data]);
     },
   });
 

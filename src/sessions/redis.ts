@@ -404,7 +404,7 @@ export class RedisSessionProvider implements SessionProvider {
   }
 }
 
-function createClient(
+export function createClient(
   target: RedisTarget,
   connectTimeout: number,
   commandTimeout: number,

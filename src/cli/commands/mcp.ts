@@ -89,36 +89,19 @@ export async function run(argv: string[]): Promise<number> {
     // A provider that cannot start (no bucket, Redis unreachable) fails here, before serving.
     await store.backends();
     // Loaded only here, so other commands never pay for the MCP SDK.
-    const [{ createMcpServer, DEFAULT_MAX_UPLOAD_BYTES }, { StdioServerTransport }] = await Promise.all([
-      import("../../mcp/server.js"),
-      import("@modelcontextprotocol/sdk/server/stdio.js"),
-    ]);
-    const server = createMcpServer(store, {
+    const { serveMcpStdio } = await import("../../mcp/stdio.js");
+    console.error(
+      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}; ` +
+        `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
+        `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
+    );
+    await serveMcpStdio(store, {
       userId,
       ...(values.session !== undefined && { sessionId: values.session }),
       ...(limits.maxReadBytes !== undefined && { maxReadBytes: limits.maxReadBytes }),
       ...(limits.maxUploadBytes !== undefined && { maxUploadBytes: limits.maxUploadBytes }),
       ...(limits.listPageSize !== undefined && { listPageSize: limits.listPageSize }),
     });
-    const maxUpload = limits.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
-    const transport = new StdioServerTransport(process.stdin, process.stdout, {
-      // One message may carry a base64 upload of maxUploadBytes.
-      maxBufferSize: Math.max(10 * 1024 * 1024, Math.ceil((maxUpload * 4) / 3) + 1024 * 1024),
-    });
-    const closed = new Promise<void>((resolve) => {
-      transport.onclose = resolve;
-      process.stdin.once("end", resolve);
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
-    await server.connect(transport);
-    console.error(
-      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}; ` +
-        `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
-        `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
-    );
-    await closed;
-    await server.close();
     return 0;
   } catch (err) {
     return reportError(err);

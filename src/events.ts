@@ -1,0 +1,115 @@
+import type { ResolvedConfig } from "./config.js";
+
+/**
+ * "An artifact changed": what the store announces after every visible write, so that MCP
+ * subscriptions (and anything else listening) can tell clients. With Redis sessions the
+ * announcements travel over Redis pub/sub and reach every process on the same Redis; otherwise
+ * they stay in this process.
+ */
+
+export type ArtifactChangeKind = "created" | "updated" | "deleted";
+
+export interface ArtifactChange {
+  sandboxId: string;
+  sessionId: string;
+  artifactId: string;
+  kind: ArtifactChangeKind;
+}
+
+export type ArtifactChangeListener = (change: ArtifactChange) => void;
+
+export interface ArtifactEvents {
+  /** True when changes made by other processes arrive too (Redis). */
+  readonly shared: boolean;
+  /** Announces a change. Never throws and never waits: a lost announcement must not fail a write. */
+  publish(change: ArtifactChange): void;
+  /** Listens to the changes of this store's sandbox; returns the function that stops listening. */
+  subscribe(listener: ArtifactChangeListener): () => void;
+  close(): Promise<void>;
+}
+
+/** Listeners of one process; a throwing listener does not stop the others. */
+export class LocalArtifactEvents implements ArtifactEvents {
+  readonly shared: boolean = false;
+  private readonly listeners = new Set<ArtifactChangeListener>();
+
+  publish(change: ArtifactChange): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure is its own; the write that announced the change has succeeded.
+      }
+    }
+  }
+
+  subscribe(listener: ArtifactChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}
+
+/**
+ * The events of a store with this configuration: over Redis pub/sub with Redis sessions (the Redis
+ * client loads on first use), in-process otherwise, including for a custom session provider.
+ */
+export function createArtifactEvents(config: ResolvedConfig): ArtifactEvents {
+  if (config.sessionProvider === "redis" && config.redisUrl !== null) {
+    return new LazyRedisEvents(config.redisUrl, config.sandboxId);
+  }
+  return new LocalArtifactEvents();
+}
+
+/** Defers loading ioredis (and connecting) until the first publish or subscribe. */
+class LazyRedisEvents implements ArtifactEvents {
+  readonly shared = true;
+  private readonly local = new LocalArtifactEvents();
+  private redis: Promise<import("./sessions/redis-events.js").RedisArtifactEvents> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly sandboxId: string,
+  ) {}
+
+  private open() {
+    this.redis ??= import("./sessions/redis-events.js").then(
+      ({ RedisArtifactEvents }) => new RedisArtifactEvents(this.url, this.sandboxId, this.local),
+    );
+    return this.redis;
+  }
+
+  publish(change: ArtifactChange): void {
+    if (this.closed) return;
+    this.open().then(
+      (redis) => redis.publish(change),
+      () => this.local.publish(change),
+    );
+  }
+
+  subscribe(listener: ArtifactChangeListener): () => void {
+    const stop = this.local.subscribe(listener);
+    if (!this.closed)
+      void this.open().then(
+        (redis) => redis.listen(),
+        () => {},
+      );
+    return stop;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.local.close();
+    if (this.redis) await (await this.redis.catch(() => null))?.close();
+  }
+}

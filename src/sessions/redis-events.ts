@@ -1,0 +1,100 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { ArtifactChange, LocalArtifactEvents } from "../events.js";
+import { createClient } from "./redis.js";
+import { parseRedisUrl } from "./redis-url.js";
+
+const CONNECT_TIMEOUT_MS = 2000;
+const COMMAND_TIMEOUT_MS = 3000;
+
+const Message = z.object({
+  origin: z.string(),
+  sessionId: z.string(),
+  artifactId: z.string(),
+  kind: z.enum(["created", "updated", "deleted"]),
+});
+
+/**
+ * Artifact changes over Redis pub/sub, one channel per sandbox. A change made here reaches this
+ * process's listeners at once and other processes through Redis; this process ignores the copy
+ * Redis sends back to it. Pub/sub is fire-and-forget: a process that is disconnected when a change
+ * is published never sees it (subscribers re-read on reconnect if they must be exact).
+ *
+ * Two connections, made on first use: one to publish, one in subscriber mode (which can do
+ * nothing else), the latter only once something listens.
+ */
+export class RedisArtifactEvents {
+  private readonly origin = randomUUID();
+  private readonly channel: string;
+  private readonly target;
+  private publisher: Promise<ReturnType<typeof createClient>> | null = null;
+  private subscriber: ReturnType<typeof createClient> | null = null;
+
+  constructor(
+    url: string,
+    private readonly sandboxId: string,
+    private readonly local: LocalArtifactEvents,
+  ) {
+    this.target = parseRedisUrl(url);
+    this.channel = `chuk-artifacts:{${sandboxId}}:events`;
+  }
+
+  private connection() {
+    const client = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined);
+    // Without a listener ioredis prints connection errors; an unreachable Redis already shows in health.
+    client.on("error", () => {});
+    client.on("node error", () => {});
+    return client;
+  }
+
+  /** Connects first: the clients have no offline queue, so a command before that would fail. */
+  private async connected(client: ReturnType<typeof createClient>) {
+    await client.connect();
+    return client;
+  }
+
+  publish(change: ArtifactChange): void {
+    this.local.publish(change);
+    if (change.sandboxId !== this.sandboxId) return;
+    this.publisher ??= this.connected(this.connection());
+    const { sessionId, artifactId, kind } = change;
+    const message = JSON.stringify({ origin: this.origin, sessionId, artifactId, kind });
+    this.publisher.then((publisher) => publisher.publish(this.channel, message)).catch(() => {});
+  }
+
+  /** Starts receiving other processes' changes (idempotent). */
+  listen(): void {
+    if (this.subscriber) return;
+    const subscriber = this.connection();
+    this.subscriber = subscriber;
+    subscriber.on("message", (channel: string, text: string) => {
+      if (channel !== this.channel) return;
+      let parsed: z.infer<typeof Message>;
+      try {
+        parsed = Message.parse(JSON.parse(text));
+      } catch {
+        return;
+      }
+      if (parsed.origin === this.origin) return;
+      this.local.publish({
+        sandboxId: this.sandboxId,
+        sessionId: parsed.sessionId,
+        artifactId: parsed.artifactId,
+        kind: parsed.kind,
+      });
+    });
+    // ioredis re-subscribes by itself after a reconnect.
+    this.connected(subscriber)
+      .then(() => subscriber.subscribe(this.channel))
+      .catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const publisher = this.publisher ? await this.publisher.catch(() => null) : null;
+    const clients = [publisher, this.subscriber].filter((c) => c !== null);
+    this.publisher = null;
+    this.subscriber = null;
+    await Promise.allSettled(clients.map((c) => c.quit()));
+    for (const c of clients) c.disconnect();
+  }
+}

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mapLimit } from "../concurrency.js";
+import { HTTP_WORKLOADS, measureHttp } from "./http/workloads.js";
 import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
 import { sampleRedisDown } from "./redis-down.js";
@@ -25,6 +26,7 @@ export const WORKLOADS = [
   "list-large",
   "large",
   "redis-down",
+  ...HTTP_WORKLOADS,
 ] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
@@ -73,6 +75,8 @@ export interface BenchOptions {
   listLarge: number;
   /** Bytes of the large artifact; 0 skips that workload. */
   largeBytes: number;
+  /** Seconds of load per rep and side in the HTTP workloads. */
+  httpSeconds: number;
   workloads: Set<WorkloadId> | null;
   /** Folder for the filesystem provider's data; default a new temporary folder, removed afterwards. */
   fsRoot: string | null;
@@ -102,6 +106,10 @@ export interface Row {
   status: "PASS" | "MISS" | "ERROR" | null;
   /** Round trips per unit of work in the last rep (s3 + redis): HTTP requests and Redis commands. */
   trips?: { ours: Trips; raw: Trips };
+  /** HTTP workloads: median latency percentiles in milliseconds. */
+  latency?: { ours: { p50: number; p99: number }; raw: { p50: number; p99: number } };
+  /** HTTP workloads: the server process's CPU time per request (user + system), in microseconds. */
+  cpu?: { ours: number; raw: number };
   note?: string;
 }
 
@@ -145,6 +153,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       batch: options.batch,
       listSessions: [options.listSmall, options.listLarge],
       largeBytes: options.largeBytes,
+      httpSeconds: options.httpSeconds,
     },
     rows: [],
     notes: [],
@@ -390,6 +399,7 @@ async function benchProvider(
     }
     if (wants("large") && options.largeBytes > 0) rows.push(...(await measureLarge(settings, options)));
     if (provider === "s3" && wants("redis-down")) rows.push(await measureRedisDown(settings, options));
+    if (HTTP_WORKLOADS.some(wants)) rows.push(...(await measureHttp(settings, options, wants)));
   } finally {
     await counter.close();
     await cleanup(subjects, sessions, removeWhatWeWrote && !options.keep);

@@ -44,6 +44,8 @@ export interface ServerReply {
   port?: number;
   requests?: RequestSpec[];
   flows?: RequestSpec[][];
+  /** Each request (or flow) may be sent only once: run a fixed amount, not for a duration. */
+  once?: boolean;
   upload?: string;
   peakBytes?: number;
   peakMethod?: "VmHWM" | "sampled";

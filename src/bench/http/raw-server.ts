@@ -5,6 +5,7 @@ import { open, readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawEnvelope, RawFilesystem } from "../raw-filesystem.js";
 import type { RawMemory, RawRecord } from "../raw-memory.js";
+import type { RawS3Redis } from "../raw-s3.js";
 import { BENCH_API_KEY, BENCH_SIGNING_SECRET, BENCH_USER } from "./protocol.js";
 
 /**
@@ -21,6 +22,8 @@ const SMALL_BODY = 64 * 1024;
 
 /** Where the raw server keeps bytes: the raw baselines of the store benchmark. */
 export interface RawHttpBackend {
+  /** A key for a new artifact of the bench's user. */
+  newKey(): string;
   record(key: string): Promise<RawRecord>;
   /** A whole small body or a range of it; the caller checks the sha256 of a whole one. */
   bytes(record: RawRecord, range?: { start: number; end: number }): Promise<Uint8Array>;
@@ -36,6 +39,7 @@ export interface RawHttpBackend {
 
 export function memoryBackend(raw: RawMemory): RawHttpBackend {
   return {
+    newKey: () => `${USER_SESSION}/${randomBytes(16).toString("hex")}`,
     record: async (key) => raw.entry(key).record,
     bytes: async (record, range) => {
       const body = raw.entry(record.key).body;
@@ -62,6 +66,7 @@ export function memoryBackend(raw: RawMemory): RawHttpBackend {
 
 export function filesystemBackend(raw: RawFilesystem): RawHttpBackend {
   return {
+    newKey: () => `${USER_SESSION}/${randomBytes(16).toString("hex")}`,
     record: (key) => raw.readEnvelope(key),
     bytes: async (record, range) => {
       const path = raw.bodyPath(record as RawEnvelope);
@@ -81,6 +86,29 @@ export function filesystemBackend(raw: RawFilesystem): RawHttpBackend {
   };
 }
 
+/** S3 + Redis: small bodies in one PutObject; uploads go straight to S3 and are adopted on register. */
+export function s3Backend(raw: RawS3Redis): RawHttpBackend {
+  return {
+    newKey: () => raw.newKey(USER_SESSION),
+    record: (key) => raw.record(key),
+    bytes: (record, range) => raw.objectBytes(record.key, range),
+    chunks: (record) => raw.objectChunks(record.key),
+    receive: async (key, source, maxBytes, pending) => {
+      const parts: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of source) {
+        size += chunk.byteLength;
+        if (maxBytes !== null && size > maxBytes) throw new TooLarge();
+        parts.push(chunk);
+      }
+      return raw.putWithRecord(key, Buffer.concat(parts), pending);
+    },
+    register: (key) => raw.adopt(key),
+  };
+}
+
+const USER_SESSION = `user_${BENCH_USER}`;
+
 class TooLarge extends Error {}
 
 /** `GET\nkey\nexp` (with `\nmax` for uploads) under HMAC-SHA256, base64url. */
@@ -93,10 +121,6 @@ export function rawSignedPath(method: "GET" | "PUT", key: string, seconds: numbe
   const exp = Math.floor(Date.now() / 1000) + seconds;
   const limit = max === undefined ? "" : `&max=${max}`;
   return `/signed/${key}?m=${method}&exp=${exp}${limit}&sig=${rawSign(method, key, exp, max)}`;
-}
-
-export function newRawKey(): string {
-  return `user_${BENCH_USER}/${randomBytes(16).toString("hex")}`;
 }
 
 const KEY_DIGEST = createHash("sha256").update(BENCH_API_KEY).digest();
@@ -138,14 +162,14 @@ async function handle(backend: RawHttpBackend, req: IncomingMessage, res: Server
   if (!timingSafeEqual(createHash("sha256").update(presented).digest(), KEY_DIGEST)) {
     return send(res, 401, { error: "unauthorized" });
   }
-  const own = (key: string) => key.startsWith(`user_${BENCH_USER}/`);
+  const own = (key: string) => key.split("/").at(-2) === USER_SESSION;
   if (req.method === "GET" && path.startsWith("/v1/artifacts/")) {
     const key = path.slice("/v1/artifacts/".length);
     if (!own(key)) return send(res, 403, { error: "denied" });
     return download(backend, key, req, res);
   }
   if (req.method === "POST" && path === "/v1/artifacts") {
-    const record = await backend.receive(newRawKey(), req, null, false);
+    const record = await backend.receive(backend.newKey(), req, null, false);
     return send(res, 201, record);
   }
   const register = /^\/v1\/uploads\/(.+)\/register$/.exec(path);

@@ -8,6 +8,7 @@ import { ArtifactStore } from "../../store.js";
 import { memoryStatus, resetPeak } from "../large.js";
 import { RawFilesystem } from "../raw-filesystem.js";
 import { RawMemory } from "../raw-memory.js";
+import { RawS3Redis } from "../raw-s3.js";
 import { storeOptions } from "../setup.js";
 import { collectGarbage } from "../stats.js";
 import {
@@ -23,10 +24,10 @@ import {
 import {
   filesystemBackend,
   memoryBackend,
-  newRawKey,
   type RawHttpBackend,
   rawServer,
   rawSignedPath,
+  s3Backend,
 } from "./raw-server.js";
 
 /**
@@ -89,7 +90,8 @@ async function openOurs(request: Extract<ServerRequest, { type: "start" }>): Pro
         maxBytes: BENCH_UPLOAD_LIMIT,
       });
       return {
-        put: pathOf(upload.url),
+        // On S3 the URL goes straight to the S3 server, not to this one.
+        put: upload.url.startsWith(`http://127.0.0.1:${port}/`) ? pathOf(upload.url) : upload.url,
         register: `/v1/uploads/${upload.artifactId}/register`,
         handle: upload.artifactId,
       };
@@ -105,6 +107,7 @@ async function openRaw(request: Extract<ServerRequest, { type: "start" }>): Prom
   const { settings } = request;
   let backend: RawHttpBackend;
   let close = async () => {};
+  let s3: RawS3Redis | null = null;
   if (settings.provider === "memory") {
     backend = memoryBackend(new RawMemory());
   } else if (settings.provider === "filesystem") {
@@ -112,7 +115,13 @@ async function openRaw(request: Extract<ServerRequest, { type: "start" }>): Prom
     backend = filesystemBackend(raw);
     close = () => raw.destroy();
   } else {
-    throw new Error(`no raw HTTP baseline for ${settings.provider}`);
+    const raw = await RawS3Redis.open(settings.s3!, settings.redisUrl!, settings.concurrency);
+    backend = s3Backend(raw);
+    close = async () => {
+      await raw.destroy();
+      await raw.close();
+    };
+    s3 = raw;
   }
   const server = rawServer(backend);
   await listen(server);
@@ -121,16 +130,16 @@ async function openRaw(request: Extract<ServerRequest, { type: "start" }>): Prom
     fixtures: (count, size) =>
       Promise.all(
         Array.from({ length: count }, async () => {
-          const record = await backend.receive(newRawKey(), once(randomBytes(size)), null, false);
+          const record = await backend.receive(backend.newKey(), once(randomBytes(size)), null, false);
           return { handle: record.key, sha256: record.sha256 };
         }),
       ),
     signedGet: async (key) => rawSignedPath("GET", key, SIGNED_SECONDS),
     restGet: (key) => `/v1/artifacts/${key}`,
     slot: async () => {
-      const key = newRawKey();
+      const key = backend.newKey();
       return {
-        put: rawSignedPath("PUT", key, SIGNED_SECONDS, BENCH_UPLOAD_LIMIT),
+        put: s3 ? await s3.presignPut(key) : rawSignedPath("PUT", key, SIGNED_SECONDS, BENCH_UPLOAD_LIMIT),
         register: `/v1/uploads/${key}/register`,
         handle: key,
       };
@@ -165,9 +174,22 @@ async function prepare(
       return { requests: [{ method: "POST", path: "/v1/artifacts", headers: uploadHeaders, body: size }] };
     case "http-presigned-put": {
       const flows: RequestSpec[][] = [];
+      const registers: RequestSpec[] = [];
       for (let i = 0; i < count; i += 32) {
         const slots = await Promise.all(Array.from({ length: Math.min(32, count - i) }, () => side.slot()));
         for (const s of slots) {
+          if (s.put.startsWith("http")) {
+            // Straight to S3: the client's PUT is none of this server's work; only the register is.
+            const put = await fetch(s.put, { method: "PUT", body: randomBytes(size) });
+            if (!put.ok) throw new Error(`PUT to S3 answered ${put.status}`);
+            registers.push({
+              method: "POST",
+              path: s.register,
+              headers: { ...AUTH, "content-type": "application/json" },
+              body: "{}",
+            });
+            continue;
+          }
           flows.push([
             {
               method: "PUT",
@@ -184,7 +206,7 @@ async function prepare(
           ]);
         }
       }
-      return { flows };
+      return registers.length > 0 ? { requests: registers, once: true } : { flows, once: true };
     }
     default: {
       const made = await side.fixtures(count, size);

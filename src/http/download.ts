@@ -2,7 +2,7 @@ import type { ArtifactMetadata } from "../metadata.js";
 import type { ByteRange, OpenedBody } from "../storage/provider.js";
 import type { RangeChooser } from "../store.js";
 import { RangeNotSatisfiableError } from "./errors.js";
-import { toWebStream } from "./streams.js";
+import { streamedResponse } from "./streams.js";
 
 /**
  * Serves an artifact's bytes for a signed GET or a REST download: a single `Range` (206 with
@@ -56,7 +56,7 @@ export async function serveArtifact(
   const status = chosen ? 206 : 200;
   if (body.length === 0) return new Response(null, { status, headers });
   if (body.length <= SMALL_BODY_BYTES) return new Response(await whole(body.stream), { status, headers });
-  return new Response(toWebStream(body.stream), { status, headers });
+  return streamedResponse(body.stream, { status, headers });
 }
 
 /**

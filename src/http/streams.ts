@@ -31,6 +31,25 @@ export function toWebStream(source: AsyncIterable<Uint8Array>): ReadableStream<U
 }
 
 /**
+ * A streamed answer. Under `createNodeServer` its chunks go straight to the socket (the node
+ * server finds them here); anywhere else the web stream carries them.
+ */
+export function streamedResponse(source: AsyncIterable<Uint8Array>, init: ResponseInit): Response {
+  const response = new Response(toWebStream(source), init);
+  nodeResponseBodies.set(response, source);
+  return response;
+}
+
+/** The chunks behind a `streamedResponse`, once; its web stream must then never be read. */
+export function takeNodeResponseBody(response: Response): AsyncIterable<Uint8Array> | undefined {
+  const source = nodeResponseBodies.get(response);
+  nodeResponseBodies.delete(response);
+  return source;
+}
+
+const nodeResponseBodies = new WeakMap<Response, AsyncIterable<Uint8Array>>();
+
+/**
  * A request body as data `store()` / `updateFile()` accept: the chunks themselves (an async
  * iterable), so they flow through without an adapter.
  */

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { mapLimit } from "../../concurrency.js";
 import { createHttpHandler } from "../../http/app.js";
 import { createNodeServer } from "../../http/node-server.js";
 import { ArtifactStore } from "../../store.js";
@@ -38,6 +39,8 @@ import {
 
 const AUTH = { authorization: `Bearer ${BENCH_API_KEY}` };
 const SIGNED_SECONDS = 3600;
+/** Fixtures are made this many at a time (an S3 server refuses a thousand at once). */
+const FIXTURE_CONCURRENCY = 32;
 
 interface Side {
   server: Server;
@@ -72,15 +75,13 @@ async function openOurs(request: Extract<ServerRequest, { type: "start" }>): Pro
   return {
     server,
     fixtures: (count, size) =>
-      Promise.all(
-        Array.from({ length: count }, async () => {
-          const id = await store.store(randomBytes(size), {
-            userId: BENCH_USER,
-            mime: "application/octet-stream",
-          });
-          return { handle: id, sha256: (await store.metadata(id)).sha256 };
-        }),
-      ),
+      mapLimit(Array.from({ length: count }), FIXTURE_CONCURRENCY, async () => {
+        const id = await store.store(randomBytes(size), {
+          userId: BENCH_USER,
+          mime: "application/octet-stream",
+        });
+        return { handle: id, sha256: (await store.metadata(id)).sha256 };
+      }),
     signedGet: async (id) => pathOf(await store.presign(id, { expires: SIGNED_SECONDS })),
     restGet: (id) => `/v1/artifacts/${id}`,
     slot: async () => {
@@ -128,12 +129,10 @@ async function openRaw(request: Extract<ServerRequest, { type: "start" }>): Prom
   return {
     server,
     fixtures: (count, size) =>
-      Promise.all(
-        Array.from({ length: count }, async () => {
-          const record = await backend.receive(backend.newKey(), once(randomBytes(size)), null, false);
-          return { handle: record.key, sha256: record.sha256 };
-        }),
-      ),
+      mapLimit(Array.from({ length: count }), FIXTURE_CONCURRENCY, async () => {
+        const record = await backend.receive(backend.newKey(), once(randomBytes(size)), null, false);
+        return { handle: record.key, sha256: record.sha256 };
+      }),
     signedGet: async (key) => rawSignedPath("GET", key, SIGNED_SECONDS),
     restGet: (key) => `/v1/artifacts/${key}`,
     slot: async () => {

@@ -274,6 +274,6 @@ process.on("message", (message: ServerRequest) => {
   answer(message).then(
     (reply) => process.send!(reply, () => message.type === "stop" && process.exit(0)),
     (err: unknown) =>
-      process.send!({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+      process.send!({ error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }),
   );
 });

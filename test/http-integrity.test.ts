@@ -31,14 +31,15 @@ describe("downloads of corrupted bytes through serve (filesystem)", () => {
     const res = await fetch(`${server.url}/v1/artifacts`, {
       method: "POST",
       headers: bearer(KEYS.alice, { "content-type": "application/octet-stream" }),
-      body: data,
+      body: new Uint8Array(data),
     });
     expect(res.status).toBe(201);
     const { artifactId } = (await res.json()) as { artifactId: string };
     const body = (await walk(root)).find((p) => p.includes(artifactId) && /\/body-[0-9a-f]+$/.test(p));
     expect(body, "the artifact's body file").toBeDefined();
     const bytes = await readFile(join(root, body!));
-    bytes[bytes.length >> 1] ^= 0xff;
+    const middle = bytes.length >> 1;
+    bytes[middle] = bytes[middle]! ^ 0xff;
     await writeFile(join(root, body!), bytes);
     const signed = await json(`${server.url}/v1/artifacts/${artifactId}/presign`, "POST", KEYS.alice, {});
     expect(signed.status).toBe(200);
@@ -82,7 +83,7 @@ describe("downloads of corrupted bytes through serve (filesystem)", () => {
     const res = await fetch(`${server.url}/v1/artifacts`, {
       method: "POST",
       headers: bearer(KEYS.alice, { "content-type": "application/octet-stream" }),
-      body: data,
+      body: new Uint8Array(data),
     });
     const { artifactId } = (await res.json()) as { artifactId: string };
     const signed = await json(`${server.url}/v1/artifacts/${artifactId}/presign`, "POST", KEYS.alice, {});

@@ -7,6 +7,7 @@ import { HTTP_WORKLOADS, measureHttp } from "./http/workloads.js";
 import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
 import { sampleRedisDown } from "./redis-down.js";
+import { peakRow, throughputRow } from "./rows.js";
 import type { S3Services } from "./services.js";
 import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
 import { collectGarbage, type Spread, spread, timed } from "./stats.js";
@@ -511,44 +512,18 @@ async function measureLarge(settings: ProviderSettings, options: BenchOptions): 
   const of = (side: Side, f: (s: LargeSample) => number) => spread(samples[side].map(f));
   const mbps = (seconds: number) => bytes / 1e6 / seconds;
   const mb = (b: number) => b / 1e6;
-  const throughput = (metric: string, text: string, f: (s: LargeSample) => number): Row => {
-    const ours = of("ours", f);
-    const raw = of("raw", f);
-    return {
-      provider,
-      workload: "large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB/s",
-      higherIsBetter: true,
-      ours,
-      raw,
-      ratio: ours.median / raw.median,
-      target: null,
-      status: null,
-    };
-  };
-  const peak = (metric: string, text: string, f: (s: LargeSample) => number, note?: string): Row => {
-    const ours = of("ours", f);
-    const raw = of("raw", f);
-    return {
-      provider,
-      workload: "large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB",
-      higherIsBetter: false,
-      ours,
-      raw,
-      ratio: null,
-      target: `<${LARGE_RSS_TARGET_MB} MB`,
-      // Every rep must stay under the limit, not just the median.
-      status: ours.max < LARGE_RSS_TARGET_MB ? "PASS" : "MISS",
-      ...(note !== undefined && { note }),
-    };
-  };
+  const base = (metric: string, text: string, note?: string) => ({
+    provider,
+    workload: "large" as const,
+    metric,
+    label: text,
+    work: bytes,
+    ...(note !== undefined && { note }),
+  });
+  const throughput = (metric: string, text: string, f: (s: LargeSample) => number): Row =>
+    throughputRow(base(metric, text), "MB/s", of("ours", f), of("raw", f), null);
+  const peak = (metric: string, text: string, f: (s: LargeSample) => number, note?: string): Row =>
+    peakRow(base(metric, text, note), of("ours", f), of("raw", f), LARGE_RSS_TARGET_MB);
   const rows = [
     throughput("store", `store ${label} from a stream`, (s) => mbps(s.storeSeconds)),
     throughput("retrieve", `retrieve ${label} via openStream`, (s) => mbps(s.retrieveSeconds)),

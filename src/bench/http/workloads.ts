@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { peakRow, throughputRow } from "../rows.js";
 import { type BenchOptions, bytesLabel, type Row } from "../run.js";
 import type { ProviderName, ProviderSettings } from "../setup.js";
 import { type Spread, spread } from "../stats.js";
@@ -195,26 +196,21 @@ async function measureOne(
   const p = (side: Side, f: (r: Sample) => number) => spread(samples[side].map(f));
   const ours = rate("ours");
   const raw = rate("raw");
-  const ratio = ours.median / raw.median;
-  const target = HTTP_TARGETS[provider]?.[id];
+  const target = HTTP_TARGETS[provider]?.[id] ?? null;
   const latency = {
     ours: { p50: p("ours", (r) => r.p50).median, p99: p("ours", (r) => r.p99).median },
     raw: { p50: p("raw", (r) => r.p50).median, p99: p("raw", (r) => r.p99).median },
   };
   const work = flows ? amount * perFlow : Math.round(raw.median * options.httpSeconds);
-  const throughput: Row = {
+  const base = {
     provider,
     workload: id,
     metric: "throughput",
     label: `${label}, ${options.concurrency} conn.`,
     work,
-    unit: "req/s",
-    higherIsBetter: true,
-    ours,
-    raw,
-    ratio,
-    target: target === undefined ? null : `≥${target.toFixed(2)}×`,
-    status: target === undefined ? null : ratio >= target ? "PASS" : "MISS",
+  };
+  const throughput: Row = {
+    ...throughputRow(base, "req/s", ours, raw, target),
     latency,
     cpu: { ours: p("ours", (r) => r.cpuMicros).median, raw: p("raw", (r) => r.cpuMicros).median },
   };
@@ -233,7 +229,7 @@ async function measureOne(
     status: latency.ours.p99 <= HTTP_P99_FACTOR * latency.raw.p99 ? "PASS" : "MISS",
   };
   options.log(
-    `${provider} ${label}: ours ${Math.round(ours.median)} req/s, raw ${Math.round(raw.median)} req/s, ratio ${ratio.toFixed(2)}; p99 ${latency.ours.p99} ms | ${latency.raw.p99} ms; server CPU ${Math.round(throughput.cpu!.ours)} µs/req | ${Math.round(throughput.cpu!.raw)} µs/req`,
+    `${provider} ${label}: ours ${Math.round(ours.median)} req/s, raw ${Math.round(raw.median)} req/s, ratio ${throughput.ratio!.toFixed(2)}; p99 ${latency.ours.p99} ms | ${latency.raw.p99} ms; server CPU ${Math.round(throughput.cpu!.ours)} µs/req | ${Math.round(throughput.cpu!.raw)} µs/req`,
   );
   return [throughput, p99];
 }
@@ -290,43 +286,18 @@ async function measureLarge(
   }
   const of = (side: Side, f: (s: Sample) => number) => spread(samples[side].map(f));
   const keeps = provider === "memory";
-  const mbps = (metric: string, text: string, f: (s: Sample) => number): Row => {
-    const ours = of("ours", f);
-    const raw = of("raw", f);
-    const ratio = ours.median / raw.median;
-    return {
-      provider,
-      workload: "http-large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB/s",
-      higherIsBetter: true,
-      ours,
-      raw,
-      ratio,
-      target: `≥${HTTP_LARGE_RATIO.toFixed(2)}×`,
-      status: ratio >= HTTP_LARGE_RATIO ? "PASS" : "MISS",
-    };
-  };
-  const rss = (metric: string, text: string, f: (s: Sample) => number, note?: string): Row => {
-    const ours = of("ours", f);
-    return {
-      provider,
-      workload: "http-large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB",
-      higherIsBetter: false,
-      ours,
-      raw: of("raw", f),
-      ratio: null,
-      target: `<${HTTP_LARGE_RSS_MB} MB`,
-      status: ours.max < HTTP_LARGE_RSS_MB ? "PASS" : "MISS",
-      ...(note !== undefined && { note }),
-    };
-  };
+  const base = (metric: string, text: string, note?: string) => ({
+    provider,
+    workload: "http-large" as const,
+    metric,
+    label: text,
+    work: bytes,
+    ...(note !== undefined && { note }),
+  });
+  const mbps = (metric: string, text: string, f: (s: Sample) => number): Row =>
+    throughputRow(base(metric, text), "MB/s", of("ours", f), of("raw", f), HTTP_LARGE_RATIO);
+  const rss = (metric: string, text: string, f: (s: Sample) => number, note?: string): Row =>
+    peakRow(base(metric, text, note), of("ours", f), of("raw", f), HTTP_LARGE_RSS_MB);
   const rows = [
     mbps("put", `HTTP signed PUT ${size}`, (s) => s.put),
     mbps("get", `HTTP signed GET ${size}`, (s) => s.get),

@@ -177,6 +177,9 @@ async function measureOne(
       expect: id === "http-head-inm" ? 3 : 2,
     });
     if (result.error) throw new Error(`${side}: ${result.error}`);
+    // A warm-up may end before a slow backend answers anything; a timed run may not.
+    if (result.requests === 0 && scale === 1)
+      throw new Error(`${side}: no request completed in ${seconds} s`);
     const after = await servers[side].ask<ServerReply>({ type: "cpu" });
     return { ...result, cpuMicros: (after.cpuMicros! - before.cpuMicros!) / result.requests };
   };

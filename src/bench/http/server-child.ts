@@ -66,6 +66,8 @@ async function openOurs(request: Extract<ServerRequest, { type: "start" }>): Pro
   await store.backends();
   app = createHttpHandler(store, {
     apiKeys: [{ key: BENCH_API_KEY, userId: BENCH_USER }],
+    // One key drives all 32 connections: as `serve --max-uploads-per-key 256` (default 16).
+    maxUploads: { perKey: 256, total: 256 },
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const pathOf = (url: string) => {

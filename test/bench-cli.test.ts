@@ -8,7 +8,10 @@ const run = promisify(execFile);
 const repo = join(import.meta.dirname, "..");
 const cli = join(repo, "dist/cli/main.js");
 
-/** `chuk-artifacts bench` as a user runs it, on tiny settings: every workload, both sides, a ratio. */
+/**
+ * `chuk-artifacts bench` as a user runs it, on tiny settings: every workload (the HTTP ones with
+ * both servers and the load generator in child processes), both sides, a ratio.
+ */
 describe("chuk-artifacts bench", () => {
   it("measures every workload against the raw backend on memory and filesystem, as JSON", async () => {
     if (!existsSync(cli)) throw new Error("dist/cli/main.js is missing: run `npm run build` first");
@@ -29,9 +32,11 @@ describe("chuk-artifacts bench", () => {
         "30",
         "--large-mib",
         "2",
+        "--http-seconds",
+        "1",
         "--json",
       ],
-      { cwd: repo, timeout: 180_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: repo, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
     );
     const report = JSON.parse(stdout) as {
       machine: { cpus: number; node: string };
@@ -62,6 +67,13 @@ describe("chuk-artifacts bench", () => {
           "list-small",
           "list-large",
           "large",
+          "http-signed-get",
+          "http-rest-get",
+          "http-rest-upload",
+          "http-presigned-put",
+          "http-head-inm",
+          "http-range-get",
+          "http-large",
         ]),
       );
       for (const row of rows) {
@@ -71,7 +83,7 @@ describe("chuk-artifacts bench", () => {
         if (row.metric === "throughput") expect(row.ratio).toBeGreaterThan(0);
       }
     }
-  }, 200_000);
+  }, 320_000);
 
   it("skips s3 with a note when it may not start servers and none are given", async () => {
     const env = { ...process.env };

@@ -8,7 +8,7 @@ import { mapLimit } from "../concurrency.js";
 import { type RawRecord, rawRecord, rawSignedUrl, sha256Of } from "./raw-memory.js";
 import { BATCH_CONCURRENCY, type Subject } from "./subject.js";
 
-interface RawEnvelope extends RawRecord {
+export interface RawEnvelope extends RawRecord {
   /** Name of the immutable body file this record describes. */
   body: string;
 }
@@ -98,7 +98,24 @@ export class RawFilesystem implements Subject {
   }
 
   async storeStream(source: Readable, sessionId: string): Promise<string> {
-    const id = randomBytes(16).toString("hex");
+    const key = `${sessionId}/${randomBytes(16).toString("hex")}`;
+    await this.writeStreamed(key, source, null);
+    return key;
+  }
+
+  /**
+   * Streams `source` to a new body file (temporary file, fsync, rename) with its size and sha256,
+   * then commits the record naming it; past `maxBytes` nothing is committed.
+   */
+  async writeStreamed(
+    key: string,
+    source: AsyncIterable<Uint8Array>,
+    maxBytes: number | null,
+    pending = false,
+  ): Promise<RawEnvelope> {
+    const slash = key.indexOf("/");
+    const sessionId = key.slice(0, slash);
+    const id = key.slice(slash + 1);
     const dir = await this.sessionDir(sessionId);
     const bodyName = `${id}.${randomBytes(8).toString("hex")}`;
     const temp = this.tempPath();
@@ -106,12 +123,18 @@ export class RawFilesystem implements Subject {
     let bytes = 0;
     const measure = new Transform({
       transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
         bytes += chunk.byteLength;
+        if (maxBytes !== null && bytes > maxBytes) return done(new Error("body too large"));
+        hash.update(chunk);
         done(null, chunk);
       },
     });
-    await pipeline(source, measure, createWriteStream(temp, { flags: "wx" }));
+    try {
+      await pipeline(source, measure, createWriteStream(temp, { flags: "wx" }));
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
     const handle = await open(temp, "r+");
     try {
       await handle.sync();
@@ -119,10 +142,31 @@ export class RawFilesystem implements Subject {
       await handle.close();
     }
     await rename(temp, join(dir, bodyName));
-    const key = `${sessionId}/${id}`;
-    const envelope: RawEnvelope = { ...rawRecord(key, sessionId, bytes, hash.digest("hex")), body: bodyName };
+    const envelope: RawEnvelope = {
+      ...rawRecord(key, sessionId, bytes, hash.digest("hex")),
+      body: bodyName,
+      ...(pending && { pending }),
+    };
     await this.replaceFile(join(dir, `${id}.json`), JSON.stringify(envelope));
-    return key;
+    return envelope;
+  }
+
+  /** A pending upload made visible: its record rewritten (temporary file, fsync, rename). */
+  async register(key: string): Promise<RawEnvelope> {
+    const envelope = await this.readEnvelope(key);
+    if (!envelope.pending) throw new Error(`${key} is not a pending upload`);
+    const ready: RawEnvelope = { ...envelope, pending: false, updatedAt: new Date().toISOString() };
+    const slash = key.indexOf("/");
+    await this.replaceFile(
+      join(this.root, key.slice(0, slash), `${key.slice(slash + 1)}.json`),
+      JSON.stringify(ready),
+    );
+    return ready;
+  }
+
+  /** The body file a record names. */
+  bodyPath(envelope: RawEnvelope): string {
+    return join(this.root, envelope.sessionId, envelope.body);
   }
 
   async readStream(key: string, sink: (chunk: Uint8Array) => void): Promise<string> {
@@ -168,7 +212,7 @@ export class RawFilesystem implements Subject {
     return join(this.root, "_tmp", `${randomBytes(12).toString("hex")}.tmp`);
   }
 
-  private async readEnvelope(key: string): Promise<RawEnvelope> {
+  async readEnvelope(key: string): Promise<RawEnvelope> {
     const slash = key.indexOf("/");
     const path = join(this.root, key.slice(0, slash), `${key.slice(slash + 1)}.json`);
     return JSON.parse(await readFile(path, "utf8")) as RawEnvelope;

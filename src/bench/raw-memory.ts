@@ -12,6 +12,8 @@ export interface RawRecord {
   sha256: string;
   storedAt: string;
   updatedAt: string;
+  /** An upload that has arrived but is not registered yet. */
+  pending?: boolean;
 }
 
 export function rawRecord(key: string, sessionId: string, bytes: number, sha256: string): RawRecord {
@@ -107,6 +109,27 @@ export class RawMemory implements Subject {
     if (sha256Of(entry.body) !== entry.record.sha256) throw new Error(`checksum mismatch at ${key}`);
     sink(entry.body);
     return entry.record.sha256;
+  }
+
+  /** The stored record and bytes, shared (not copied): for a server that writes them out at once. */
+  entry(key: string): { record: RawRecord; body: Buffer } {
+    return this.get(key);
+  }
+
+  /** Keeps bytes that arrived as an upload (or a pending one) under `key`. */
+  keep(key: string, body: Buffer, sha256: string, pending: boolean): RawRecord {
+    const sessionId = key.slice(0, key.indexOf("/"));
+    const record = { ...rawRecord(key, sessionId, body.byteLength, sha256), ...(pending && { pending }) };
+    this.session(sessionId).set(key, { record, body });
+    return record;
+  }
+
+  /** A pending upload made visible. */
+  register(key: string): RawRecord {
+    const entry = this.get(key);
+    if (!entry.record.pending) throw new Error(`${key} is not a pending upload`);
+    entry.record = { ...entry.record, pending: false, updatedAt: new Date().toISOString() };
+    return entry.record;
   }
 
   async delete(key: string): Promise<void> {

@@ -152,6 +152,62 @@ export class RawS3Redis implements Subject {
     return record.sha256;
   }
 
+  /** A key for a new artifact in `sessionId`. */
+  newKey(sessionId: string): string {
+    return `${this.prefix}/${sessionId}/${randomBytes(16).toString("hex")}`;
+  }
+
+  /** The bytes of an object (or a range of them), unchecked; the caller checks a whole one. */
+  async objectBytes(key: string, range?: { start: number; end: number }): Promise<Uint8Array> {
+    const out = await this.client.send(
+      new this.sdk.GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ...(range && { Range: `bytes=${range.start}-${range.end}` }),
+      }),
+    );
+    return out.Body!.transformToByteArray();
+  }
+
+  async *objectChunks(key: string): AsyncIterable<Uint8Array> {
+    const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    yield* out.Body as AsyncIterable<Uint8Array>;
+  }
+
+  /** One PutObject with the sha256 in its metadata, then the record's SET. */
+  async putWithRecord(key: string, data: Uint8Array, pending = false): Promise<RawRecord> {
+    const sessionId = key.split("/").at(-2)!;
+    const record = {
+      ...rawRecord(key, sessionId, data.byteLength, sha256Of(data)),
+      ...(pending && { pending }),
+    };
+    await this.put(key, data, record);
+    return record;
+  }
+
+  /** A SigV4 URL a client PUTs an upload to, straight to the S3 server. */
+  presignPut(key: string): Promise<string> {
+    return this.presigner.getSignedUrl(
+      this.client,
+      new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: key }),
+      { expiresIn: 3600 },
+    );
+  }
+
+  /** Registers what a client PUT straight to S3: its real size and sha256 (read back), then the record's SET. */
+  async adopt(key: string): Promise<RawRecord> {
+    const out = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    const hash = createHash("sha256");
+    let bytes = 0;
+    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+    }
+    const record = rawRecord(key, key.split("/").at(-2)!, bytes, hash.digest("hex"));
+    await this.redis.set(this.redisKey(key), JSON.stringify(record));
+    return record;
+  }
+
   async delete(key: string): Promise<void> {
     await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     await this.redis.del(this.redisKey(key));
@@ -208,7 +264,7 @@ export class RawS3Redis implements Subject {
     await this.redis.set(this.redisKey(key), JSON.stringify(record));
   }
 
-  private async record(key: string): Promise<RawRecord> {
+  async record(key: string): Promise<RawRecord> {
     const json = await this.redis.get(this.redisKey(key));
     if (json === null) throw new Error(`no record for ${key}`);
     return JSON.parse(json) as RawRecord;

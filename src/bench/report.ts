@@ -38,7 +38,7 @@ export function renderTable(report: BenchReport): string {
     "ratio",
     "target",
     "",
-    "round trips/op ours | raw",
+    "round trips/op, or p50/p99 ms and server CPU µs/req, ours | raw",
   ];
   const body = report.rows.map((r) => cells(r));
   const table = [header, ...body];
@@ -76,7 +76,11 @@ export function renderTable(report: BenchReport): string {
 function cells(r: Row): string[] {
   const cell = (sp: Row["ours"]) =>
     Number.isFinite(sp.median) ? `${fmt(sp.median)} [${fmt(sp.min)}–${fmt(sp.max)}]` : "-";
-  const trips = r.trips ? `${tripText(r.trips.ours)} | ${tripText(r.trips.raw)}` : "";
+  const trips = r.trips
+    ? `${tripText(r.trips.ours)} | ${tripText(r.trips.raw)}`
+    : r.latency
+      ? `${latencyText(r.latency.ours)} | ${latencyText(r.latency.raw)}${r.cpu ? `; ${Math.round(r.cpu.ours)} | ${Math.round(r.cpu.raw)} µs` : ""}`
+      : "";
   return [
     r.provider,
     r.label,
@@ -99,8 +103,13 @@ function ratioText(r: Row): string {
 }
 
 function workText(r: Row): string {
-  if (r.workload === "large") return bytesLabel(r.work);
+  if (r.workload === "large" || r.workload === "http-large") return bytesLabel(r.work);
+  if (r.workload.startsWith("http-")) return `${r.work.toLocaleString("en-US")} req`;
   return `${r.work.toLocaleString("en-US")} ${r.unit.replace("/s", "")}`;
+}
+
+function latencyText(l: { p50: number; p99: number }): string {
+  return `${fmt(l.p50)}/${fmt(l.p99)}`;
 }
 
 function tripText(t: { http: number; redis: number }): string {

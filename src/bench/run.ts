@@ -3,9 +3,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mapLimit } from "../concurrency.js";
+import { HTTP_WORKLOADS, measureHttp } from "./http/workloads.js";
 import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
 import { sampleRedisDown } from "./redis-down.js";
+import { peakRow, throughputRow } from "./rows.js";
 import type { S3Services } from "./services.js";
 import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
 import { collectGarbage, type Spread, spread, timed } from "./stats.js";
@@ -25,6 +27,7 @@ export const WORKLOADS = [
   "list-large",
   "large",
   "redis-down",
+  ...HTTP_WORKLOADS,
 ] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
@@ -73,6 +76,8 @@ export interface BenchOptions {
   listLarge: number;
   /** Bytes of the large artifact; 0 skips that workload. */
   largeBytes: number;
+  /** Seconds of load per rep and side in the HTTP workloads. */
+  httpSeconds: number;
   workloads: Set<WorkloadId> | null;
   /** Folder for the filesystem provider's data; default a new temporary folder, removed afterwards. */
   fsRoot: string | null;
@@ -102,6 +107,10 @@ export interface Row {
   status: "PASS" | "MISS" | "ERROR" | null;
   /** Round trips per unit of work in the last rep (s3 + redis): HTTP requests and Redis commands. */
   trips?: { ours: Trips; raw: Trips };
+  /** HTTP workloads: median latency percentiles in milliseconds. */
+  latency?: { ours: { p50: number; p99: number }; raw: { p50: number; p99: number } };
+  /** HTTP workloads: the server process's CPU time per request (user + system), in microseconds. */
+  cpu?: { ours: number; raw: number };
   note?: string;
 }
 
@@ -145,6 +154,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       batch: options.batch,
       listSessions: [options.listSmall, options.listLarge],
       largeBytes: options.largeBytes,
+      httpSeconds: options.httpSeconds,
     },
     rows: [],
     notes: [],
@@ -390,6 +400,7 @@ async function benchProvider(
     }
     if (wants("large") && options.largeBytes > 0) rows.push(...(await measureLarge(settings, options)));
     if (provider === "s3" && wants("redis-down")) rows.push(await measureRedisDown(settings, options));
+    if (HTTP_WORKLOADS.some(wants)) rows.push(...(await measureHttp(settings, options, wants)));
   } finally {
     await counter.close();
     await cleanup(subjects, sessions, removeWhatWeWrote && !options.keep);
@@ -501,44 +512,18 @@ async function measureLarge(settings: ProviderSettings, options: BenchOptions): 
   const of = (side: Side, f: (s: LargeSample) => number) => spread(samples[side].map(f));
   const mbps = (seconds: number) => bytes / 1e6 / seconds;
   const mb = (b: number) => b / 1e6;
-  const throughput = (metric: string, text: string, f: (s: LargeSample) => number): Row => {
-    const ours = of("ours", f);
-    const raw = of("raw", f);
-    return {
-      provider,
-      workload: "large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB/s",
-      higherIsBetter: true,
-      ours,
-      raw,
-      ratio: ours.median / raw.median,
-      target: null,
-      status: null,
-    };
-  };
-  const peak = (metric: string, text: string, f: (s: LargeSample) => number, note?: string): Row => {
-    const ours = of("ours", f);
-    const raw = of("raw", f);
-    return {
-      provider,
-      workload: "large",
-      metric,
-      label: text,
-      work: bytes,
-      unit: "MB",
-      higherIsBetter: false,
-      ours,
-      raw,
-      ratio: null,
-      target: `<${LARGE_RSS_TARGET_MB} MB`,
-      // Every rep must stay under the limit, not just the median.
-      status: ours.max < LARGE_RSS_TARGET_MB ? "PASS" : "MISS",
-      ...(note !== undefined && { note }),
-    };
-  };
+  const base = (metric: string, text: string, note?: string) => ({
+    provider,
+    workload: "large" as const,
+    metric,
+    label: text,
+    work: bytes,
+    ...(note !== undefined && { note }),
+  });
+  const throughput = (metric: string, text: string, f: (s: LargeSample) => number): Row =>
+    throughputRow(base(metric, text), "MB/s", of("ours", f), of("raw", f), null);
+  const peak = (metric: string, text: string, f: (s: LargeSample) => number, note?: string): Row =>
+    peakRow(base(metric, text, note), of("ours", f), of("raw", f), LARGE_RSS_TARGET_MB);
   const rows = [
     throughput("store", `store ${label} from a stream`, (s) => mbps(s.storeSeconds)),
     throughput("retrieve", `retrieve ${label} via openStream`, (s) => mbps(s.retrieveSeconds)),

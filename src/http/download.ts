@@ -2,13 +2,17 @@ import type { ArtifactMetadata } from "../metadata.js";
 import type { ByteRange, OpenedBody } from "../storage/provider.js";
 import type { RangeChooser } from "../store.js";
 import { RangeNotSatisfiableError } from "./errors.js";
-import { toWebStream } from "./streams.js";
+import { streamedResponse } from "./streams.js";
 
 /**
  * Serves an artifact's bytes for a signed GET or a REST download: a single `Range` (206 with
  * Content-Range, 416 past the end), `If-None-Match` against the ETag (the quoted sha256; 304),
- * HEAD without opening the body. The body streams; it is never held whole.
+ * HEAD without opening the body. A large body streams and is never held whole; a small one is
+ * read whole (its sha256 checked on the way) and sent in one write.
  */
+
+/** Bodies up to this size are sent from one buffer: streaming costs more than the bytes. */
+export const SMALL_BODY_BYTES = 64 * 1024;
 
 export interface ArtifactSource {
   /** Metadata only (HEAD and conditional requests). */
@@ -16,19 +20,27 @@ export interface ArtifactSource {
   open(range: RangeChooser): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }>;
 }
 
-export async function serveArtifact(request: Request, source: ArtifactSource): Promise<Response> {
+/**
+ * `extra` headers go on every answer (CORS on signed URLs). Headers are plain objects, which
+ * @hono/node-server writes out directly.
+ */
+export async function serveArtifact(
+  request: Request,
+  source: ArtifactSource,
+  extra: Record<string, string> = {},
+): Promise<Response> {
   const ifNoneMatch = request.headers.get("if-none-match");
   if (request.method === "HEAD" || ifNoneMatch !== null) {
     const metadata = await source.metadata();
     if (ifNoneMatch !== null && etagMatches(ifNoneMatch, etagOf(metadata))) {
       return new Response(null, {
         status: 304,
-        headers: { etag: etagOf(metadata), "cache-control": "private" },
+        headers: { ...extra, etag: etagOf(metadata), "cache-control": "private" },
       });
     }
     if (request.method === "HEAD") {
-      const headers = artifactHeaders(metadata);
-      headers.set("content-length", String(metadata.bytes));
+      const headers = artifactHeaders(metadata, extra);
+      headers["content-length"] = String(metadata.bytes);
       return new Response(null, { status: 200, headers });
     }
   }
@@ -38,13 +50,24 @@ export async function serveArtifact(request: Request, source: ArtifactSource): P
     chosen = rangeHeader === null ? undefined : parseRange(rangeHeader, m.bytes);
     return chosen;
   });
-  const headers = artifactHeaders(metadata);
-  headers.set("content-length", String(body.length));
-  if (chosen) headers.set("content-range", `bytes ${chosen.start}-${chosen.end}/${body.totalBytes}`);
-  return new Response(body.length === 0 ? null : toWebStream(body.stream), {
-    status: chosen ? 206 : 200,
-    headers,
-  });
+  const headers = artifactHeaders(metadata, extra);
+  headers["content-length"] = String(body.length);
+  if (chosen) headers["content-range"] = `bytes ${chosen.start}-${chosen.end}/${body.totalBytes}`;
+  const status = chosen ? 206 : 200;
+  if (body.length === 0) return new Response(null, { status, headers });
+  if (body.length <= SMALL_BODY_BYTES) return new Response(await whole(body.stream), { status, headers });
+  return streamedResponse(body.stream, { status, headers });
+}
+
+/**
+ * A small body in one buffer. A full read's stream checks the sha256 before its last chunk, so
+ * corrupted bytes become an error answer here, never a 200. One chunk is sent as it is: it goes
+ * to the socket, never to a caller who could change it.
+ */
+async function whole(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) as Uint8Array<ArrayBuffer>;
 }
 
 export function etagOf(metadata: ArtifactMetadata): string {
@@ -77,8 +100,9 @@ export function parseRange(header: string, total: number): ByteRange | undefined
   return { start, end: Math.min(end, total - 1) };
 }
 
-function artifactHeaders(metadata: ArtifactMetadata): Headers {
-  return new Headers({
+function artifactHeaders(metadata: ArtifactMetadata, extra: Record<string, string>): Record<string, string> {
+  return {
+    ...extra,
     "content-type": metadata.mime,
     etag: etagOf(metadata),
     "last-modified": new Date(metadata.updatedAt).toUTCString(),
@@ -88,7 +112,7 @@ function artifactHeaders(metadata: ArtifactMetadata): Headers {
     // Artifacts are user content: never sniffed, never run with this origin's rights.
     "x-content-type-options": "nosniff",
     "content-security-policy": "sandbox; default-src 'none'",
-  });
+  };
 }
 
 /** `inline` with the filename's last path segment, ASCII-safe plus an RFC 8187 UTF-8 form. */

@@ -17,25 +17,33 @@ export function signedRoutes(store: ArtifactStore, options: { maxUploadBytes: nu
   const app = new Hono();
 
   // Browsers on any origin may use a signed URL (as with S3): the signature is the credential,
-  // no cookies are involved, so any origin is allowed.
-  app.use(
-    `${SIGNED_PATH}*`,
-    cors({
-      origin: "*",
-      allowMethods: ["GET", "HEAD", "PUT"],
-      allowHeaders: ["content-type", "range", "if-none-match"],
-      exposeHeaders: ["etag", "content-range", "content-length", "accept-ranges", "content-disposition"],
-      maxAge: 3600,
-    }),
-  );
+  // no cookies are involved, so any origin is allowed. Preflights go through Hono's cors; the
+  // answers carry the two constant headers themselves (the middleware on every request built and
+  // copied a second Response each time), errors get them here.
+  const preflight = cors({
+    origin: "*",
+    allowMethods: ["GET", "HEAD", "PUT"],
+    allowHeaders: ["content-type", "range", "if-none-match"],
+    exposeHeaders: CORS_HEADERS["access-control-expose-headers"].split(","),
+    maxAge: 3600,
+  });
+  app.use(`${SIGNED_PATH}*`, async (c, next) => {
+    if (c.req.method === "OPTIONS") return preflight(c, next);
+    await next();
+    if (c.error) for (const [name, value] of Object.entries(CORS_HEADERS)) c.res.headers.set(name, value);
+  });
 
   // Hono answers HEAD with the GET route; serveArtifact tells them apart.
   app.get(`${SIGNED_PATH}*`, async (c) => {
     const grant = verified(store, c.req.raw, routePath(c), "GET");
-    return serveArtifact(c.req.raw, {
-      metadata: () => store.signedMetadata(grant.key),
-      open: (range) => store.openSigned(grant.key, range),
-    });
+    return serveArtifact(
+      c.req.raw,
+      {
+        metadata: () => store.signedMetadata(grant.key),
+        open: (range) => store.openSigned(grant.key, range),
+      },
+      CORS_HEADERS,
+    );
   });
 
   app.put(`${SIGNED_PATH}*`, async (c) => {
@@ -44,15 +52,23 @@ export function signedRoutes(store: ArtifactStore, options: { maxUploadBytes: nu
     const limit = smallest(grant.maxBytes ?? null, options.maxUploadBytes);
     if (grant.uploadId != null) {
       const part = await store.receiveSignedPart(grant, requestChunks(request, limit));
-      return c.json(part, 200, { etag: part.etag });
+      return c.json(part, 200, { ...CORS_HEADERS, etag: part.etag });
     }
     checkContentType(request.headers.get("content-type"), grant.mime ?? null);
     const stored = await store.receiveSignedUpload(grant, requestChunks(request, limit));
-    return c.json({ bytes: stored.bytes, sha256: stored.sha256 }, 200, { etag: `"${stored.sha256}"` });
+    return c.json({ bytes: stored.bytes, sha256: stored.sha256 }, 200, {
+      ...CORS_HEADERS,
+      etag: `"${stored.sha256}"`,
+    });
   });
 
   return app;
 }
+
+const CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "etag,content-range,content-length,accept-ranges,content-disposition",
+};
 
 function verified(store: ArtifactStore, request: Request, route: string, method: SignedMethod): SignedGrant {
   const url = new URL(request.url);

@@ -1,4 +1,6 @@
+import type { Readable } from "node:stream";
 import { BodyTooLargeError } from "../body.js";
+import { ValidationError } from "../errors.js";
 
 /**
  * Bodies in both directions move chunk by chunk with backpressure: a response stream pulls the
@@ -29,11 +31,41 @@ export function toWebStream(source: AsyncIterable<Uint8Array>): ReadableStream<U
 }
 
 /**
- * A request body as data `store()` / `updateFile()` accept (a web stream), so it flows through
- * without a buffering adapter.
+ * A streamed answer. Under `createNodeServer` its chunks go straight to the socket (the node
+ * server finds them here); anywhere else the web stream carries them.
  */
-export function asData(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  return toWebStream(source);
+export function streamedResponse(source: AsyncIterable<Uint8Array>, init: ResponseInit): Response {
+  const response = new Response(toWebStream(source), init);
+  nodeResponseBodies.set(response, source);
+  return response;
+}
+
+/** The chunks behind a `streamedResponse`, once; its web stream must then never be read. */
+export function takeNodeResponseBody(response: Response): AsyncIterable<Uint8Array> | undefined {
+  const source = nodeResponseBodies.get(response);
+  nodeResponseBodies.delete(response);
+  return source;
+}
+
+const nodeResponseBodies = new WeakMap<Response, AsyncIterable<Uint8Array>>();
+
+/**
+ * A request body as data `store()` / `updateFile()` accept: the chunks themselves (an async
+ * iterable), so they flow through without an adapter.
+ */
+export function asData(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return source;
+}
+
+/**
+ * The Node request behind each web Request that `createNodeServer` hands to the app. Its body is
+ * read straight from the socket's stream: turning it into a web stream first (what reading
+ * `request.body` does under @hono/node-server) costs more than the rest of a small upload.
+ */
+const nodeBodies = new WeakMap<Request, Readable>();
+
+export function attachNodeBody(request: Request, incoming: Readable): void {
+  nodeBodies.set(request, incoming);
 }
 
 /** The request body as chunks, refusing (BodyTooLargeError) past `maxBytes`. */
@@ -42,20 +74,49 @@ export async function* requestChunks(request: Request, maxBytes: number | null):
   if (maxBytes !== null && declared !== null && Number(declared) > maxBytes) {
     throw new BodyTooLargeError(`body is larger than the limit of ${maxBytes} bytes`);
   }
+  const incoming = nodeBodies.get(request);
+  // Untouched so far (nobody has turned it into a web stream or started reading it).
+  if (incoming && incoming.readableFlowing === null && !incoming.readableDidRead) {
+    try {
+      yield* limited(incoming.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>, maxBytes);
+    } catch (err) {
+      // The client went away mid-body: its request failed, the server did not (no 5xx, no log).
+      if (incoming.errored === err)
+        throw new ValidationError("the request body ended early: the client closed it");
+      throw err;
+    }
+    return;
+  }
   if (!request.body) return;
   const reader = request.body.getReader();
-  let seen = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      seen += value.byteLength;
-      if (maxBytes !== null && seen > maxBytes) {
-        throw new BodyTooLargeError(`body is larger than the limit of ${maxBytes} bytes`);
-      }
-      yield value;
-    }
+    yield* limited(
+      {
+        async *[Symbol.asyncIterator]() {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return;
+            yield value;
+          }
+        },
+      },
+      maxBytes,
+    );
   } finally {
     reader.releaseLock();
+  }
+}
+
+async function* limited(
+  source: AsyncIterable<Uint8Array>,
+  maxBytes: number | null,
+): AsyncIterable<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.byteLength;
+    if (maxBytes !== null && seen > maxBytes) {
+      throw new BodyTooLargeError(`body is larger than the limit of ${maxBytes} bytes`);
+    }
+    yield chunk;
   }
 }

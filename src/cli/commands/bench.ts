@@ -21,6 +21,7 @@ median [min–max] over the reps and the ratio ours ÷ raw throughput (higher is
   --list-small N       artifacts in the small listed session (default 20)
   --list-large N       artifacts in the large listed session (default 10000)
   --large-mib N        size of the streamed large artifact in MiB (default 100; 0 skips it)
+  --http-seconds N     seconds of load per rep and side in the HTTP workloads (default 3)
   --workloads LIST     only these: ${WORKLOADS.join(",")}
   --json               print the report as JSON on stdout (the table goes to stderr)
   --out FILE           also write the JSON report to FILE
@@ -44,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       "list-small": { type: "string" },
       "list-large": { type: "string" },
       "large-mib": { type: "string" },
+      "http-seconds": { type: "string" },
       workloads: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
@@ -84,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       listSmall: int("list-small", values["list-small"], 20),
       listLarge: int("list-large", values["list-large"], 10000),
       largeBytes: int("large-mib", values["large-mib"], 100, 0) * 1024 * 1024,
+      httpSeconds: int("http-seconds", values["http-seconds"], 3),
       workloads,
       fsRoot: values["fs-root"] ?? null,
       keep: values.keep === true,

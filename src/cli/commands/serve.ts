@@ -1,11 +1,10 @@
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { createAdaptorServer } from "@hono/node-server";
 import { readServerEnvironment } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOADS } from "../../http/app.js";
 import { ApiKeyring } from "../../http/auth.js";
 import { LOOPBACK_HOSTS } from "../../http/host-check.js";
+import { createNodeServer } from "../../http/node-server.js";
 import { generateApiKey, keptApiKey, loadApiKeys } from "../../http/settings.js";
 import { ArtifactStore } from "../../store.js";
 import {
@@ -106,12 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   let handler: ReturnType<typeof createHttpHandler> | null = null;
-  const server = createAdaptorServer({
-    fetch: (request, bindings) =>
-      handler
-        ? handler.fetch(request, bindings)
-        : Response.json({ error: { code: "STARTING", message: "the server is starting" } }, { status: 503 }),
-  }) as Server;
+  const server = createNodeServer(() => handler);
   // Slow or stalled clients are cut off: headers within 30 s, a whole request within the request
   // timeout, and any connection that stays silent past the idle timeout (no 'timeout' listener:
   // Node destroys the socket).

@@ -35,7 +35,8 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
 
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+/** One chunk as a chunk source. */
+export async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
   yield chunk;
 }
 

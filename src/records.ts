@@ -7,7 +7,7 @@ import { GRID_ROOT, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
 import type { ArtifactRecord, StorageVersion } from "./metadata.js";
 import { decodeHeadMeta, decodeRecordBody, encodeHeadMeta, encodeRecordBody } from "./record-codec.js";
-import type { ObjectBody, StorageDriver, WriteCondition } from "./storage/driver.js";
+import { type ObjectBody, releaseBody, type StorageDriver, type WriteCondition } from "./storage/driver.js";
 import { decodeCursor, encodeCursor } from "./storage/paging.js";
 import type {
   ByteRange,
@@ -272,7 +272,7 @@ export class RecordStore implements StorageProvider {
         const got = await this.driver.get(record.storage.rev ? revKey(key, record.storage.rev) : key, range);
         if (!got) continue; // replaced and removed since the head was read
         if (!record.storage.rev && got.etag !== record.storage.etag) {
-          drain(got); // replaced between the two reads: its bytes may not match that sha256
+          releaseBody(got); // replaced between the two reads: its bytes may not match that sha256
           continue;
         }
         return opened(got, record.sha256, range);
@@ -285,7 +285,7 @@ export class RecordStore implements StorageProvider {
         if (sha256 !== "") return opened(got, sha256);
       }
       if (!decoded?.rev) {
-        drain(got);
+        releaseBody(got);
         return null;
       }
       const record = await recordOfBody(got, key);
@@ -297,7 +297,7 @@ export class RecordStore implements StorageProvider {
   }
 
   async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
-    const depth = listDepth(prefix);
+    checkListPrefix(prefix);
     let after: string | null = null;
     if (options.cursor) {
       const last = decodeCursor(options.cursor);
@@ -312,8 +312,7 @@ export class RecordStore implements StorageProvider {
         after,
       });
       for (const key of page.keys) {
-        if (keys.length < options.limit && parseGridKey(key) && key.split("/").length === depth)
-          keys.push(key);
+        if (keys.length < options.limit && parseGridKey(key)) keys.push(key);
       }
       more = page.more || keys.length >= options.limit;
       after = page.keys[page.keys.length - 1] ?? after;
@@ -324,7 +323,7 @@ export class RecordStore implements StorageProvider {
     let hasMore = more;
     if (hasMore && last !== undefined) {
       // The driver said there is more: check it is an artifact, not only revisions or reserved keys.
-      hasMore = await this.anyAfter(prefix, last, depth);
+      hasMore = await this.anyAfter(prefix, last);
     }
     return {
       records: records.filter((r): r is ArtifactRecord => r !== null),
@@ -546,13 +545,13 @@ export class RecordStore implements StorageProvider {
     const key = record.key;
     const tooLarge = () => new BodyTooLargeError(`upload is larger than the limit of ${maxBytes} bytes`);
     if (maxBytes !== null && staged.size > maxBytes) {
-      drain(staged);
+      releaseBody(staged);
       await this.delete(key);
       throw tooLarge();
     }
     const slot = record.storage ?? (await this.version(key));
     if (!slot) {
-      drain(staged);
+      releaseBody(staged);
       throw new ArtifactNotFoundError(`upload slot ${record.artifactId} no longer exists`);
     }
     let version: StorageVersion;
@@ -581,7 +580,7 @@ export class RecordStore implements StorageProvider {
         version = { etag: await this.writeHead(committed, rev, { ifMatch: slot.etag }), rev };
       }
     } else {
-      drain(staged);
+      releaseBody(staged);
       const rev = newRev();
       if (
         !(await this.driver.copy(stagingKey(key), revKey(key, rev), { meta: "", contentType: record.mime }))
@@ -594,7 +593,7 @@ export class RecordStore implements StorageProvider {
       try {
         for await (const _ of measured);
       } catch (err) {
-        drain(kept);
+        releaseBody(kept);
         await this.driver.delete(revKey(key, rev)).catch(() => {});
         if (err instanceof BodyTooLargeError) await this.delete(key);
         throw err;
@@ -652,11 +651,11 @@ export class RecordStore implements StorageProvider {
   }
 
   /** Whether an artifact key follows `last` under `prefix`. */
-  private async anyAfter(prefix: string, last: string, depth: number): Promise<boolean> {
+  private async anyAfter(prefix: string, last: string): Promise<boolean> {
     let after: string | null = last;
     for (;;) {
       const page = await this.driver.list(prefix, { limit: LIST_PAGE_MAX, after });
-      if (page.keys.some((k) => parseGridKey(k) && k.split("/").length === depth)) return true;
+      if (page.keys.some((k) => parseGridKey(k))) return true;
       if (!page.more || page.keys.length === 0) return false;
       after = page.keys[page.keys.length - 1]!;
     }
@@ -692,8 +691,11 @@ const storedSessionSchema = z.object({
   expiresAt: z.string(),
 });
 
-/** Segments of the keys a list prefix (`grid/{sb}/` or `grid/{sb}/{session}/`) may return. */
-function listDepth(prefix: string): number {
+/**
+ * A list prefix must be a sandbox (`grid/{sb}/`) or a session (`grid/{sb}/{session}/`); only grid
+ * keys (four valid segments) are listed under it, never revisions or reserved objects.
+ */
+function checkListPrefix(prefix: string): void {
   const p = prefix.split("/");
   const probe = p.length === 4 ? `${prefix}x` : `${prefix}s/x`;
   if (
@@ -704,7 +706,6 @@ function listDepth(prefix: string): number {
   ) {
     throw new ValidationError(`unsupported list prefix: ${prefix}`);
   }
-  return 4;
 }
 
 function newRev(): string {
@@ -720,11 +721,11 @@ function withVersion(record: ArtifactRecord, etag: string, rev: string | null): 
 async function recordOfBody(got: ObjectBody, key: string): Promise<ArtifactRecord | null> {
   const decoded = decodeHeadMeta(got.meta, key);
   if (!decoded) {
-    drain(got);
+    releaseBody(got);
     return null;
   }
   if (decoded.record) {
-    drain(got);
+    releaseBody(got);
     return withVersion(decoded.record, got.etag, decoded.rev);
   }
   return recordOfBodyText(await readAll(got), key, got.etag, decoded.rev);
@@ -743,18 +744,12 @@ function recordOfBodyText(
 
 async function readAll(got: ObjectBody): Promise<Buffer | null> {
   if (got.size > RECORD_BODY_MAX) {
-    drain(got);
+    releaseBody(got);
     return null;
   }
   const chunks: Uint8Array[] = [];
   for await (const chunk of got.stream) chunks.push(chunk);
   return Buffer.concat(chunks);
-}
-
-/** Releases a body we will not read (an S3 response holds its socket until consumed or destroyed). */
-function drain(got: ObjectBody): void {
-  const stream = got.stream as { destroy?: () => void };
-  if (typeof stream.destroy === "function") stream.destroy();
 }
 
 function opened(got: ObjectBody, sha256: string, range?: ByteRange): OpenedBody {

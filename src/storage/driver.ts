@@ -145,3 +145,9 @@ export interface StorageDriver {
   describe(): Record<string, unknown>;
   close(): Promise<void>;
 }
+
+/** Releases a body that will not be read (an S3 response holds its socket until consumed or destroyed). */
+export function releaseBody(got: ObjectBody): void {
+  const stream = got.stream as { destroy?: () => void };
+  if (typeof stream.destroy === "function") stream.destroy();
+}

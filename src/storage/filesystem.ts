@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from "node:crypto";
 import { link, mkdir, open, readdir, readlink, rename, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { once } from "../body.js";
 import { ConflictError, ValidationError } from "../errors.js";
-import type {
-  DriverCapabilities,
-  ObjectBody,
-  ObjectHead,
-  PutObjectOptions,
-  PutResult,
-  StorageDriver,
-  WriteCondition,
+import {
+  type DriverCapabilities,
+  type ObjectBody,
+  type ObjectHead,
+  type PutObjectOptions,
+  type PutResult,
+  releaseBody,
+  type StorageDriver,
+  type WriteCondition,
 } from "./driver.js";
 import type { ByteRange } from "./provider.js";
 
@@ -144,7 +146,7 @@ export class FilesystemDriver implements StorageDriver {
     const source = await this.get(from);
     if (!source) return null;
     if (options.sourceEtag !== undefined && source.etag !== options.sourceEtag) {
-      drain(source);
+      releaseBody(source);
       throw new ConflictError(`${from} changed before it could be copied`);
     }
     // Bytes pass through this process: bodies written in one file with their meta are small, and
@@ -406,15 +408,6 @@ async function readFully(handle: Handle, buffer: Buffer, position: number): Prom
     if (bytesRead === 0) throw new Error("the file ended early (changed while being read)");
     filled += bytesRead;
   }
-}
-
-function drain(got: ObjectBody): void {
-  const stream = got.stream as { destroy?: () => void };
-  if (typeof stream.destroy === "function") stream.destroy();
-}
-
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
 }
 
 function isMissing(err: unknown): boolean {

@@ -12,18 +12,19 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { collect } from "../../body.js";
+import { collect, once } from "../../body.js";
 import { type ResolvedConfig, redactUrl } from "../../config.js";
 import { ConflictError, ValidationError } from "../../errors.js";
-import type {
-  DriverCapabilities,
-  DriverPresignGet,
-  ObjectBody,
-  ObjectHead,
-  PutObjectOptions,
-  PutResult,
-  StorageDriver,
-  WriteCondition,
+import {
+  type DriverCapabilities,
+  type DriverPresignGet,
+  type ObjectBody,
+  type ObjectHead,
+  type PutObjectOptions,
+  type PutResult,
+  releaseBody,
+  type StorageDriver,
+  type WriteCondition,
 } from "../driver.js";
 import type { ByteRange } from "../provider.js";
 import { type BodyTuning, writeBody } from "./body.js";
@@ -177,7 +178,7 @@ export class S3Driver implements StorageDriver {
           this.bucketSeen = true;
           return null;
         }
-        if (got !== "empty") drain(got);
+        if (got !== "empty") releaseBody(got);
         // It exists after all (created between the two requests): HEAD it again.
         const again = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
         return {
@@ -409,18 +410,10 @@ export class S3Driver implements StorageDriver {
   }
 }
 
-function drain(got: ObjectBody): void {
-  (got.stream as Readable).destroy();
-}
-
 function unquote(etag: string | undefined): string {
   return (etag ?? "").replace(/^"|"$/g, "");
 }
 
 function probeKey(): string {
   return `grid/_probe/${randomBytes(12).toString("hex")}`;
-}
-
-async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
 }

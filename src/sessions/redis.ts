@@ -234,20 +234,21 @@ export class RedisSessionProvider implements SessionProvider {
     await this.cacheSetMany([record], ttlSeconds);
   }
 
-  /** One pipelined round trip (on a cluster, one per node: commands are auto-pipelined there). */
+  /** One round trip (on a cluster, one per node): commands issued together are auto-pipelined. */
   async cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void> {
     if (records.length === 0) return;
     const ttlMs = Math.round(ttlSeconds * 1000);
-    await this.run("write the record cache", async () => {
-      const target = this.client instanceof Cluster ? this.client : this.client.pipeline();
-      const writes = records.map((record) => {
-        const key = recordKey(record.sandboxId, record.artifactId);
-        // A TTL that has already run out leaves no entry, as an expired one would read as absent.
-        return ttlMs >= 1 ? target.set(key, JSON.stringify(record), "PX", ttlMs) : target.del(key);
-      });
-      if (target instanceof Cluster) await Promise.all(writes);
-      else pipelineResults(await target.exec());
-    });
+    await this.run("write the record cache", () =>
+      Promise.all(
+        records.map((record) => {
+          const key = recordKey(record.sandboxId, record.artifactId);
+          // A TTL that has already run out leaves no entry, as an expired one would read as absent.
+          return ttlMs >= 1
+            ? this.client.set(key, JSON.stringify(record), "PX", ttlMs)
+            : this.client.del(key);
+        }),
+      ),
+    );
   }
 
   async cacheDelete(sandboxId: string, artifactId: string): Promise<void> {
@@ -393,8 +394,9 @@ export class RedisSessionProvider implements SessionProvider {
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new ProviderError(`the Redis session provider is closed; cannot ${what}`);
     try {
-      // ioredis bounds each command; this outer bound also covers cluster queues and pipelines.
-      return await withDeadline(this.timeoutMs + 1000, fn);
+      // ioredis bounds each command, and redisSessions() always wraps this provider in a
+      // SessionBreaker whose deadline bounds every call (cluster queues included): no timer here.
+      return await fn();
     } catch (err) {
       const cause = scrub(err, this.target.password);
       throw new ProviderError(`Redis at ${this.target.redacted} could not ${what}: ${cause.message}`, {
@@ -449,6 +451,9 @@ export function createClient(
     ...connection,
     db: target.db,
     lazyConnect: true,
+    // Commands issued in the same tick (a write's index entry and session check, a batch's cache
+    // entries) share one socket write.
+    enableAutoPipelining: true,
     scripts,
     retryStrategy: backoff,
   }) as Client;

@@ -23,10 +23,10 @@ import {
   validateSummary,
   validateTtl,
 } from "./metadata.js";
-import type { AccessContext, SessionRules } from "./session-rules.js";
+import type { AccessContext, SessionRules, WriteTarget } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
-import type { ByteRange, OpenedBody } from "./storage/provider.js";
+import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
 
 /**
  * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
@@ -92,26 +92,75 @@ export class Artifacts {
     context: AccessContext,
     flags: { allowExpired?: boolean; allowPending?: boolean } = {},
   ): Promise<ArtifactRecord> {
+    const cached = await this.cached(artifactId, context);
+    const record =
+      cached ?? (await this.fromStorage(artifactId, context, (storage, key) => storage.getRecord(key)));
+    if (!cached && record?.status === "ready") await this.cachePut(record);
+    return this.allowed(artifactId, record, context, flags);
+  }
+
+  /**
+   * read() and the whole body opened. Without a cached record, one storage read returns both where
+   * the layout allows, rather than the record and then the bytes.
+   */
+  async readOpen(
+    artifactId: string,
+    context: AccessContext,
+  ): Promise<{ record: ArtifactRecord; body: OpenedBody }> {
+    const cached = await this.cached(artifactId, context);
+    if (cached) {
+      const record = await this.allowed(artifactId, cached, context);
+      return { record, body: await this.openBody(record) };
+    }
+    const found = await this.fromStorage(artifactId, context, (storage, key) => storage.openArtifact(key));
+    if (!found) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
+    try {
+      const record = await this.allowed(artifactId, found.record, context);
+      if (record.status === "ready") await this.cachePut(record);
+      return { record, body: found.body };
+    } catch (err) {
+      releaseStream(found.body);
+      throw err;
+    }
+  }
+
+  private async cached(artifactId: string, context: AccessContext): Promise<ArtifactRecord | null> {
     validateSegment(artifactId, "artifactId");
     if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
     if (context.userId !== undefined) validateSegment(context.userId, "userId");
-    const { storage, sessions } = await this.backends();
+    const { sessions } = await this.backends();
     // Sessions unavailable (Redis down): a cache read that fails is a miss; storage has the record.
-    let record = sessions.shared
+    return sessions.shared
       ? await unlessSessionsUnavailable(sessions.cacheGet(this.sandboxId, artifactId), null)
       : null;
-    if (!record) {
-      const inSession =
-        context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
-      record = inSession ? await storage.getRecord(inSession) : null;
-      if (!record) {
-        // Found by id when not in the named session, so another session's artifact is denied below
-        // exactly as when its record comes from the cache, rather than reported missing.
-        const key = await storage.locate(this.sandboxId, artifactId);
-        record = key && key !== inSession ? await storage.getRecord(key) : null;
-      }
-      if (record && record.status === "ready") await this.cachePut(record);
-    }
+  }
+
+  /**
+   * `load` at the artifact's key: in the caller's session first, else wherever the id index says.
+   * Found by id when not in the named session, so another session's artifact is denied by the
+   * access rules exactly as when its record comes from the cache, rather than reported missing.
+   */
+  private async fromStorage<T>(
+    artifactId: string,
+    context: AccessContext,
+    load: (storage: StorageProvider, key: string) => Promise<T | null>,
+  ): Promise<T | null> {
+    const { storage } = await this.backends();
+    const inSession =
+      context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
+    const here = inSession ? await load(storage, inSession) : null;
+    if (here) return here;
+    const key = await storage.locate(this.sandboxId, artifactId);
+    return key && key !== inSession ? load(storage, key) : null;
+  }
+
+  /** The expiry and access rules: the record when the caller may have it, else the error why not. */
+  private async allowed(
+    artifactId: string,
+    record: ArtifactRecord | null,
+    context: AccessContext,
+    flags: { allowExpired?: boolean; allowPending?: boolean } = {},
+  ): Promise<ArtifactRecord> {
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
     if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
       throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
@@ -184,6 +233,25 @@ export class Artifacts {
     return committed;
   }
 
+  /**
+   * Commits a new artifact into a session resolved for a write while the session provider
+   * confirms it (SessionRules.resolveForWrite); if that refuses, the artifact is removed again and
+   * the refusal thrown, so only writes into a confirmed session are acknowledged.
+   */
+  async commitInto(
+    target: WriteTarget,
+    record: ArtifactRecord,
+    body: AsyncIterable<Uint8Array>,
+  ): Promise<ArtifactRecord> {
+    const [committed, confirmed] = await Promise.allSettled([this.commit(record, body), target.confirmed]);
+    if (confirmed.status === "rejected") {
+      if (committed.status === "fulfilled") await this.undo(committed.value);
+      throw confirmed.reason;
+    }
+    if (committed.status === "rejected") throw committed.reason;
+    return committed.value;
+  }
+
   /** Replaces content: read, build, commit, one update of an artifact at a time in this process. */
   async replaceContent(
     artifactId: string,
@@ -253,6 +321,13 @@ export class Artifacts {
     return next;
   }
 
+  /** Takes back a write that must not stand; the bytes go even when the cache cannot be reached. */
+  private async undo(record: ArtifactRecord): Promise<void> {
+    const { storage, sessions } = await this.backends();
+    if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId).catch(() => {});
+    await storage.delete(record.key);
+  }
+
   async remove(record: ArtifactRecord): Promise<boolean> {
     const { storage, sessions } = await this.backends();
     if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
@@ -276,6 +351,15 @@ export class Artifacts {
       removed += results.filter(Boolean).length;
     } while (cursor !== null);
     return removed;
+  }
+
+  /** Opens the whole body by id for a server, checked against sha256 as it streams. */
+  async openVerifiedWhole(
+    artifactId: string,
+    context: AccessContext,
+  ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
+    const { record, body } = await this.readOpen(artifactId, context);
+    return { metadata: toMetadata(record), body: { ...body, stream: verifiedStream(body, artifactId) } };
   }
 
   /** Opens for a server: a range picked from the metadata, and a full read checked against sha256. */
@@ -368,4 +452,11 @@ async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncItera
     throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
   }
   if (held) yield held;
+}
+
+/** Lets go of a body that will not be read (its connection or file handle). */
+function releaseStream(body: OpenedBody): void {
+  const stream = body.stream as { destroy?: () => void; return?: () => unknown };
+  if (typeof stream.destroy === "function") stream.destroy();
+  else void stream.return?.();
 }

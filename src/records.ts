@@ -252,6 +252,32 @@ export class RecordStore implements StorageProvider {
     return recordOfBody(got, key);
   }
 
+  /**
+   * The record and the full body of the artifact at `key` from one read where the layout allows
+   * (an inline artifact: its head object carries both), else the head then its revision.
+   */
+  async openArtifact(key: string): Promise<{ record: ArtifactRecord; body: OpenedBody } | null> {
+    if (!parseGridKey(key)) return null;
+    for (let attempt = 0; attempt < CONTENT_RETRIES; attempt++) {
+      const got = await this.driver.get(key);
+      if (!got) return null;
+      const decoded = decodeHeadMeta(got.meta, key);
+      if (decoded?.record && !decoded.rev) {
+        return {
+          record: withVersion(decoded.record, got.etag, null),
+          body: opened(got, decoded.record.sha256),
+        };
+      }
+      const record = await recordOfBody(got, key);
+      if (!record) return null;
+      if (!record.storage?.rev) return { record, body: emptyBody(record.sha256) };
+      const body = await this.driver.get(revKey(key, record.storage.rev));
+      if (body) return { record, body: opened(body, record.sha256) };
+      // Replaced (and that revision removed) between the two reads: read the new head.
+    }
+    return null;
+  }
+
   async openBody(
     key: string,
     range?: ByteRange,
@@ -750,6 +776,11 @@ async function readAll(got: ObjectBody): Promise<Buffer | null> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of got.stream) chunks.push(chunk);
   return Buffer.concat(chunks);
+}
+
+/** A pending record's (absent) bytes. */
+function emptyBody(sha256: string): OpenedBody {
+  return { stream: (async function* () {})(), length: 0, totalBytes: 0, sha256 };
 }
 
 function opened(got: ObjectBody, sha256: string, range?: ByteRange): OpenedBody {

@@ -208,9 +208,9 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("store", async () => {
       const fields = this.artifacts.validateNewFields(options, "application/octet-stream");
       const body = toChunks(data);
-      const session = await this.sessions.resolve(options);
-      const record = this.artifacts.newRecord(session, fields);
-      this.changed(await this.artifacts.commit(record, body), "created");
+      const target = await this.sessions.resolveForWrite(options);
+      const record = this.artifacts.newRecord(target.session, fields);
+      this.changed(await this.artifacts.commitInto(target, record, body), "created");
       return record.artifactId;
     });
   }
@@ -394,8 +394,7 @@ export class ArtifactStore implements AsyncDisposable {
   /** The whole content, checked against its sha256. */
   async retrieve(artifactId: string, context: AccessContext = {}): Promise<Buffer> {
     return this.guard("retrieve", async () => {
-      const record = await this.artifacts.read(artifactId, context);
-      const opened = await this.artifacts.openBody(record);
+      const { body: opened } = await this.artifacts.readOpen(artifactId, context);
       const bytes = await collect(opened.stream);
       if (bytes.byteLength !== opened.totalBytes || sha256Hex(bytes) !== opened.sha256) {
         throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
@@ -427,6 +426,7 @@ export class ArtifactStore implements AsyncDisposable {
     options: AccessContext & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
+      if (options.range === undefined) return this.artifacts.openVerifiedWhole(artifactId, options);
       const record = await this.artifacts.read(artifactId, options);
       return this.artifacts.openVerified(record, options.range);
     });

@@ -120,6 +120,12 @@ export interface StorageProvider {
     expected?: { sha256: string; rev?: string | null },
   ): Promise<OpenedBody | null>;
 
+  /**
+   * The record at `key` with its full body opened, in one read where the layout allows; null when
+   * there is no artifact. The body matches the record's sha256 (the caller still checks it).
+   */
+  openArtifact(key: string): Promise<{ record: ArtifactRecord; body: OpenedBody } | null>;
+
   /** Copies bytes server-side to `record.key`, committing `record` with them. */
   copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord>;
 

@@ -18,11 +18,28 @@ export interface AccessContext {
   userId?: string;
 }
 
+/** A session a write may go to now, and the check that it still may once the write is done. */
+export interface WriteTarget {
+  session: SessionRecord;
+  /**
+   * Settles when the session provider has confirmed `session` (created it, or still has it with the
+   * same owner); rejects when the write must not stand (the caller removes what it wrote).
+   */
+  confirmed: Promise<void>;
+}
+
+/** How long a resolved session is used for new writes without waiting for the provider first. */
+const RECENT_MS = 60_000;
+const RECENT_MAX = 10_000;
+
 /**
  * Sessions as security boundaries: which session a write goes to, who owns it, and what survives
  * the loss of the session provider (ownership is rebuilt from the records storage keeps).
  */
 export class SessionRules {
+  /** Sessions this process resolved for a write lately, by id (insertion order = age). */
+  private readonly recent = new Map<string, { session: SessionRecord; at: number }>();
+
   constructor(
     private readonly config: ResolvedConfig,
     private readonly backends: BackendsGetter,
@@ -65,6 +82,7 @@ export class SessionRules {
     if (!(hours > 0)) throw new ValidationError("hours must be positive");
     const extended = { ...session, expiresAt: new Date(Date.now() + hours * 3600_000).toISOString() };
     const { sessions } = await this.backends();
+    this.recent.delete(sessionId);
     await sessions.update(extended);
     await this.keep(extended);
     return extended;
@@ -72,6 +90,7 @@ export class SessionRules {
 
   /** Forgets a session (its artifacts are the caller's to remove first). */
   async forget(sessionId: string): Promise<void> {
+    this.recent.delete(sessionId);
     const { sessions, storage } = await this.backends();
     await storage.deleteSession(this.sandboxId, sessionId);
     await sessions.delete(this.sandboxId, sessionId);
@@ -128,6 +147,76 @@ export class SessionRules {
     if (!winner) throw new SessionError(`session ${sessionId} could not be created`);
     this.checkOwner(winner, userId);
     return winner;
+  }
+
+  /**
+   * resolve() for a write of a new artifact, without a session-provider round trip before the
+   * bytes go up: a new anonymous session is created, and a session this process resolved in the
+   * last minute is checked again, while the write runs. `confirmed` is that check; the caller
+   * awaits it with its write and removes what it wrote when it rejects, so a write is only ever
+   * acknowledged into a session its caller may use at the time of the write (a session deleted and
+   * taken by another user meanwhile rejects with AccessDeniedError, exactly as resolve() would).
+   */
+  async resolveForWrite(context: AccessContext): Promise<WriteTarget> {
+    const userId = context.userId === undefined ? undefined : validateSegment(context.userId, "userId");
+    if (context.sessionId === undefined && userId === undefined) {
+      const session = this.newSession(newSessionId(), null);
+      const { sessions } = await this.backends();
+      // A fresh random id is nobody else's: the write needs no answer first. Unavailable sessions
+      // do not stop it (see resolve()).
+      const confirmed = unlessSessionsUnavailable(sessions.create(session), true).then((created) => {
+        if (!created) throw new ConflictError(`session ${session.sessionId} already exists`);
+      });
+      return { session, confirmed };
+    }
+    const sessionId =
+      context.sessionId === undefined
+        ? userSessionId(userId!)
+        : validateSegment(context.sessionId, "sessionId");
+    const seen = this.recent.get(sessionId);
+    if (seen && Date.now() - seen.at < RECENT_MS && !isExpired(seen.session.expiresAt)) {
+      this.checkOwner(seen.session, userId);
+      const confirmed = this.confirm(seen.session, context).then((now) => {
+        if (now.userId !== seen.session.userId) {
+          // Deleted and taken by someone else while this write ran (a caller with a userId has
+          // already been refused by resolve()'s own owner check).
+          this.recent.delete(sessionId);
+          throw new ConflictError(`session ${sessionId} changed owner during the write; nothing was stored`);
+        }
+        this.remember(now);
+      });
+      return { session: seen.session, confirmed };
+    }
+    const session = await this.resolve(context);
+    this.remember(session);
+    return { session, confirmed: Promise.resolve() };
+  }
+
+  /**
+   * The session as resolve() would give it now. While sessions are unavailable, a session owned by
+   * its name (`user_{id}`) is confirmed by that name alone, without the storage reads resolve()
+   * would make to rebuild it.
+   */
+  private async confirm(seen: SessionRecord, context: AccessContext): Promise<SessionRecord> {
+    const { sessions } = await this.backends();
+    try {
+      const current = await sessions.get(this.sandboxId, seen.sessionId);
+      if (current && !isExpired(current.expiresAt)) {
+        this.checkOwner(current, context.userId);
+        return current;
+      }
+    } catch (err) {
+      if (!(err instanceof SessionUnavailableError)) throw err;
+      const owner = implicitOwner(seen.sessionId);
+      if (owner !== null && owner === seen.userId) return seen;
+    }
+    return this.resolve(context);
+  }
+
+  private remember(session: SessionRecord): void {
+    this.recent.delete(session.sessionId);
+    if (this.recent.size >= RECENT_MAX) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(session.sessionId, { session, at: Date.now() });
   }
 
   /**

@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { AccessDeniedError, ConflictError } from "../src/errors.js";
+import { ArtifactStore } from "../src/store.js";
+import { uniqueSandbox } from "./fixtures.js";
+
+/**
+ * A store writes into a session it resolved lately without waiting for Redis first, and checks
+ * the session again while the bytes go up. Two instances share Redis and a filesystem root: when
+ * one deletes a session and another user takes its name, a write the first instance had already
+ * started on its remembered session must not be acknowledged, and must leave nothing behind.
+ */
+
+const services = inject("services");
+const redisUrl = services.redisUrl;
+
+describe.skipIf(!redisUrl)("writes into a remembered session (filesystem + Redis, two instances)", () => {
+  let root: string;
+  let sandboxId: string;
+  let a: ArtifactStore;
+  let b: ArtifactStore;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "chuk-reuse-"));
+    sandboxId = uniqueSandbox("reuse");
+    const options = {
+      storageProvider: "filesystem",
+      fsRoot: root,
+      sessionProvider: "redis",
+      redisUrl: redisUrl!,
+      sandboxId,
+    } as const;
+    a = new ArtifactStore(options);
+    b = new ArtifactStore(options);
+  });
+
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("refuses, and removes, a write into a session another user took meanwhile", async () => {
+    const sessionId = `room-${Date.now()}`;
+    const first = await a.store("one", { sessionId, userId: "alice" });
+    const second = await a.store("two", { sessionId, userId: "alice" }); // from the remembered session
+    expect(await a.readFile(second, { sessionId, userId: "alice" })).toBe("two");
+
+    expect(await b.deleteSession(sessionId, { userId: "alice" })).toBe(2);
+    await b.createSession({ sessionId, userId: "bob" });
+
+    await expect(a.store("three", { sessionId, userId: "alice" })).rejects.toBeInstanceOf(AccessDeniedError);
+    expect(await b.listBySession(sessionId, { userId: "bob" })).toHaveLength(0);
+    expect(await b.exists(first)).toBe(false);
+
+    // A trusted call (no userId) that had remembered alice's session: refused, nothing kept.
+    const c = new ArtifactStore({
+      storageProvider: "filesystem",
+      fsRoot: root,
+      sessionProvider: "redis",
+      redisUrl: redisUrl!,
+      sandboxId,
+    });
+    try {
+      const other = `desk-${Date.now()}`;
+      await c.store("mine", { sessionId: other, userId: "carol" });
+      await b.deleteSession(other);
+      await b.createSession({ sessionId: other, userId: "dave" });
+      await expect(c.store("late", { sessionId: other })).rejects.toBeInstanceOf(ConflictError);
+      expect(await b.listBySession(other, { userId: "dave" })).toHaveLength(0);
+      // The next write resolves the session afresh and lands, owned by its new owner.
+      const fresh = await c.store("after", { sessionId: other });
+      expect((await b.metadata(fresh, { userId: "dave" })).userId).toBe("dave");
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("keeps writing into a remembered session while it is unchanged", async () => {
+    const sessionId = `steady-${Date.now()}`;
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await a.store(`n${i}`, { sessionId, userId: "erin" }));
+    const listed = await b.listBySession(sessionId, { userId: "erin" });
+    expect(listed.map((m) => m.artifactId).sort()).toEqual([...ids].sort());
+    expect(listed.every((m) => m.userId === "erin")).toBe(true);
+  });
+});

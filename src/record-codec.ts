@@ -78,8 +78,41 @@ function withKey(value: unknown, key: string): ArtifactRecord | null {
   };
 }
 
+/**
+ * Heads decoded lately, by key with the meta text they were decoded from: an object is read far
+ * more often than written, and parsing and checking its record costs more than the rest of a read
+ * on the memory driver. Each answer is a copy, so no caller can change what another reads.
+ */
+const recent = new Map<string, { meta: string; decoded: DecodedHead }>();
+const RECENT_MAX = 4096;
+
 /** Null for anything malformed (treated as absent, as a torn or foreign object would be). */
 export function decodeHeadMeta(meta: string, key: string): DecodedHead | null {
+  const hit = recent.get(key);
+  if (hit && hit.meta === meta) return copyHead(hit.decoded);
+  const decoded = parseHeadMeta(meta, key);
+  if (decoded) {
+    recent.delete(key);
+    if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+    recent.set(key, { meta, decoded });
+    return copyHead(decoded);
+  }
+  return decoded;
+}
+
+function copyHead({ record, rev }: DecodedHead): DecodedHead {
+  if (!record) return { record, rev };
+  const copy: ArtifactRecord = { ...record };
+  for (const _ in record.meta) {
+    copy.meta = structuredClone(record.meta);
+    break;
+  }
+  if (copy.meta === record.meta) copy.meta = {};
+  if (record.upload) copy.upload = { ...record.upload };
+  return { record: copy, rev };
+}
+
+function parseHeadMeta(meta: string, key: string): DecodedHead | null {
   let raw: unknown;
   try {
     raw = JSON.parse(meta);

@@ -85,6 +85,20 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       await expectBody(record.key, data);
     });
 
+    it("gives every reader its own copy: changing a record read back changes nothing stored", async () => {
+      const record = makeRecord(place(), { meta: { team: { name: "red" } } });
+      await provider.put(record, single(randomBody(10)));
+      const first = (await provider.getRecord(record.key))!;
+      (first.meta.team as { name: string }).name = "blue";
+      first.summary = "changed by a reader";
+      const again = (await provider.getRecord(record.key))!;
+      expect(again.meta).toStrictEqual({ team: { name: "red" } });
+      expect(again.summary).toBe(record.summary);
+      const listed = await provider.list(`grid/${record.sandboxId}/${record.sessionId}/`, { limit: 10 });
+      (listed.records[0]!.meta.team as { name: string }).name = "green";
+      expect((await provider.getRecord(record.key))!.meta).toStrictEqual({ team: { name: "red" } });
+    });
+
     it("round-trips records at the store's field limits and with null fields", async () => {
       const at = place();
       const big = makeRecord(at, {

@@ -81,6 +81,21 @@ export function parseRecord(json: string): ArtifactRecord | null {
   }
 }
 
+/**
+ * A copy no caller can change the original through: the nested `meta` (cloned only when it has
+ * entries) and `upload` are copied too. For records kept to be handed out again.
+ */
+export function copyRecord(record: ArtifactRecord): ArtifactRecord {
+  const copy: ArtifactRecord = { ...record, meta: {} };
+  for (const _ in record.meta) {
+    copy.meta = structuredClone(record.meta);
+    break;
+  }
+  if (record.upload) copy.upload = { ...record.upload };
+  if (record.storage) copy.storage = { ...record.storage };
+  return copy;
+}
+
 /** The public view: strips the internal fields of a record. */
 export function toMetadata(record: ArtifactRecord): ArtifactMetadata {
   const { status: _s, sessionExpiresAt: _e, upload: _u, storage: _v, ...metadata } = record;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseGridKey } from "./grid.js";
-import { type ArtifactRecord, artifactRecordSchema } from "./metadata.js";
+import { type ArtifactRecord, artifactRecordSchema, copyRecord } from "./metadata.js";
 
 /**
  * How an artifact's record is kept in its head object (the object at its grid key). The head's
@@ -101,15 +101,7 @@ export function decodeHeadMeta(meta: string, key: string): DecodedHead | null {
 }
 
 function copyHead({ record, rev }: DecodedHead): DecodedHead {
-  if (!record) return { record, rev };
-  const copy: ArtifactRecord = { ...record };
-  for (const _ in record.meta) {
-    copy.meta = structuredClone(record.meta);
-    break;
-  }
-  if (copy.meta === record.meta) copy.meta = {};
-  if (record.upload) copy.upload = { ...record.upload };
-  return { record: copy, rev };
+  return { record: record && copyRecord(record), rev };
 }
 
 function parseHeadMeta(meta: string, key: string): DecodedHead | null {

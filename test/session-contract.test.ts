@@ -211,6 +211,16 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       await provider.cacheDelete(sb, record.artifactId);
     });
 
+    it("gives every reader its own copy of a cached record", async () => {
+      const sb = sandbox();
+      const record = { ...cached(sb), meta: { team: { name: "red" } } };
+      await provider.cacheSet(record, 60);
+      const first = (await provider.cacheGet(sb, record.artifactId))!;
+      (first.meta.team as { name: string }).name = "blue";
+      first.summary = "changed by a reader";
+      expect(await provider.cacheGet(sb, record.artifactId)).toStrictEqual(record);
+    });
+
     it("round-trips a pending record with its upload limits", async () => {
       const sb = sandbox();
       const pending = makeRecord(

@@ -4,7 +4,7 @@ import { Cluster, Redis, ReplyError } from "ioredis";
 import { z } from "zod";
 import { ProviderError } from "../errors.js";
 import { buildKey } from "../grid.js";
-import { type ArtifactRecord, parseRecord } from "../metadata.js";
+import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
@@ -515,6 +515,24 @@ function parseSession(json: string, sandboxId: string, sessionId: string): Sessi
  * must be the artifact's own grid key: the store reads bytes from it.
  */
 function parseCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
+  // The same entry is read far more often than written: parse and check each text once.
+  const memoKey = `${sandboxId}/${artifactId}`;
+  const hit = parsedLately.get(memoKey);
+  if (hit && hit.json === json) return copyRecord(hit.record);
+  const record = checkCached(json, sandboxId, artifactId);
+  if (record) {
+    parsedLately.delete(memoKey);
+    if (parsedLately.size >= PARSED_LATELY_MAX) parsedLately.delete(parsedLately.keys().next().value!);
+    parsedLately.set(memoKey, { json, record });
+    return copyRecord(record);
+  }
+  return null;
+}
+
+const parsedLately = new Map<string, { json: string; record: ArtifactRecord }>();
+const PARSED_LATELY_MAX = 4096;
+
+function checkCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
   const record = parseRecord(json);
   if (!record || record.sandboxId !== sandboxId || record.artifactId !== artifactId) return null;
   try {

@@ -163,12 +163,16 @@ export class Artifacts {
   ): Promise<ArtifactRecord> {
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
     if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
-      throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`);
+      throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`, {
+        subject: { sessionId: record.sessionId, artifactId },
+      });
     }
     if (context.userId !== undefined) {
       const owner = await this.sessions.ownerOf(record);
       if (owner !== context.userId)
-        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`);
+        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`, {
+          subject: { sessionId: record.sessionId, artifactId },
+        });
     }
     if (record.status === "pending" && !flags.allowPending)
       throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
@@ -338,6 +342,7 @@ export class Artifacts {
   async removeUnder(
     prefix: string,
     shouldDelete: (r: ArtifactRecord) => boolean | Promise<boolean>,
+    onRemoved?: (r: ArtifactRecord) => void,
   ): Promise<number> {
     const { storage } = await this.backends();
     let removed = 0;
@@ -345,9 +350,11 @@ export class Artifacts {
     do {
       const page = await storage.list(prefix, { limit: LIST_PAGE_MAX, cursor });
       cursor = page.cursor;
-      const results = await mapLimit(page.records, 16, async (r) =>
-        (await shouldDelete(r)) ? this.remove(r) : false,
-      );
+      const results = await mapLimit(page.records, 16, async (r) => {
+        const removedNow = (await shouldDelete(r)) && (await this.remove(r));
+        if (removedNow) onRemoved?.(r);
+        return removedNow;
+      });
       removed += results.filter(Boolean).length;
     } while (cursor !== null);
     return removed;

@@ -1,5 +1,7 @@
+import type { AuditListener } from "./audit/event.js";
 import { ValidationError } from "./errors.js";
 import { validateSegment } from "./grid.js";
+import type { ArtifactMetadata } from "./metadata.js";
 import type { SessionFactory, StorageFactory } from "./providers.js";
 import type { SessionProvider } from "./sessions/provider.js";
 import type { StorageDriver } from "./storage/driver.js";
@@ -63,6 +65,13 @@ export interface ArtifactStoreOptions {
    * `user_{id}` session is still made on first use. Env: ARTIFACT_REQUIRE_SESSIONS=1. Default false.
    */
   requireExplicitSessions?: boolean;
+  /**
+   * Receives every audit event of this store (stores, updates, deletes, presigns, registered
+   * uploads, refusals, cleanups); see AuditEvent. Called without waiting; a throw is ignored.
+   */
+  onEvent?: AuditListener;
+  /** Called with the metadata of each upload made visible by registerUploadedArtifact (not awaited). */
+  onUploadRegistered?: (metadata: ArtifactMetadata) => void | Promise<void>;
 }
 
 export interface ResolvedConfig {
@@ -322,6 +331,14 @@ export interface ServerEnvironment {
   apiKeysFile: string | null;
   /** CHUK_MCP_USER: the user of `chuk-artifacts mcp` when --user is not given. */
   mcpUser: string | null;
+  /** CHUK_AUDIT_LOG: where `serve` writes audit events as JSON lines ("-" for stdout). */
+  auditLog: string | null;
+  /** CHUK_WEBHOOKS: webhook URLs, comma- or space-separated. */
+  webhooks: string[];
+  /** CHUK_WEBHOOK_SECRET: the HMAC secret webhooks are signed with. */
+  webhookSecret: string | null;
+  /** CHUK_WEBHOOK_LOG: where the webhook delivery log goes ("-" for stdout, the default). */
+  webhookLog: string | null;
 }
 
 export function readServerEnvironment(env: Env = process.env): ServerEnvironment {
@@ -337,6 +354,10 @@ export function readServerEnvironment(env: Env = process.env): ServerEnvironment
     adminKeys: value("CHUK_ADMIN_KEYS"),
     apiKeysFile: value("CHUK_API_KEYS_FILE"),
     mcpUser: value("CHUK_MCP_USER"),
+    auditLog: value("CHUK_AUDIT_LOG"),
+    webhooks: (value("CHUK_WEBHOOKS") ?? "").split(/[\s,]+/).filter((url) => url !== ""),
+    webhookSecret: value("CHUK_WEBHOOK_SECRET"),
+    webhookLog: value("CHUK_WEBHOOK_LOG"),
   };
 }
 

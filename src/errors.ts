@@ -39,6 +39,16 @@ export class ArtifactCorruptedError extends ArtifactStoreError {
 
 export class AccessDeniedError extends ArtifactStoreError {
   override readonly code = "ACCESS_DENIED";
+  /** What was refused, for the audit trail. */
+  readonly subject: { sessionId: string; artifactId?: string } | null;
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; subject?: { sessionId: string; artifactId?: string } },
+  ) {
+    super(message, options);
+    this.subject = options?.subject ?? null;
+  }
 }
 
 export class SessionError extends ArtifactStoreError {

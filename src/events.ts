@@ -28,26 +28,52 @@ export interface ArtifactEvents {
   close(): Promise<void>;
 }
 
-/** Listeners of one process; a throwing listener does not stop the others. */
-export class LocalArtifactEvents implements ArtifactEvents {
-  readonly shared: boolean = false;
-  private readonly listeners = new Set<ArtifactChangeListener>();
+/**
+ * Listeners of one process, for artifact changes and audit events alike. A listener that throws
+ * (or whose promise rejects) does not stop the others, and nothing waits for it: the write that
+ * announced itself has already succeeded.
+ */
+export class Listeners<T> {
+  private readonly set = new Set<(value: T) => unknown>();
 
-  publish(change: ArtifactChange): void {
-    for (const listener of [...this.listeners]) {
+  notify(value: T): void {
+    for (const listener of [...this.set]) {
       try {
-        listener(change);
+        const result = listener(value);
+        if (result instanceof Promise) result.catch(() => {});
       } catch {
-        // A listener's failure is its own; the write that announced the change has succeeded.
+        // A listener's failure is its own.
       }
     }
   }
 
-  subscribe(listener: ArtifactChangeListener): () => void {
-    this.listeners.add(listener);
+  add(listener: (value: T) => unknown): () => void {
+    this.set.add(listener);
     return () => {
-      this.listeners.delete(listener);
+      this.set.delete(listener);
     };
+  }
+
+  get size(): number {
+    return this.set.size;
+  }
+
+  clear(): void {
+    this.set.clear();
+  }
+}
+
+/** Change listeners of one process. */
+export class LocalArtifactEvents implements ArtifactEvents {
+  readonly shared: boolean = false;
+  private readonly listeners = new Listeners<ArtifactChange>();
+
+  publish(change: ArtifactChange): void {
+    this.listeners.notify(change);
+  }
+
+  subscribe(listener: ArtifactChangeListener): () => void {
+    return this.listeners.add(listener);
   }
 
   get listenerCount(): number {

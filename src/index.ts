@@ -1,3 +1,14 @@
+export {
+  AUDIT_EVENT_TYPES,
+  type AuditActor,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditListener,
+  type AuditScope,
+  withAuditScope,
+} from "./audit/event.js";
+export { jsonLinesFile, type LineSink, type RotationOptions, stdoutSink } from "./audit/sinks.js";
+export type { AuditTrail } from "./audit/trail.js";
 export type { ArtifactData } from "./body.js";
 export {
   type ArtifactStoreOptions,
@@ -26,7 +37,7 @@ export {
 } from "./errors.js";
 export { type ParsedGridKey, parseGridKey } from "./grid.js";
 export { createHttpHandler, type HttpHandlerOptions } from "./http/app.js";
-export type { ApiKey, Authenticate, Principal } from "./http/auth.js";
+export { type ApiKey, type Authenticate, apiKeyId, type Principal } from "./http/auth.js";
 export { LOOPBACK_HOSTS } from "./http/host-check.js";
 export type { ArtifactMetadata } from "./metadata.js";
 export type { MultipartPart, PartReceipt } from "./multipart.js";
@@ -56,3 +67,17 @@ export {
   type UpdateFileOptions,
   type UpdateMetadataOptions,
 } from "./store.js";
+export {
+  type DeliveryLogEntry,
+  startWebhooks,
+  WebhookDelivery,
+  type WebhookOptions,
+} from "./webhooks/delivery.js";
+export {
+  signWebhook,
+  verifyWebhook,
+  WEBHOOK_ID_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  WebhookVerificationError,
+} from "./webhooks/signature.js";

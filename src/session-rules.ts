@@ -128,7 +128,7 @@ export class SessionRules {
     }
     const owner = userId ?? implicitOwner(sessionId);
     if (userId !== undefined && implicitOwner(sessionId) !== null && implicitOwner(sessionId) !== userId) {
-      throw new AccessDeniedError(`session ${sessionId} belongs to another user`);
+      throw new AccessDeniedError(`session ${sessionId} belongs to another user`, { subject: { sessionId } });
     }
     if (
       this.config.requireExplicitSessions &&
@@ -301,7 +301,11 @@ export class SessionRules {
   checkOwner(session: SessionRecord, userId: string | undefined): void {
     if (userId === undefined) return;
     const owner = session.userId ?? implicitOwner(session.sessionId);
-    if (owner !== userId) throw new AccessDeniedError(`session ${session.sessionId} belongs to another user`);
+    if (owner !== userId) {
+      throw new AccessDeniedError(`session ${session.sessionId} belongs to another user`, {
+        subject: { sessionId: session.sessionId },
+      });
+    }
   }
 
   newSession(

@@ -1,4 +1,6 @@
 import { Artifacts, LIST_PAGE_MAX, type RangeChooser } from "./artifacts.js";
+import type { AuditEventType } from "./audit/event.js";
+import { type AuditSubject, AuditTrail } from "./audit/trail.js";
 import type { Backends } from "./backends.js";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
 import { mapLimit } from "./concurrency.js";
@@ -12,7 +14,7 @@ import {
   asProviderError,
   ValidationError,
 } from "./errors.js";
-import { type ArtifactChangeKind, type ArtifactEvents, createArtifactEvents } from "./events.js";
+import { type ArtifactChangeKind, type ArtifactEvents, createArtifactEvents, Listeners } from "./events.js";
 import {
   buildKey,
   newArtifactId,
@@ -117,6 +119,9 @@ export class ArtifactStore implements AsyncDisposable {
   readonly signer: UrlSigner;
   /** Announces every visible write ("artifact changed"); across processes with Redis sessions. */
   readonly events: ArtifactEvents;
+  /** Audit events of this process (the `onEvent` hook; sinks and webhooks subscribe here). */
+  readonly audit: AuditTrail;
+  private readonly uploadHooks = new Listeners<ArtifactMetadata>();
   private backendsPromise: Promise<Backends> | null = null;
   private closed = false;
   private readonly sessions: SessionRules;
@@ -128,6 +133,8 @@ export class ArtifactStore implements AsyncDisposable {
     this.sandboxId = this.config.sandboxId;
     this.signer = new UrlSigner(this.config.signingSecret, this.config.publicUrl);
     this.events = createArtifactEvents(this.config);
+    this.audit = new AuditTrail(this.sandboxId, options.onEvent);
+    if (options.onUploadRegistered) this.uploadHooks.add(options.onUploadRegistered);
     const backends = () => this.backends();
     this.sessions = new SessionRules(this.config, backends);
     this.artifacts = new Artifacts(
@@ -159,7 +166,7 @@ export class ArtifactStore implements AsyncDisposable {
         sessionFactory(this.config).open(),
       ]);
       const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions));
-      return { storage, sessions };
+      return { storage, sessions, driver };
     })();
     this.backendsPromise.catch(() => {
       this.backendsPromise = null;
@@ -195,7 +202,11 @@ export class ArtifactStore implements AsyncDisposable {
   async deleteSession(sessionId: string, context: Pick<AccessContext, "userId"> = {}): Promise<number> {
     return this.guard("delete session", async () => {
       await this.sessions.info(sessionId, context.userId);
-      const removed = await this.artifacts.removeUnder(sessionPrefix(this.sandboxId, sessionId), () => true);
+      const removed = await this.artifacts.removeUnder(
+        sessionPrefix(this.sandboxId, sessionId),
+        () => true,
+        (r) => this.audit.emit("artifact.deleted", r, context),
+      );
       await this.sessions.forget(sessionId);
       return removed;
     });
@@ -210,7 +221,7 @@ export class ArtifactStore implements AsyncDisposable {
       const body = toChunks(data);
       const target = await this.sessions.resolveForWrite(options);
       const record = this.artifacts.newRecord(target.session, fields);
-      this.changed(await this.artifacts.commitInto(target, record, body), "created");
+      this.changed(await this.artifacts.commitInto(target, record, body), "created", options);
       return record.artifactId;
     });
   }
@@ -237,9 +248,10 @@ export class ArtifactStore implements AsyncDisposable {
           "application/octet-stream",
         );
         const record = this.artifacts.newRecord(session, fields);
-        this.changed(await this.artifacts.commit(record, toChunks(item.data)), "created");
+        this.changed(await this.artifacts.commit(record, toChunks(item.data)), "created", options);
         return record.artifactId;
-      } catch {
+      } catch (err) {
+        this.refused("store batch", err);
         return null;
       }
     });
@@ -258,7 +270,7 @@ export class ArtifactStore implements AsyncDisposable {
         data === undefined
           ? await this.artifacts.rewrite(artifactId, options, build)
           : await this.artifacts.replaceContent(artifactId, options, build, toChunks(data));
-      return toMetadata(this.changed(updated, "updated"));
+      return toMetadata(this.changed(updated, "updated", options));
     });
   }
 
@@ -271,6 +283,7 @@ export class ArtifactStore implements AsyncDisposable {
             this.artifacts.applyUpdate(current, options, false),
           ),
           "updated",
+          options,
         ),
       ),
     );
@@ -317,7 +330,7 @@ export class ArtifactStore implements AsyncDisposable {
       const { storage } = await this.backends();
       const committed = await storage.copy(source.key, record);
       await this.artifacts.cachePut(committed);
-      return this.changed(committed, "created").artifactId;
+      return this.changed(committed, "created", options).artifactId;
     });
   }
 
@@ -352,7 +365,7 @@ export class ArtifactStore implements AsyncDisposable {
           updatedAt: new Date().toISOString(),
         };
       });
-      return toMetadata(this.changed(moved, "updated"));
+      return toMetadata(this.changed(moved, "updated", options));
     });
   }
 
@@ -367,7 +380,7 @@ export class ArtifactStore implements AsyncDisposable {
         throw err;
       }
       const removed = await this.artifacts.remove(record);
-      if (removed && record.status === "ready") this.changed(record, "deleted");
+      if (removed && record.status === "ready") this.changed(record, "deleted", context);
       return removed;
     });
   }
@@ -485,16 +498,20 @@ export class ArtifactStore implements AsyncDisposable {
       const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
       const record = await this.artifacts.read(artifactId, options);
       const { storage } = await this.backends();
-      if (storage.capabilities.nativePresign && storage.presignGet) {
-        return storage.presignGet(record.key, {
-          expires,
-          filename: record.filename,
-          mime: record.mime,
-          sha256: record.sha256,
-          ...(record.storage && { rev: record.storage.rev }),
-        });
-      }
-      return this.signer.sign({ method: "GET", key: record.key, expires: nowSeconds() + expires });
+      const expiresAt = nowSeconds() + expires;
+      const url =
+        storage.capabilities.nativePresign && storage.presignGet
+          ? await storage.presignGet(record.key, {
+              expires,
+              filename: record.filename,
+              mime: record.mime,
+              sha256: record.sha256,
+              ...(record.storage && { rev: record.storage.rev }),
+            })
+          : this.signer.sign({ method: "GET", key: record.key, expires: expiresAt });
+      const expiresIso = new Date(expiresAt * 1000).toISOString();
+      this.audit.emit("artifact.presigned", record, { userId: options.userId, expiresAt: expiresIso });
+      return url;
     });
   }
 
@@ -515,7 +532,9 @@ export class ArtifactStore implements AsyncDisposable {
    * `registerUploadedArtifact(artifactId, …)` to make it visible with its real size and sha256.
    */
   async presignUpload(options: PresignUploadOptions = {}): Promise<PresignedUpload> {
-    return this.guard("presign upload", () => this.uploads.presign(options));
+    return this.guard("presign upload", async () =>
+      this.uploadIssued(await this.uploads.presign(options), options),
+    );
   }
 
   /** Makes a presigned upload visible, recording the size and sha256 of what was actually uploaded. */
@@ -523,9 +542,12 @@ export class ArtifactStore implements AsyncDisposable {
     artifactId: string,
     options: RegisterUploadOptions = {},
   ): Promise<ArtifactMetadata> {
-    return this.guard("register upload", async () =>
-      this.changed(await this.uploads.register(artifactId, options), "created"),
-    );
+    return this.guard("register upload", async () => {
+      const registered = await this.uploads.register(artifactId, options);
+      this.changed(registered, "created", options, "upload.registered");
+      this.uploadHooks.notify(registered);
+      return registered;
+    });
   }
 
   /**
@@ -565,7 +587,9 @@ export class ArtifactStore implements AsyncDisposable {
    * `completeMultipartUpload`; afterwards `registerUploadedArtifact` works as for a single PUT.
    */
   async createMultipartUpload(options: PresignUploadOptions = {}): Promise<MultipartUploadInfo> {
-    return this.guard("create multipart upload", () => this.uploads.createMultipart(options));
+    return this.guard("create multipart upload", async () =>
+      this.uploadIssued(await this.uploads.createMultipart(options), options),
+    );
   }
 
   /** A URL the client PUTs part `partNumber` (1–10000) to; valid until the upload expires (at most `expires`). */
@@ -687,16 +711,26 @@ export class ArtifactStore implements AsyncDisposable {
         }
         return found;
       };
-      const removed = await this.artifacts.removeUnder(`grid/${this.sandboxId}/`, async (r) => {
-        if (isExpired(r.expiresAt, now)) return true;
-        if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
-        if (expiredSessions.has(r.sessionId)) return true;
-        const session = await sessionOf(r.sessionId);
-        // The session store may have lost the session: fall back to the expiry recorded with the artifact.
-        return session === null && isExpired(r.sessionExpiresAt, now);
-      });
+      let removedBytes = 0;
+      const expired = (r: ArtifactRecord) => {
+        removedBytes += r.bytes;
+        this.audit.emit("artifact.expired", r);
+      };
+      const removed = await this.artifacts.removeUnder(
+        `grid/${this.sandboxId}/`,
+        async (r) => {
+          if (isExpired(r.expiresAt, now)) return true;
+          if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
+          if (expiredSessions.has(r.sessionId)) return true;
+          const session = await sessionOf(r.sessionId);
+          // The session store may have lost the session: fall back to the expiry recorded with the artifact.
+          return session === null && isExpired(r.sessionExpiresAt, now);
+        },
+        expired,
+      );
       for (const id of expiredSessions) await this.sessions.forget(id);
       await this.uploads.multipart.sweep(now);
+      this.audit.emit("cleanup.completed", null, { count: removed, bytes: removedBytes });
       return removed;
     });
   }
@@ -709,6 +743,7 @@ export class ArtifactStore implements AsyncDisposable {
     if (this.closed) return;
     this.closed = true;
     await this.events.close();
+    this.audit.close();
     const pending = this.backendsPromise;
     this.backendsPromise = null;
     if (!pending) return;
@@ -716,14 +751,53 @@ export class ArtifactStore implements AsyncDisposable {
     await Promise.allSettled([storage.close(), sessions.close()]);
   }
 
-  /** The one notify hook: every visible write of the public API announces itself here. */
-  private changed<T extends Pick<ArtifactRecord, "sandboxId" | "sessionId" | "artifactId">>(
+  /**
+   * The one notify hook: every visible write of the public API announces itself here, to change
+   * subscribers and to the audit trail (as `type`, by default the change's own audit type).
+   */
+  private changed<T extends AuditSubject & Pick<ArtifactRecord, "sandboxId" | "artifactId">>(
     artifact: T,
     kind: ArtifactChangeKind,
+    context: AccessContext,
+    type: AuditEventType = CHANGE_AUDIT_TYPES[kind],
   ): T {
     const { sandboxId, sessionId, artifactId } = artifact;
     this.events.publish({ sandboxId, sessionId, artifactId, kind });
+    this.audit.emit(type, artifact, { userId: context.userId });
     return artifact;
+  }
+
+  /** Audits an issued upload slot (single PUT or multipart); the URLs themselves are never logged. */
+  private uploadIssued<T extends { key: string; artifactId: string; expiresAt: string }>(
+    issued: T,
+    context: AccessContext,
+  ): T {
+    const sessionId = parseGridKey(issued.key)?.sessionId ?? null;
+    if (sessionId !== null) {
+      this.audit.emit(
+        "upload.presigned",
+        { sessionId, artifactId: issued.artifactId },
+        { userId: context.userId, expiresAt: issued.expiresAt },
+      );
+    }
+    return issued;
+  }
+
+  /** Audits a refusal (access denied, quota exceeded) once, however many layers it passes. */
+  private refused(operation: string, err: unknown): void {
+    if (!(err instanceof ArtifactStoreError) || reported.has(err)) return;
+    const type: AuditEventType | null =
+      err instanceof AccessDeniedError
+        ? "access.denied"
+        : (err.code as string) === "QUOTA_EXCEEDED"
+          ? "quota.exceeded"
+          : null;
+    if (type === null) return;
+    reported.add(err);
+    this.audit.emit(type, err instanceof AccessDeniedError ? err.subject : null, {
+      operation,
+      code: err.code,
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -737,10 +811,20 @@ export class ArtifactStore implements AsyncDisposable {
     try {
       return await fn();
     } catch (err) {
+      this.refused(what, err);
       throw asProviderError(err, what);
     }
   }
 }
+
+const CHANGE_AUDIT_TYPES: Record<ArtifactChangeKind, AuditEventType> = {
+  created: "artifact.stored",
+  updated: "artifact.updated",
+  deleted: "artifact.deleted",
+};
+
+/** Refusals already audited, so an error rethrown through nested calls is one event. */
+const reported = new WeakSet<Error>();
 
 function asPage(items: ArtifactMetadata[], cursor: string | null): ArtifactPage {
   return Object.assign(items, { cursor });

@@ -20,6 +20,7 @@ import { healthRoutes } from "./health.js";
 import { AllowedHosts, hostCheck, originCheck } from "./host-check.js";
 import { mcpRoutes } from "./mcp.js";
 import { serveOpenApi } from "./openapi.js";
+import { requestId } from "./request-id.js";
 import { restRoutes } from "./rest.js";
 import { signedRoutes } from "./signed.js";
 import { limitUploads, UploadSlots } from "./upload-slots.js";
@@ -101,6 +102,7 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
     errorResponse(new HttpError(404, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
   );
 
+  app.use("*", requestId());
   // Before every route: a request that names a host this server is not is refused outright.
   if (hosts) app.use("*", hostCheck(hosts));
   app.route("/", healthRoutes(store));

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { withAuditScope } from "../audit/event.js";
 import { validateSegment } from "../grid.js";
 import { HttpError } from "./errors.js";
 
@@ -7,6 +8,8 @@ import { HttpError } from "./errors.js";
 export interface Principal {
   userId: string;
   admin: boolean;
+  /** Names the API key in audit events (never the key itself). */
+  keyId?: string;
 }
 
 /** One API key: the bearer token and the user it acts for. */
@@ -14,6 +17,17 @@ export interface ApiKey {
   key: string;
   userId: string;
   admin?: boolean;
+  /** Its name in audit events. Default: apiKeyId(key), a short digest that cannot be turned back into the key. */
+  id?: string;
+}
+
+/** `key_` and the first 12 hex digits of the key's sha256: names a key in logs without revealing it. */
+export function apiKeyId(key: string): string {
+  return keyIdOfDigest(digest(key).toString("hex"));
+}
+
+export function keyIdOfDigest(sha256Hex: string): string {
+  return `key_${sha256Hex.slice(0, 12)}`;
 }
 
 export const MIN_KEY_LENGTH = 16;
@@ -35,7 +49,11 @@ export class ApiKeyring {
       seen.add(k.key);
       return {
         digest: digest(k.key),
-        principal: { userId: validateSegment(k.userId, "userId"), admin: k.admin === true },
+        principal: {
+          userId: validateSegment(k.userId, "userId"),
+          admin: k.admin === true,
+          keyId: k.id ?? apiKeyId(k.key),
+        },
       };
     });
   }
@@ -184,6 +202,6 @@ export function bearerAuth(options: {
       );
     }
     c.set("principal", principal);
-    await next();
+    await withAuditScope({ userId: principal.userId, keyId: principal.keyId ?? null }, next);
   };
 }

@@ -55,7 +55,14 @@ export async function checkSessionVisible(
   const session = await store.getSessionInfo(sessionId);
   if (!session && purpose === "write" && !store.config.requireExplicitSessions) return;
   const owner = session ? (session.userId ?? implicitOwner(sessionId)) : implicitOwner(sessionId);
-  if (owner !== p.userId) throw new HttpError(404, "SESSION_NOT_FOUND", `session ${sessionId} not found`);
+  if (owner !== p.userId) {
+    store.audit.emit(
+      "access.denied",
+      { sessionId },
+      { operation: `${purpose} session`, code: "SESSION_NOT_FOUND" },
+    );
+    throw new HttpError(404, "SESSION_NOT_FOUND", `session ${sessionId} not found`);
+  }
 }
 
 /**

@@ -3,7 +3,7 @@ import { chmod, link, mkdir, readFile, rename, stat, unlink, writeFile } from "n
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import type { ResolvedConfig, ServerEnvironment } from "../config.js";
-import type { ApiKey, Authenticate, Principal } from "./auth.js";
+import { type ApiKey, type Authenticate, keyIdOfDigest, type Principal } from "./auth.js";
 
 /**
  * The server's own settings from the environment, read when the server starts (never at import):
@@ -12,15 +12,16 @@ import type { ApiKey, Authenticate, Principal } from "./auth.js";
  *
  * - CHUK_API_KEYS="key1=alice,key2=bob"   keys of ordinary users
  * - CHUK_ADMIN_KEYS="key3" or "key3=ops"  admin keys (user "admin" unless named)
- * - CHUK_API_KEYS_FILE=keys.json          [{ "key": "…", "userId": "alice", "admin": false }, …]
+ * - CHUK_API_KEYS_FILE=keys.json          [{ "key": "…", "userId": "alice", "admin": false, "id": "ci" }, …]
  */
 
-const keyFileSchema = z.union([
-  z.array(z.strictObject({ key: z.string(), userId: z.string(), admin: z.boolean().optional() })),
-  z.strictObject({
-    keys: z.array(z.strictObject({ key: z.string(), userId: z.string(), admin: z.boolean().optional() })),
-  }),
-]);
+const keyEntrySchema = z.strictObject({
+  key: z.string(),
+  userId: z.string(),
+  admin: z.boolean().optional(),
+  id: z.string().min(1).max(128).optional(),
+});
+const keyFileSchema = z.union([z.array(keyEntrySchema), z.strictObject({ keys: z.array(keyEntrySchema) })]);
 
 export async function loadApiKeys(
   env: Pick<ServerEnvironment, "apiKeys" | "adminKeys" | "apiKeysFile">,
@@ -49,7 +50,8 @@ export async function loadApiKeys(
     try {
       parsed = keyFileSchema.parse(JSON.parse(await readFile(file, "utf8")));
     } catch (err) {
-      const why = err instanceof z.ZodError ? "expected [{ key, userId, admin? }]" : (err as Error).message;
+      const why =
+        err instanceof z.ZodError ? "expected [{ key, userId, admin?, id? }]" : (err as Error).message;
       throw new Error(`CHUK_API_KEYS_FILE ${file}: ${why}`);
     }
     keys.push(...(Array.isArray(parsed) ? parsed : parsed.keys));
@@ -158,7 +160,7 @@ export async function keptApiKey(
   if (!options.rotate) {
     const kept = await readKeptKey(path);
     if (kept) {
-      const owner = { userId: kept.userId, admin: kept.admin };
+      const owner = { userId: kept.userId, admin: kept.admin, keyId: keyIdOfDigest(kept.sha256) };
       return { authenticate: digestAuthenticate(kept.sha256, owner), path, principal: owner, key: null };
     }
   }
@@ -167,7 +169,8 @@ export async function keptApiKey(
   const temp = join(root, `${API_KEY_FILE}.${randomBytes(6).toString("hex")}.tmp`);
   await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o600, flag: "wx" });
   await rename(temp, path); // atomic: a reader sees the old key or the new one
-  return { authenticate: digestAuthenticate(record.sha256, principal), path, principal, key };
+  const owner = { ...principal, keyId: keyIdOfDigest(record.sha256) };
+  return { authenticate: digestAuthenticate(record.sha256, owner), path, principal: owner, key };
 }
 
 async function readKeptKey(path: string): Promise<z.infer<typeof keptKeySchema> | null> {

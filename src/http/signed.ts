@@ -79,8 +79,11 @@ function verified(store: ArtifactStore, request: Request, route: string, method:
     throw new HttpError(400, "INVALID_KEY", "the URL does not name a valid artifact key");
   const result = store.signer.verify(request.method === "HEAD" ? "HEAD" : method, key, url.searchParams);
   if (!result.ok) {
-    if (result.reason === "expired") throw new HttpError(410, "URL_EXPIRED", "this signed URL has expired");
-    throw new HttpError(403, "SIGNATURE_INVALID", "the signature does not match this request");
+    const parsed = parseGridKey(key)!;
+    const code = result.reason === "expired" ? "URL_EXPIRED" : "SIGNATURE_INVALID";
+    store.audit.emit("access.denied", parsed, { operation: `signed ${method}`, code });
+    if (result.reason === "expired") throw new HttpError(410, code, "this signed URL has expired");
+    throw new HttpError(403, code, "the signature does not match this request");
   }
   return result.grant;
 }

@@ -1,5 +1,13 @@
-import type { CallToolResult, ContentBlock, McpServer, ToolAnnotations } from "@modelcontextprotocol/server";
+import { randomBytes } from "node:crypto";
+import type {
+  CallToolResult,
+  ContentBlock,
+  McpServer,
+  ServerContext,
+  ToolAnnotations,
+} from "@modelcontextprotocol/server";
 import { z } from "zod";
+import { currentAuditScope, withAuditScope } from "../audit/event.js";
 import { collect } from "../body.js";
 import { ArtifactNotFoundError, ValidationError } from "../errors.js";
 import type { ArtifactMetadata } from "../metadata.js";
@@ -87,6 +95,13 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   /** A tool's name as this server registers it, for descriptions and hints. */
   const t = (name: string) => ctx.toolPrefix + name;
 
+  // Audit events name the HTTP request carrying a call; over stdio, this connection and the call's id.
+  const connection = randomBytes(4).toString("hex");
+  const auditScope = (request: ServerContext) => ({
+    userId: ctx.userId,
+    requestId: currentAuditScope()?.requestId ?? `mcp-${connection}-${String(request.mcpReq.id)}`,
+  });
+
   const define = <S extends Shape>(name: ToolName, spec: ToolSpec<S>) => {
     server.registerTool(
       ctx.toolPrefix + name,
@@ -97,9 +112,9 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
         outputSchema: outputSchemas[name],
         annotations: { openWorldHint: false, ...spec.annotations },
       },
-      async (args: z.output<z.ZodObject<S, z.core.$strict>>) => {
+      async (args: z.output<z.ZodObject<S, z.core.$strict>>, request: ServerContext) => {
         try {
-          return await spec.run(args);
+          return await withAuditScope(auditScope(request), () => spec.run(args));
         } catch (err) {
           return toolError(err, ctx.log);
         }

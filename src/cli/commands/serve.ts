@@ -16,6 +16,7 @@ import {
   UsageError,
   wholeNumber,
 } from "../args.js";
+import { AUDIT_FLAGS, AUDIT_FLAGS_HELP, checkAuditFlags, startAuditOutputs } from "../audit-outputs.js";
 import { personalStore, storageLine, ttlLine } from "../defaults.js";
 
 /** Who a generated key acts for: the same user the CLI and `mcp` default to, as an admin. */
@@ -43,6 +44,7 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --max-uploads N             uploads in flight in total (default 256)
   --require-sessions          named sessions must be created first (POST /v1/sessions, or the MCP
                               tool); writing to an unknown one is 404 instead of creating it
+${AUDIT_FLAGS_HELP}
 
 API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json.
 With none, an admin key for user "local" is generated and printed once; on filesystem storage
@@ -69,10 +71,12 @@ export async function run(argv: string[]): Promise<number> {
       "max-uploads-per-key": { type: "string" },
       "max-uploads": { type: "string" },
       "require-sessions": { type: "boolean" },
+      ...AUDIT_FLAGS,
     },
   });
   if (helpRequested(values, HELP)) return 0;
   const env = readServerEnvironment();
+  checkAuditFlags(values, env);
   const host = values.host ?? "127.0.0.1";
   const port = wholeNumber(values.port ?? "8080", "--port");
   const maxUploadBytes =
@@ -126,8 +130,11 @@ export async function run(argv: string[]): Promise<number> {
   const allowedHosts = hostAllowList(values["allowed-hosts"], address.address, publicUrl);
 
   const store = new ArtifactStore({ ...storeOptions, publicUrl });
+  let audit: Awaited<ReturnType<typeof startAuditOutputs>> | null = null;
   try {
     await store.backends(); // a provider that cannot start fails here, not on the first request
+    // Before the first request, so no event is missed; pending webhook deliveries resume here.
+    audit = await startAuditOutputs(store, values, env);
     handler = createHttpHandler(store, {
       apiKeys: keys,
       ...(kept && { authenticate: kept.authenticate }),
@@ -145,6 +152,7 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (err) {
     server.close();
+    await audit?.close();
     await store.close();
     throw err;
   }
@@ -162,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     `  allowed hosts: ${allowedHosts ? allowedHosts.join(", ") : "any (no Host/Origin check; see --allowed-hosts)"}`,
   );
   if (values["require-sessions"]) console.log("  sessions: named sessions must be created first");
+  for (const line of audit.banner) console.log(line);
   const who = `user "${GENERATED_PRINCIPAL.userId}", admin`;
   if (kept?.key) {
     console.log(
@@ -195,6 +204,7 @@ export async function run(argv: string[]): Promise<number> {
       force.unref();
       server.close(async () => {
         clearTimeout(force);
+        await audit?.close();
         await store.close();
         done(0);
       });

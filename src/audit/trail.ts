@@ -1,0 +1,64 @@
+import { randomUUID } from "node:crypto";
+import { Listeners } from "../events.js";
+import { type AuditEvent, type AuditEventType, type AuditListener, currentAuditScope } from "./event.js";
+
+/** The artifact an event is about (a record or its metadata). */
+export interface AuditSubject {
+  sessionId: string;
+  artifactId?: string | null;
+  bytes?: number | null;
+  version?: number | undefined;
+}
+
+/** Fields an emit point adds: the caller's own userId (library calls), and type-specific facts. */
+export type AuditDetails = Partial<
+  Pick<AuditEvent, "operation" | "code" | "count" | "expiresAt" | "bytes">
+> & {
+  userId?: string | undefined;
+};
+
+/**
+ * Where a store's audit events go: the `onEvent` hook and any sink subscribed (JSON-lines files,
+ * stdout, webhooks). Emitting never throws and never waits for a listener, like change events.
+ * The actor and request come from the request scope a server set (withAuditScope), else from the
+ * userId the caller passed.
+ */
+export class AuditTrail {
+  private readonly listeners = new Listeners<AuditEvent>();
+
+  constructor(
+    private readonly sandboxId: string,
+    onEvent?: AuditListener,
+  ) {
+    if (onEvent) this.listeners.add(onEvent);
+  }
+
+  subscribe(listener: AuditListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  emit(type: AuditEventType, subject: AuditSubject | null, details: AuditDetails = {}): void {
+    if (this.listeners.size === 0) return;
+    const scope = currentAuditScope();
+    const { userId, ...facts } = details;
+    const version = subject?.version;
+    const event: AuditEvent = {
+      id: randomUUID(),
+      type,
+      at: new Date().toISOString(),
+      actor: { userId: scope?.userId ?? userId ?? null, keyId: scope?.keyId ?? null },
+      sandboxId: this.sandboxId,
+      sessionId: subject?.sessionId ?? null,
+      artifactId: subject?.artifactId ?? null,
+      ...(typeof version === "number" && { version }),
+      bytes: subject?.bytes ?? null,
+      requestId: scope?.requestId ?? null,
+      ...facts,
+    };
+    this.listeners.notify(event);
+  }
+
+  close(): void {
+    this.listeners.clear();
+  }
+}

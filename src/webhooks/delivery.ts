@@ -25,6 +25,7 @@ export interface WebhookOptions {
 
 /** One line of the delivery log. The URL is shown without credentials or query string. */
 export interface DeliveryLogEntry {
+  /** When the attempt started. */
   at: string;
   deliveryId: string;
   eventId: string;
@@ -186,7 +187,7 @@ export class WebhookDelivery {
     const durationMs = Date.now() - started;
     const log = (entry: Pick<DeliveryLogEntry, "outcome" | "nextAttemptAt">) =>
       this.options.log?.({
-        at: new Date().toISOString(),
+        at: new Date(started).toISOString(),
         deliveryId: item.deliveryId,
         eventId: item.eventId,
         eventType: eventType(item.body),

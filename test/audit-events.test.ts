@@ -188,6 +188,11 @@ describe("audit events from the library", () => {
     }
   });
 
+  it("the README quotes examples/audit-events.ts verbatim", async () => {
+    const read = (path: string) => readFile(new URL(path, import.meta.url), "utf8");
+    expect(await read("../README.md")).toContain((await read("../examples/audit-events.ts")).trim());
+  });
+
   it("the README example runs: events to the hook and a JSON-lines file", async () => {
     const dir = await tempDir();
     vi.stubEnv("AUDIT_FILE", join(dir, "audit.jsonl"));

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -100,6 +100,11 @@ describe("webhook signatures", () => {
   it("accepts any of several secrets while one is rotated", () => {
     const headers = signWebhook("the-new-secret-0123456789", "e1", body);
     expect(verifyWebhook({ secret: [SECRET, "the-new-secret-0123456789"], headers, body })).toBeTruthy();
+  });
+
+  it("the README quotes examples/webhook-receiver.ts verbatim", async () => {
+    const read = (path: string) => readFile(new URL(path, import.meta.url), "utf8");
+    expect(await read("../README.md")).toContain((await read("../examples/webhook-receiver.ts")).trim());
   });
 
   it("the README receiver refuses a forged POST with 401", async () => {

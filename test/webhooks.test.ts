@@ -19,6 +19,7 @@ import {
   WEBHOOK_TIMESTAMP_HEADER,
   WebhookVerificationError,
 } from "../src/index.js";
+import { MemoryDriver } from "../src/storage/memory.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { bearer, CLI, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
 import { objectKeys, rawClient, s3Config, s3Services } from "./s3-helpers.js";
@@ -253,6 +254,34 @@ describe("webhook delivery from the library", () => {
     expect(log.map((e) => e.outcome)).toEqual(["retrying", "failed"]);
     expect(await readdir(join(root, "_webhooks", sandboxId, "outbox"))).toEqual([]);
     expect(await readdir(join(root, "_webhooks", sandboxId, "failed"))).toHaveLength(1);
+  });
+
+  it("logs an event it could not queue because storage refused the outbox write", async () => {
+    const target = await receiver(() => false);
+    const driver = new MemoryDriver();
+    const failing = Object.assign(Object.create(driver) as MemoryDriver, {
+      put: (
+        key: string,
+        ...rest: Parameters<MemoryDriver["put"]> extends [string, ...infer R] ? R : never
+      ) => (key.startsWith("_webhooks/") ? Promise.reject(new Error("disk full")) : driver.put(key, ...rest)),
+    });
+    const log: DeliveryLogEntry[] = [];
+    const store = new ArtifactStore({ storageProvider: failing });
+    const delivery = await startWebhooks(store, {
+      urls: [target.url],
+      secret: SECRET,
+      log: (e) => log.push(e),
+    });
+    closers.push(async () => {
+      await delivery.close();
+      await store.close();
+    });
+    const id = await store.store("still stored", { userId: "alice" });
+    await vi.waitFor(() => expect(log).toHaveLength(1));
+    expect(log[0]).toMatchObject({ outcome: "not queued", eventType: "artifact.stored", attempt: 0 });
+    expect(log[0]!.error).toContain("disk full");
+    expect(await store.readFile(id)).toBe("still stored");
+    expect(target.handed).toEqual([]);
   });
 
   it("refuses a short secret and a URL that is not http(s)", async () => {

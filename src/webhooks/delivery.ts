@@ -32,7 +32,8 @@ export interface DeliveryLogEntry {
   eventType: string;
   url: string;
   attempt: number;
-  outcome: "delivered" | "retrying" | "failed";
+  /** "not queued": storage refused the outbox write, so this event is not delivered to this URL. */
+  outcome: "delivered" | "retrying" | "failed" | "not queued";
   status: number | null;
   error: string | null;
   durationMs: number;
@@ -125,8 +126,25 @@ export class WebhookDelivery {
           createdAt: new Date().toISOString(),
           lastError: null,
         };
-        const entry = await this.outbox!.add(item);
-        this.due.set(entry.key, item.nextAttemptAt);
+        try {
+          const entry = await this.outbox!.add(item);
+          this.due.set(entry.key, item.nextAttemptAt);
+        } catch (err) {
+          // Storage refused the outbox write: the one case where an event is dropped; say so.
+          this.options.log?.({
+            at: item.createdAt,
+            deliveryId: item.deliveryId,
+            eventId: event.id,
+            eventType: event.type,
+            url: urlForLog(url),
+            attempt: 0,
+            outcome: "not queued",
+            status: null,
+            error: `the outbox could not be written: ${(err as Error).message}`,
+            durationMs: 0,
+            nextAttemptAt: null,
+          });
+        }
       }),
     );
     this.pump();

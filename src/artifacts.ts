@@ -80,6 +80,8 @@ export class Artifacts {
     private readonly sessions: SessionRules,
     private readonly storageName: () => string,
     private readonly sessionName: () => string,
+    /** Told of every artifact removed (quotas release what it counted). */
+    private readonly onRemoved: (record: ArtifactRecord) => Promise<void> = async () => {},
   ) {}
 
   get sandboxId(): string {
@@ -335,7 +337,9 @@ export class Artifacts {
   async remove(record: ArtifactRecord): Promise<boolean> {
     const { storage, sessions } = await this.backends();
     if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
-    return storage.delete(record.key);
+    const removed = await storage.delete(record.key);
+    if (removed) await this.onRemoved(record);
+    return removed;
   }
 
   /** Removes every artifact under `prefix` that `shouldDelete` picks; returns how many. */

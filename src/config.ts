@@ -3,6 +3,7 @@ import { ValidationError } from "./errors.js";
 import { validateSegment } from "./grid.js";
 import type { ArtifactMetadata } from "./metadata.js";
 import type { SessionFactory, StorageFactory } from "./providers.js";
+import { type QuotaOptions, validateQuotas } from "./quotas.js";
 import type { SessionProvider } from "./sessions/provider.js";
 import type { StorageDriver } from "./storage/driver.js";
 
@@ -72,6 +73,13 @@ export interface ArtifactStoreOptions {
   onEvent?: AuditListener;
   /** Called with the metadata of each upload made visible by registerUploadedArtifact (not awaited). */
   onUploadRegistered?: (metadata: ArtifactMetadata) => void | Promise<void>;
+  /**
+   * What each user and each session may hold: `{ user: { bytes, artifacts }, session: { bytes,
+   * artifacts } }`; absent fields are unlimited. Env: ARTIFACT_QUOTA_USER_BYTES,
+   * ARTIFACT_QUOTA_USER_ARTIFACTS, ARTIFACT_QUOTA_SESSION_BYTES, ARTIFACT_QUOTA_SESSION_ARTIFACTS.
+   * Default: none.
+   */
+  quotas?: QuotaOptions;
 }
 
 export interface ResolvedConfig {
@@ -87,6 +95,7 @@ export interface ResolvedConfig {
   signingSecret: string | null;
   publicUrl: string;
   requireExplicitSessions: boolean;
+  quotas: QuotaOptions | null;
 }
 
 let configured: ArtifactStoreOptions = {};
@@ -251,7 +260,31 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
     requireExplicitSessions:
       o.requireExplicitSessions ??
       ["1", "true", "yes"].includes(nonEmpty(env.ARTIFACT_REQUIRE_SESSIONS) ?? ""),
+    quotas: validateQuotas(o.quotas ?? quotasFromEnv(env)),
   };
+}
+
+const QUOTA_VARIABLES = {
+  user: { bytes: "ARTIFACT_QUOTA_USER_BYTES", artifacts: "ARTIFACT_QUOTA_USER_ARTIFACTS" },
+  session: { bytes: "ARTIFACT_QUOTA_SESSION_BYTES", artifacts: "ARTIFACT_QUOTA_SESSION_ARTIFACTS" },
+} as const;
+
+function quotasFromEnv(env: Env): QuotaOptions | undefined {
+  const quotas: QuotaOptions = {};
+  for (const kind of ["user", "session"] as const) {
+    for (const field of ["bytes", "artifacts"] as const) {
+      const name = QUOTA_VARIABLES[kind][field];
+      const raw = env[name]?.trim();
+      if (!raw) continue;
+      const value = Number(raw);
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new ValidationError(
+          `${name} must be a whole number of at least 0 (got ${JSON.stringify(raw)})`,
+        );
+      quotas[kind] = { ...quotas[kind], [field]: value };
+    }
+  }
+  return quotas.user || quotas.session ? quotas : undefined;
 }
 
 function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {

@@ -7,6 +7,7 @@ import {
   type ArtifactStoreError,
   ConflictError,
   ProviderError,
+  QuotaExceededError,
   SessionError,
   SessionUnavailableError,
   ValidationError,
@@ -19,6 +20,7 @@ import {
 
 export type ErrorKind =
   | "too_large"
+  | "quota_exceeded"
   | "not_found"
   | "expired"
   | "access_denied"
@@ -38,6 +40,9 @@ export interface ErrorClass {
 // Most specific first: BodyTooLargeError is a ValidationError.
 const TABLE: [abstract new (...args: never[]) => ArtifactStoreError, ErrorClass][] = [
   [BodyTooLargeError, { kind: "too_large", title: "Too large", httpStatus: 413 }],
+  // 413, not 507: the server is fine and a retry of the same write fails the same way until
+  // something is deleted; 4xx keeps proxies and SDKs from retrying it as a server fault.
+  [QuotaExceededError, { kind: "quota_exceeded", title: "Quota exceeded", httpStatus: 413 }],
   [ArtifactNotFoundError, { kind: "not_found", title: "Not found", httpStatus: 404 }],
   [ArtifactExpiredError, { kind: "expired", title: "Expired", httpStatus: 410 }],
   [AccessDeniedError, { kind: "access_denied", title: "Access denied", httpStatus: 403 }],

@@ -13,7 +13,8 @@ export type ErrorCode =
   | "VALIDATION_ERROR"
   | "CONFLICT"
   | "PROVIDER_ERROR"
-  | "SESSION_UNAVAILABLE";
+  | "SESSION_UNAVAILABLE"
+  | "QUOTA_EXCEEDED";
 
 export class ArtifactStoreError extends Error {
   readonly code: ErrorCode = "ARTIFACT_STORE_ERROR";
@@ -63,6 +64,31 @@ export class ValidationError extends ArtifactStoreError {
 /** A lost race or a failed precondition (e.g. an upload URL already used). */
 export class ConflictError extends ArtifactStoreError {
   override readonly code = "CONFLICT";
+}
+
+/**
+ * A write would take a user or session past its quota (bytes or artifacts); nothing was stored.
+ * `scope` says which quota, `limit` and `usage` what it allows and what is used already.
+ */
+export class QuotaExceededError extends ArtifactStoreError {
+  override readonly code = "QUOTA_EXCEEDED";
+  readonly scope: "user" | "session";
+  readonly limit: { bytes?: number; artifacts?: number };
+  readonly usage: { bytes: number; artifacts: number };
+
+  constructor(
+    message: string,
+    details: {
+      scope: "user" | "session";
+      limit: { bytes?: number; artifacts?: number };
+      usage: { bytes: number; artifacts: number };
+    },
+  ) {
+    super(message);
+    this.scope = details.scope;
+    this.limit = details.limit;
+    this.usage = details.usage;
+  }
 }
 
 /** The storage or session backend failed; `cause` holds the backend's error. */

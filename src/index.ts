@@ -31,6 +31,7 @@ export {
   ConflictError,
   type ErrorCode,
   ProviderError,
+  QuotaExceededError,
   SessionError,
   SessionUnavailableError,
   ValidationError,

@@ -35,10 +35,12 @@ import {
 } from "./metadata.js";
 import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
+import { knownSize, Quotas, type Usage } from "./quotas.js";
 import { RecordStore } from "./records.js";
 import { type AccessContext, SessionRules } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
+import type { UsageScope } from "./sessions/usage.js";
 import { type SignedGrant, UrlSigner } from "./signing.js";
 import type { ByteRange, OpenedBody } from "./storage/provider.js";
 import {
@@ -127,6 +129,7 @@ export class ArtifactStore implements AsyncDisposable {
   private readonly sessions: SessionRules;
   private readonly artifacts: Artifacts;
   private readonly uploads: Uploads;
+  private readonly quotas: Quotas;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
@@ -137,14 +140,23 @@ export class ArtifactStore implements AsyncDisposable {
     if (options.onUploadRegistered) this.uploadHooks.add(options.onUploadRegistered);
     const backends = () => this.backends();
     this.sessions = new SessionRules(this.config, backends);
+    this.quotas = new Quotas(this.config.quotas, this.sandboxId, backends);
     this.artifacts = new Artifacts(
       this.config,
       backends,
       this.sessions,
       () => this.storageProviderName,
       () => this.sessionProviderName,
+      (removed) => this.quotas.release(removed),
     );
-    this.uploads = new Uploads(this.config, backends, this.sessions, this.artifacts, this.signer);
+    this.uploads = new Uploads(
+      this.config,
+      backends,
+      this.sessions,
+      this.artifacts,
+      this.signer,
+      this.quotas,
+    );
   }
 
   get storageProviderName(): string {
@@ -221,7 +233,10 @@ export class ArtifactStore implements AsyncDisposable {
       const body = toChunks(data);
       const target = await this.sessions.resolveForWrite(options);
       const record = this.artifacts.newRecord(target.session, fields);
-      this.changed(await this.artifacts.commitInto(target, record, body), "created", options);
+      const committed = await this.quotas.write(target.session, knownSize(data), null, body, (capped) =>
+        this.artifacts.commitInto(target, record, capped),
+      );
+      this.changed(committed, "created", options);
       return record.artifactId;
     });
   }
@@ -248,7 +263,14 @@ export class ArtifactStore implements AsyncDisposable {
           "application/octet-stream",
         );
         const record = this.artifacts.newRecord(session, fields);
-        this.changed(await this.artifacts.commit(record, toChunks(item.data)), "created", options);
+        const committed = await this.quotas.write(
+          session,
+          knownSize(item.data),
+          null,
+          toChunks(item.data),
+          (body) => this.artifacts.commit(record, body),
+        );
+        this.changed(committed, "created", options);
         return record.artifactId;
       } catch (err) {
         this.refused("store batch", err);
@@ -269,7 +291,7 @@ export class ArtifactStore implements AsyncDisposable {
       const updated =
         data === undefined
           ? await this.artifacts.rewrite(artifactId, options, build)
-          : await this.artifacts.replaceContent(artifactId, options, build, toChunks(data));
+          : await this.replaceContent(artifactId, options, build, data);
       return toMetadata(this.changed(updated, "updated", options));
     });
   }
@@ -328,7 +350,12 @@ export class ArtifactStore implements AsyncDisposable {
         updatedAt: now,
       };
       const { storage } = await this.backends();
-      const committed = await storage.copy(source.key, record);
+      const hold = await this.quotas.reserve(source, { bytes: source.bytes, artifacts: 1 });
+      const committed = await storage.copy(source.key, record).catch(async (err: unknown) => {
+        await hold.release();
+        throw err;
+      });
+      await hold.settle({ bytes: committed.bytes, artifacts: 1 });
       await this.artifacts.cachePut(committed);
       return this.changed(committed, "created", options).artifactId;
     });
@@ -632,6 +659,30 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("upload part", () => this.uploads.receivePart(grant, body));
   }
 
+  // ---- usage and quotas ----------------------------------------------------------------------
+
+  /**
+   * What a user (every session they own) or one session holds: `{ bytes, artifacts }`, pending
+   * uploads counting their `maxBytes`. With `sessionId`, a `userId` given too must own it.
+   */
+  async getUsage(
+    who: { userId: string; sessionId?: undefined } | { sessionId: string; userId?: string },
+  ): Promise<Usage> {
+    return this.guard("usage", async () => this.quotas.usage(await this.usageScope(who)));
+  }
+
+  /** Recounts a user's or session's usage from storage, replacing its counter. */
+  async recountUsage(
+    who: { userId: string; sessionId?: undefined } | { sessionId: string; userId?: string },
+  ): Promise<Usage> {
+    return this.guard("recount usage", async () => this.quotas.recount(await this.usageScope(who)));
+  }
+
+  /** The quotas in force (null: none). */
+  get quotaLimits(): ResolvedConfig["quotas"] {
+    return this.config.quotas;
+  }
+
   // ---- operations -----------------------------------------------------------------------------
 
   /** Checks both providers with a real round trip. */
@@ -805,6 +856,34 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  private async usageScope(who: { userId?: string; sessionId?: string | undefined }): Promise<UsageScope> {
+    if (typeof who !== "object" || who === null)
+      throw new ValidationError("give { userId } or { sessionId }");
+    if (who.sessionId !== undefined) {
+      validateSegment(who.sessionId, "sessionId");
+      if (who.userId !== undefined)
+        await this.sessions.info(who.sessionId, validateSegment(who.userId, "userId"));
+      return { kind: "session", id: who.sessionId };
+    }
+    if (who.userId === undefined) throw new ValidationError("give { userId } or { sessionId }");
+    return { kind: "user", id: validateSegment(who.userId, "userId") };
+  }
+
+  /** New content for an artifact, within its quotas: only the growth over the old content counts. */
+  private async replaceContent(
+    artifactId: string,
+    context: AccessContext,
+    build: (current: ArtifactRecord) => ArtifactRecord,
+    data: ArtifactData,
+  ): Promise<ArtifactRecord> {
+    if (!this.quotas.enabled)
+      return this.artifacts.replaceContent(artifactId, context, build, toChunks(data));
+    const current = await this.artifacts.read(artifactId, context);
+    return this.quotas.write(current, knownSize(data), current.bytes, toChunks(data), (body) =>
+      this.artifacts.replaceContent(artifactId, context, build, body),
+    );
+  }
 
   /** Runs `fn`, turning anything that is not already typed into a ProviderError. */
   private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {

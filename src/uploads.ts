@@ -14,6 +14,7 @@ import {
   validateTtl,
 } from "./metadata.js";
 import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
+import { Quotas } from "./quotas.js";
 import type { AccessContext, SessionRules } from "./session-rules.js";
 import type { SignedGrant, UrlSigner } from "./signing.js";
 
@@ -72,6 +73,7 @@ export class Uploads {
     private readonly sessions: SessionRules,
     private readonly artifacts: Artifacts,
     private readonly signer: UrlSigner,
+    private readonly quotas: Quotas,
   ) {
     this.multipart = new MultipartUploads(config, signer, async () => (await backends()).storage);
   }
@@ -123,6 +125,7 @@ export class Uploads {
     const { storage } = await this.backends();
     const committed = await storage.adoptUpload(next, { maxBytes: limits.maxBytes });
     if (!committed) throw new ConflictError(`nothing has been uploaded for artifact ${artifactId} yet`);
+    await this.settleQuota(pending, committed);
     await this.artifacts.cachePut(committed);
     return toMetadata(committed);
   }
@@ -197,6 +200,8 @@ export class Uploads {
       throw new ValidationError("maxBytes must be a non-negative whole number");
     }
     const session = await this.sessions.resolve(options);
+    // Held until registration settles it, or until the slot is aborted or cleaned up (released).
+    const hold = await this.quotas.reserve(session, { bytes: maxBytes ?? 0, artifacts: 1 });
     const expiresAt = new Date((nowSeconds() + expires) * 1000).toISOString();
     const record = this.artifacts.newRecord(session, {
       mime: mime ?? "application/octet-stream",
@@ -210,7 +215,31 @@ export class Uploads {
     // The slot lives as long as its upload window; registration sets the artifact's own expiry.
     record.expiresAt = expiresAt;
     const { storage } = await this.backends();
-    return { record: await storage.putRecord(record, { fresh: true }), expires };
+    try {
+      return { record: await storage.putRecord(record, { fresh: true }), expires };
+    } catch (err) {
+      await hold.release();
+      throw err;
+    }
+  }
+
+  /**
+   * The slot reserved its `maxBytes`; the artifact counts its real size. An upload without
+   * `maxBytes` reserved no bytes: what it brought is checked now, and one that does not fit is
+   * removed again (QuotaExceededError).
+   */
+  private async settleQuota(pending: ArtifactRecord, committed: ArtifactRecord): Promise<void> {
+    const extra = committed.bytes - Quotas.countOf(pending).bytes;
+    if (extra <= 0) return this.quotas.add(committed, { bytes: extra, artifacts: 0 });
+    try {
+      await this.quotas.reserve(committed, { bytes: extra, artifacts: 0 });
+    } catch (err) {
+      const { storage, sessions } = await this.backends();
+      if (sessions.shared)
+        await sessions.cacheDelete(committed.sandboxId, committed.artifactId).catch(() => {});
+      if (await storage.delete(committed.key)) await this.quotas.release(pending);
+      throw err;
+    }
   }
 
   /** A pending upload slot the caller may use; a registered one is a ConflictError. */

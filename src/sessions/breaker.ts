@@ -1,6 +1,7 @@
 import { SessionUnavailableError } from "../errors.js";
 import type { ArtifactRecord } from "../metadata.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
+import type { ReserveResult, Usage, UsageCounters, UsageLimit, UsageScope } from "./usage.js";
 
 /**
  * A circuit breaker around a session provider that lives on the network (Redis), so a dead or
@@ -46,6 +47,7 @@ const HEALTH_CHECK_CALLS = 4;
 export class SessionBreaker implements SessionProvider {
   readonly name: string;
   readonly shared: boolean;
+  readonly usage?: UsageCounters;
   private state: BreakerStateName = "closed";
   private since = Date.now();
   private lastError: string | null = null;
@@ -64,6 +66,28 @@ export class SessionBreaker implements SessionProvider {
     this.shared = inner.shared;
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    if (inner.usage) this.usage = this.guardedUsage(inner.usage);
+  }
+
+  /** The provider's usage counters under the same breaker as every other call. */
+  private guardedUsage(usage: UsageCounters): UsageCounters {
+    return {
+      get: (sandboxId: string, scope: UsageScope): Promise<Usage | null> =>
+        this.call("read a usage counter", () => usage.get(sandboxId, scope)),
+      reserve: (
+        sandboxId: string,
+        scope: UsageScope,
+        delta: Usage,
+        limit: UsageLimit,
+      ): Promise<ReserveResult> =>
+        this.call("reserve quota", () => usage.reserve(sandboxId, scope, delta, limit)),
+      add: (sandboxId: string, scope: UsageScope, delta: Usage): Promise<void> =>
+        this.call("update a usage counter", () => usage.add(sandboxId, scope, delta)),
+      init: (sandboxId: string, scope: UsageScope, counted: Usage): Promise<boolean> =>
+        this.call("set a usage counter", () => usage.init(sandboxId, scope, counted)),
+      drop: (sandboxId: string, scope: UsageScope): Promise<void> =>
+        this.call("drop a usage counter", () => usage.drop(sandboxId, scope)),
+    };
   }
 
   status(): BreakerStatus {

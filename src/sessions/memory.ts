@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { ArtifactRecord } from "../metadata.js";
 import { pageAfter } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
+import { MemoryUsageCounters } from "./usage.js";
 
 /** Sessions in a Map of this process. The default; use `redis` when several processes serve one store. */
 export class MemorySessionProvider implements SessionProvider {
   readonly name = "memory";
   readonly shared = false;
+  readonly usage = new MemoryUsageCounters();
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly cache = new Map<string, { record: ArtifactRecord; until: number }>();
   /** sandbox → id → key; `complete` holds the sandboxes whose index has been rebuilt. */

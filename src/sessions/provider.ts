@@ -1,4 +1,5 @@
 import type { ArtifactRecord } from "../metadata.js";
+import type { UsageCounters } from "./usage.js";
 
 /** A session: the security boundary every artifact belongs to. */
 export interface SessionRecord {
@@ -69,6 +70,12 @@ export interface SessionProvider extends IdIndex {
   cacheSet(record: ArtifactRecord, ttlSeconds: number): Promise<void>;
   cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void>;
   cacheDelete(sandboxId: string, artifactId: string): Promise<void>;
+
+  /**
+   * Usage counters for quotas (src/sessions/usage.ts). Optional: a provider without them gets
+   * counters in the store's own process, so its quotas hold within one process only.
+   */
+  readonly usage?: UsageCounters;
 
   health(): Promise<{ ok: boolean; detail: string }>;
   describe(): Record<string, unknown>;

@@ -8,6 +8,8 @@ import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
+import { RedisUsageCounters } from "./redis-usage.js";
+import type { UsageCounters } from "./usage.js";
 
 /**
  * Sessions and the record cache in Redis (or Redis Cluster), shared by every process that uses
@@ -86,6 +88,7 @@ const sessionSchema = z.looseObject({
 export class RedisSessionProvider implements SessionProvider {
   readonly name = "redis";
   readonly shared = true;
+  readonly usage: UsageCounters;
   private closed = false;
   private lastError: Error | null = null;
 
@@ -103,6 +106,7 @@ export class RedisSessionProvider implements SessionProvider {
     client.on("ready", () => {
       this.lastError = null;
     });
+    this.usage = new RedisUsageCounters(client, (what, fn) => this.run(what, fn));
   }
 
   /** Connects and PINGs; fails within a few seconds with a ProviderError that says what to fix. */

@@ -51,6 +51,9 @@ export {
   type StorageFactory,
   s3Storage,
 } from "./providers.js";
+export type { QuotaOptions, Usage } from "./quotas.js";
+export type { SearchOptions, SearchQuery } from "./search/query.js";
+export type { SearchPage } from "./search/search.js";
 export type { SessionProvider, SessionRecord } from "./sessions/provider.js";
 export type { DriverCapabilities, StorageDriver } from "./storage/driver.js";
 export type { StorageCapabilities, StorageProvider } from "./storage/provider.js";

@@ -37,6 +37,8 @@ import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
 import { knownSize, Quotas, type Usage } from "./quotas.js";
 import { RecordStore } from "./records.js";
+import type { SearchOptions, SearchQuery } from "./search/query.js";
+import { Search, type SearchPage } from "./search/search.js";
 import { type AccessContext, SessionRules } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
@@ -130,6 +132,7 @@ export class ArtifactStore implements AsyncDisposable {
   private readonly artifacts: Artifacts;
   private readonly uploads: Uploads;
   private readonly quotas: Quotas;
+  private readonly finder: Search;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
@@ -141,13 +144,17 @@ export class ArtifactStore implements AsyncDisposable {
     const backends = () => this.backends();
     this.sessions = new SessionRules(this.config, backends);
     this.quotas = new Quotas(this.config.quotas, this.sandboxId, backends);
+    this.finder = new Search(this.sandboxId, backends, this.sessions);
     this.artifacts = new Artifacts(
       this.config,
       backends,
       this.sessions,
       () => this.storageProviderName,
       () => this.sessionProviderName,
-      (removed) => this.quotas.release(removed),
+      async (removed) => {
+        await this.quotas.release(removed);
+        await this.finder.removed(removed);
+      },
     );
     this.uploads = new Uploads(
       this.config,
@@ -236,7 +243,7 @@ export class ArtifactStore implements AsyncDisposable {
       const committed = await this.quotas.write(target.session, knownSize(data), null, body, (capped) =>
         this.artifacts.commitInto(target, record, capped),
       );
-      this.changed(committed, "created", options);
+      await this.committed(committed, "created", options);
       return record.artifactId;
     });
   }
@@ -270,7 +277,7 @@ export class ArtifactStore implements AsyncDisposable {
           toChunks(item.data),
           (body) => this.artifacts.commit(record, body),
         );
-        this.changed(committed, "created", options);
+        await this.committed(committed, "created", options);
         return record.artifactId;
       } catch (err) {
         this.refused("store batch", err);
@@ -292,7 +299,7 @@ export class ArtifactStore implements AsyncDisposable {
         data === undefined
           ? await this.artifacts.rewrite(artifactId, options, build)
           : await this.replaceContent(artifactId, options, build, data);
-      return toMetadata(this.changed(updated, "updated", options));
+      return toMetadata(await this.committed(updated, "updated", options));
     });
   }
 
@@ -300,7 +307,7 @@ export class ArtifactStore implements AsyncDisposable {
   async updateMetadata(artifactId: string, options: UpdateMetadataOptions): Promise<ArtifactMetadata> {
     return this.guard("update metadata", async () =>
       toMetadata(
-        this.changed(
+        await this.committed(
           await this.artifacts.rewrite(artifactId, options, (current) =>
             this.artifacts.applyUpdate(current, options, false),
           ),
@@ -357,7 +364,7 @@ export class ArtifactStore implements AsyncDisposable {
       });
       await hold.settle({ bytes: committed.bytes, artifacts: 1 });
       await this.artifacts.cachePut(committed);
-      return this.changed(committed, "created", options).artifactId;
+      return (await this.committed(committed, "created", options)).artifactId;
     });
   }
 
@@ -392,7 +399,7 @@ export class ArtifactStore implements AsyncDisposable {
           updatedAt: new Date().toISOString(),
         };
       });
-      return toMetadata(this.changed(moved, "updated", options));
+      return toMetadata(await this.committed(moved, "updated", options));
     });
   }
 
@@ -571,7 +578,7 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<ArtifactMetadata> {
     return this.guard("register upload", async () => {
       const registered = await this.uploads.register(artifactId, options);
-      this.changed(registered, "created", options, "upload.registered");
+      await this.committed(registered, "created", options, "upload.registered");
       this.uploadHooks.notify(registered);
       return registered;
     });
@@ -657,6 +664,23 @@ export class ArtifactStore implements AsyncDisposable {
   /** For the HTTP handler: receives one part behind a verified signed part URL. */
   async receiveSignedPart(grant: SignedGrant, body: AsyncIterable<Uint8Array>): Promise<PartReceipt> {
     return this.guard("upload part", () => this.uploads.receivePart(grant, body));
+  }
+
+  // ---- search ---------------------------------------------------------------------------------
+
+  /**
+   * Finds artifacts of a session (`sessionId`) or of a user (`userId`: every session they own),
+   * newest first: `mime` ("image/*"), `filename` glob ("reports/*.pdf"), `meta` values,
+   * `storedAfter` / `storedBefore`, and `text` in filename, summary and meta values. With both ids,
+   * the session must be the user's. Pages of `limit` (default 100) with `cursor`.
+   */
+  async search(query: SearchQuery, options: SearchOptions = {}): Promise<SearchPage> {
+    return this.guard("search", () => this.finder.search(query, options));
+  }
+
+  /** The same search by listing storage, without the index (for comparison and benchmarks). */
+  async searchByScan(query: SearchQuery, options: SearchOptions = {}): Promise<SearchPage> {
+    return this.guard("search", () => this.finder.scan(query, options));
   }
 
   // ---- usage and quotas ----------------------------------------------------------------------
@@ -800,6 +824,17 @@ export class ArtifactStore implements AsyncDisposable {
     if (!pending) return;
     const { storage, sessions } = await pending;
     await Promise.allSettled([storage.close(), sessions.close()]);
+  }
+
+  /** A visible write: indexed for search, then announced. */
+  private async committed<T extends ArtifactMetadata>(
+    artifact: T,
+    kind: ArtifactChangeKind,
+    context: AccessContext,
+    type?: AuditEventType,
+  ): Promise<T> {
+    await this.finder.indexed(artifact);
+    return this.changed(artifact, kind, context, type);
   }
 
   /**

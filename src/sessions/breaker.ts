@@ -1,6 +1,7 @@
 import { SessionUnavailableError } from "../errors.js";
 import type { ArtifactRecord } from "../metadata.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
+import type { SearchIndex } from "./search-index.js";
 import type { ReserveResult, Usage, UsageCounters, UsageLimit, UsageScope } from "./usage.js";
 
 /**
@@ -48,6 +49,7 @@ export class SessionBreaker implements SessionProvider {
   readonly name: string;
   readonly shared: boolean;
   readonly usage?: UsageCounters;
+  readonly search?: SearchIndex;
   private state: BreakerStateName = "closed";
   private since = Date.now();
   private lastError: string | null = null;
@@ -67,6 +69,26 @@ export class SessionBreaker implements SessionProvider {
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     if (inner.usage) this.usage = this.guardedUsage(inner.usage);
+    if (inner.search) this.search = this.guardedSearch(inner.search);
+  }
+
+  /** The provider's search index under the same breaker. */
+  private guardedSearch(index: SearchIndex): SearchIndex {
+    const call = <T>(what: string, fn: () => Promise<T>) => this.call(what, fn);
+    return {
+      put: (sandboxId, areas, doc) => call("update the search index", () => index.put(sandboxId, areas, doc)),
+      remove: (sandboxId, areas, id) =>
+        call("update the search index", () => index.remove(sandboxId, areas, id)),
+      isBuilt: (sandboxId, area) => call("read the search index", () => index.isBuilt(sandboxId, area)),
+      beginBuild: (sandboxId, area) =>
+        call("rebuild the search index", () => index.beginBuild(sandboxId, area)),
+      finishBuild: (sandboxId, area, token) =>
+        call("rebuild the search index", () => index.finishBuild(sandboxId, area, token)),
+      invalidate: (sandboxId, area) =>
+        call("invalidate the search index", () => index.invalidate(sandboxId, area)),
+      page: (sandboxId, area, from, to, count) =>
+        call("search", () => index.page(sandboxId, area, from, to, count)),
+    };
   }
 
   /** The provider's usage counters under the same breaker as every other call. */

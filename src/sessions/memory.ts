@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { ArtifactRecord } from "../metadata.js";
 import { pageAfter } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
+import { MemorySearchIndex } from "./search-index.js";
 import { MemoryUsageCounters } from "./usage.js";
 
 /** Sessions in a Map of this process. The default; use `redis` when several processes serve one store. */
@@ -9,6 +10,7 @@ export class MemorySessionProvider implements SessionProvider {
   readonly name = "memory";
   readonly shared = false;
   readonly usage = new MemoryUsageCounters();
+  readonly search = new MemorySearchIndex();
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly cache = new Map<string, { record: ArtifactRecord; until: number }>();
   /** sandbox → id → key; `complete` holds the sandboxes whose index has been rebuilt. */

@@ -1,4 +1,5 @@
 import type { ArtifactRecord } from "../metadata.js";
+import type { SearchIndex } from "./search-index.js";
 import type { UsageCounters } from "./usage.js";
 
 /** A session: the security boundary every artifact belongs to. */
@@ -76,6 +77,8 @@ export interface SessionProvider extends IdIndex {
    * counters in the store's own process, so its quotas hold within one process only.
    */
   readonly usage?: UsageCounters;
+  /** The search index (src/sessions/search-index.ts). Optional: without it a search scans storage. */
+  readonly search?: SearchIndex;
 
   health(): Promise<{ ok: boolean; detail: string }>;
   describe(): Record<string, unknown>;

@@ -7,8 +7,10 @@ import { buildKey } from "../grid.js";
 import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
+import { RedisSearchIndex } from "./redis-search.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
 import { RedisUsageCounters } from "./redis-usage.js";
+import type { SearchIndex } from "./search-index.js";
 import type { UsageCounters } from "./usage.js";
 
 /**
@@ -89,6 +91,7 @@ export class RedisSessionProvider implements SessionProvider {
   readonly name = "redis";
   readonly shared = true;
   readonly usage: UsageCounters;
+  readonly search: SearchIndex;
   private closed = false;
   private lastError: Error | null = null;
 
@@ -107,6 +110,7 @@ export class RedisSessionProvider implements SessionProvider {
       this.lastError = null;
     });
     this.usage = new RedisUsageCounters(client, (what, fn) => this.run(what, fn));
+    this.search = new RedisSearchIndex(client, (what, fn) => this.run(what, fn));
   }
 
   /** Connects and PINGs; fails within a few seconds with a ProviderError that says what to fix. */

@@ -1,0 +1,160 @@
+import { ValidationError } from "../errors.js";
+import { validateSegment } from "../grid.js";
+import { type ArtifactMetadata, isExpired } from "../metadata.js";
+
+/** What to find. One of `sessionId` / `userId` names the area searched; the rest filter it. */
+export interface SearchQuery {
+  sessionId?: string;
+  userId?: string;
+  /** A mime type, or a family: "image/*". */
+  mime?: string;
+  /** A glob over the filename: `*` any characters but `/`, `**` any characters, `?` one character. */
+  filename?: string;
+  /** Every key must equal the artifact's meta value (compared as JSON). */
+  meta?: Record<string, unknown>;
+  /** ISO 8601 time or Date: stored at or after it. */
+  storedAfter?: string | Date;
+  /** ISO 8601 time or Date: stored before it. */
+  storedBefore?: string | Date;
+  /** Case-insensitive words, each found in the filename, summary or a meta value. */
+  text?: string;
+}
+
+export interface SearchOptions {
+  /** Results per page, 1–1000. Default 100. */
+  limit?: number;
+  cursor?: string | null;
+}
+
+/** A validated query: the area and a predicate over metadata. */
+export interface CompiledQuery {
+  area: { kind: "session" | "user"; id: string };
+  /** With `area` a session: the user the session must belong to. */
+  userId: string | null;
+  after: number | null;
+  before: number | null;
+  matches(m: ArtifactMetadata, now: number): boolean;
+}
+
+export const SEARCH_LIMIT_MAX = 1000;
+const QUERY_FIELDS = new Set([
+  "sessionId",
+  "userId",
+  "mime",
+  "filename",
+  "meta",
+  "storedAfter",
+  "storedBefore",
+  "text",
+]);
+
+export function compileQuery(query: SearchQuery): CompiledQuery {
+  if (typeof query !== "object" || query === null)
+    throw new ValidationError("the search query must be an object");
+  const unknown = Object.keys(query).filter((k) => !QUERY_FIELDS.has(k));
+  if (unknown.length > 0) throw new ValidationError(`unknown search fields: ${unknown.join(", ")}`);
+  const sessionId = query.sessionId === undefined ? null : validateSegment(query.sessionId, "sessionId");
+  const userId = query.userId === undefined ? null : validateSegment(query.userId, "userId");
+  if (sessionId === null && userId === null)
+    throw new ValidationError("search needs a sessionId or a userId");
+  const area =
+    sessionId !== null ? { kind: "session" as const, id: sessionId } : { kind: "user" as const, id: userId! };
+  const after = time(query.storedAfter, "storedAfter");
+  const before = time(query.storedBefore, "storedBefore");
+  const tests: ((m: ArtifactMetadata) => boolean)[] = [];
+  if (query.mime !== undefined) tests.push(mimeTest(text(query.mime, "mime")));
+  if (query.filename !== undefined) {
+    const re = globToRegExp(text(query.filename, "filename"));
+    tests.push((m) => m.filename !== null && re.test(m.filename));
+  }
+  if (query.meta !== undefined) {
+    if (typeof query.meta !== "object" || query.meta === null || Array.isArray(query.meta))
+      throw new ValidationError("meta must be an object of key: value");
+    const wanted = Object.entries(query.meta).map(([k, v]) => [k, JSON.stringify(v)] as const);
+    tests.push((m) => wanted.every(([k, v]) => Object.hasOwn(m.meta, k) && JSON.stringify(m.meta[k]) === v));
+  }
+  if (query.text !== undefined) {
+    const words = text(query.text, "text").toLowerCase().split(/\s+/).filter(Boolean);
+    tests.push((m) => {
+      const hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
+      return words.every((w) => hay.includes(w));
+    });
+  }
+  return {
+    area,
+    userId: sessionId !== null ? userId : null,
+    after,
+    before,
+    matches(m, now) {
+      if (isExpired(m.expiresAt, now)) return false;
+      if (area.kind === "user" && m.userId !== area.id) return false;
+      const at = Date.parse(m.storedAt);
+      if (after !== null && at < after) return false;
+      if (before !== null && at >= before) return false;
+      return tests.every((t) => t(m));
+    },
+  };
+}
+
+export function validateSearchOptions(options: SearchOptions): { limit: number; cursor: string | null } {
+  const limit = options.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > SEARCH_LIMIT_MAX)
+    throw new ValidationError(`limit must be a whole number from 1 to ${SEARCH_LIMIT_MAX}`);
+  return { limit, cursor: options.cursor ? decodeSearchCursor(options.cursor) : null };
+}
+
+/** A page cursor is the position (search-index.ts) of the last result returned, base64url. */
+export function encodeSearchCursor(position: string): string {
+  return Buffer.from(position).toString("base64url");
+}
+
+function decodeSearchCursor(raw: string): string {
+  const position = Buffer.from(raw, "base64url").toString("latin1");
+  if (!/^\d{13}\|[\x20-\x7e]{1,128}$/.test(position)) throw new ValidationError("invalid search cursor");
+  return position;
+}
+
+function mimeTest(pattern: string): (m: ArtifactMetadata) => boolean {
+  const p = pattern.toLowerCase();
+  if (p === "*" || p === "*/*") return () => true;
+  if (p.endsWith("/*")) {
+    const family = p.slice(0, -1);
+    return (m) => m.mime.toLowerCase().startsWith(family);
+  }
+  return (m) => m.mime.toLowerCase().split(";")[0]!.trim() === p;
+}
+
+export function globToRegExp(glob: string): RegExp {
+  let re = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === "*") {
+      if (glob[i + 1] === "*") {
+        re += ".*";
+        i++;
+      } else re += "[^/]*";
+    } else if (c === "?") re += "[^/]";
+    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`, "s");
+}
+
+function metaText(meta: Record<string, unknown>): string {
+  const out: string[] = [];
+  for (const v of Object.values(meta)) out.push(typeof v === "string" ? v : JSON.stringify(v));
+  return out.join("\n");
+}
+
+function text(value: unknown, name: string): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > 1024)
+    throw new ValidationError(`${name} must be a non-empty string of at most 1024 characters`);
+  return value;
+}
+
+function time(value: unknown, name: string): number | null {
+  if (value === undefined) return null;
+  const ms =
+    value instanceof Date ? value.getTime() : typeof value === "string" ? Date.parse(value) : Number.NaN;
+  if (!Number.isFinite(ms)) throw new ValidationError(`${name} must be an ISO 8601 time`);
+  return ms;
+}

@@ -1,0 +1,204 @@
+import type { BackendsGetter } from "../backends.js";
+import { KeyedMutex, mapLimit } from "../concurrency.js";
+import { SessionUnavailableError } from "../errors.js";
+import { GRID_ROOT, sessionPrefix } from "../grid.js";
+import { type ArtifactMetadata, type ArtifactRecord, toMetadata } from "../metadata.js";
+import type { SessionRules } from "../session-rules.js";
+import { unlessSessionsUnavailable } from "../sessions/breaker.js";
+import { positionOf, type SearchIndex } from "../sessions/search-index.js";
+import type { UsageScope } from "../sessions/usage.js";
+import {
+  type CompiledQuery,
+  compileQuery,
+  encodeSearchCursor,
+  type SearchOptions,
+  type SearchQuery,
+  validateSearchOptions,
+} from "./query.js";
+
+/** A page of search results, newest first; `cursor` fetches the next page (null: no more). */
+export interface SearchPage {
+  items: ArtifactMetadata[];
+  cursor: string | null;
+}
+
+const BATCH = 1000;
+const LIST_PAGE = 1000;
+
+/**
+ * Search over a user's or a session's artifacts. With a session provider that keeps a search
+ * index (memory, Redis) the index answers: entries in result order, read a batch at a time and
+ * filtered until a page is full, so a page costs what it skips, not the area's size in storage
+ * reads. An area not marked built is rebuilt from storage first (after a Redis flush, or on a
+ * process's first search with memory sessions). Without an index, or while it is unavailable,
+ * the search scans storage: the same answers, slower.
+ */
+export class Search {
+  /** Areas whose index entries could not be written (sessions unavailable): rebuilt later. */
+  private readonly stale = new Map<string, UsageScope>();
+  private readonly builds = new KeyedMutex();
+
+  constructor(
+    private readonly sandboxId: string,
+    private readonly backends: BackendsGetter,
+    private readonly sessions: SessionRules,
+  ) {}
+
+  async search(query: SearchQuery, options: SearchOptions = {}): Promise<SearchPage> {
+    const compiled = compileQuery(query);
+    const page = validateSearchOptions(options);
+    await this.checkAccess(compiled);
+    const index = await this.index();
+    if (index) {
+      try {
+        await this.dropStale(index);
+        if (await this.ensureBuilt(index, compiled.area)) return await this.fromIndex(index, compiled, page);
+      } catch (err) {
+        if (!(err instanceof SessionUnavailableError)) throw err;
+      }
+    }
+    return this.scan(query, options);
+  }
+
+  /** The same search by listing storage, without the index (the fallback, and the benchmark's baseline). */
+  async scan(query: SearchQuery, options: SearchOptions = {}): Promise<SearchPage> {
+    const compiled = compileQuery(query);
+    const { limit, cursor } = validateSearchOptions(options);
+    await this.checkAccess(compiled);
+    const now = Date.now();
+    const found: [string, ArtifactMetadata][] = [];
+    await this.eachStored(compiled.area, (record) => {
+      const m = toMetadata(record);
+      if (!compiled.matches(m, now)) return;
+      const position = positionOf(Date.parse(m.storedAt), m.artifactId);
+      if (cursor === null || position > cursor) found.push([position, m]);
+    });
+    found.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    const items = found.slice(0, limit);
+    const more = found.length > limit;
+    return {
+      items: items.map(([, m]) => m),
+      cursor: more ? encodeSearchCursor(items[items.length - 1]![0]) : null,
+    };
+  }
+
+  /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
+  async indexed(m: ArtifactMetadata): Promise<void> {
+    const index = await this.index();
+    if (!index) return;
+    const areas = areasOf(m);
+    await this.noteIfFailed(index, areas, () => index.put(this.sandboxId, areas, plain(m)));
+  }
+
+  /** Takes a removed artifact out of the index. */
+  async removed(record: ArtifactRecord): Promise<void> {
+    const index = await this.index();
+    if (!index) return;
+    const areas = areasOf(record);
+    await this.noteIfFailed(index, areas, () => index.remove(this.sandboxId, areas, record.artifactId));
+  }
+
+  private async noteIfFailed(
+    index: SearchIndex,
+    areas: UsageScope[],
+    write: () => Promise<void>,
+  ): Promise<void> {
+    try {
+      await this.dropStale(index);
+      await write();
+    } catch {
+      for (const area of areas) this.stale.set(`${area.kind}:${area.id}`, area);
+    }
+  }
+
+  private async fromIndex(
+    index: SearchIndex,
+    q: CompiledQuery,
+    page: { limit: number; cursor: string | null },
+  ): Promise<SearchPage> {
+    const now = Date.now();
+    // Result order is position order: newest first. storedBefore/After bound the positions read.
+    let from = q.before === null ? null : positionOf(q.before, "");
+    if (page.cursor !== null && (from === null || page.cursor > from)) from = page.cursor;
+    const to = q.after === null ? null : positionOf(q.after - 1, "");
+    const items: [string, ArtifactMetadata][] = [];
+    for (;;) {
+      const batch = await index.page(this.sandboxId, q.area, from, to, BATCH);
+      for (const m of batch) {
+        if (!q.matches(m, now)) continue;
+        items.push([positionOf(Date.parse(m.storedAt), m.artifactId), m]);
+        if (items.length > page.limit) break;
+      }
+      if (items.length > page.limit || batch.length < BATCH) break;
+      const last = batch[batch.length - 1]!;
+      from = positionOf(Date.parse(last.storedAt), last.artifactId);
+    }
+    const more = items.length > page.limit;
+    const shown = items.slice(0, page.limit);
+    return {
+      items: shown.map(([, m]) => structuredClone(m)),
+      cursor: more ? encodeSearchCursor(shown[shown.length - 1]![0]) : null,
+    };
+  }
+
+  /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */
+  private async ensureBuilt(index: SearchIndex, area: UsageScope): Promise<boolean> {
+    if (await index.isBuilt(this.sandboxId, area)) return true;
+    return this.builds.run(`${area.kind}:${area.id}`, async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (await index.isBuilt(this.sandboxId, area)) return true;
+        const token = await index.beginBuild(this.sandboxId, area);
+        const records: ArtifactRecord[] = [];
+        await this.eachStored(area, (r) => {
+          if (r.status === "ready") records.push(r);
+        });
+        await mapLimit(records, 32, (r) => index.put(this.sandboxId, [area], toMetadata(r)));
+        if (await index.finishBuild(this.sandboxId, area, token)) return true;
+      }
+      return false;
+    });
+  }
+
+  /** Every record storage holds for an area: a session's prefix, or the user's across the sandbox. */
+  private async eachStored(area: UsageScope, visit: (r: ArtifactRecord) => void): Promise<void> {
+    const { storage } = await this.backends();
+    const prefix =
+      area.kind === "session" ? sessionPrefix(this.sandboxId, area.id) : `${GRID_ROOT}/${this.sandboxId}/`;
+    let cursor: string | null = null;
+    do {
+      const page = await storage.list(prefix, { limit: LIST_PAGE, cursor });
+      for (const r of page.records) if (area.kind === "session" || r.userId === area.id) visit(r);
+      cursor = page.cursor;
+    } while (cursor !== null);
+  }
+
+  /** As for listings: a session searched on behalf of a user must be that user's. */
+  private async checkAccess(q: CompiledQuery): Promise<void> {
+    if (q.area.kind === "session" && q.userId !== null) {
+      await unlessSessionsUnavailable(this.sessions.info(q.area.id, q.userId), null);
+    }
+  }
+
+  private async dropStale(index: SearchIndex): Promise<void> {
+    for (const [name, area] of [...this.stale]) {
+      await index.invalidate(this.sandboxId, area);
+      this.stale.delete(name);
+    }
+  }
+
+  private async index(): Promise<SearchIndex | undefined> {
+    const { sessions } = await this.backends();
+    return sessions.search;
+  }
+}
+
+function areasOf(m: Pick<ArtifactMetadata, "sessionId" | "userId">): UsageScope[] {
+  const areas: UsageScope[] = [{ kind: "session", id: m.sessionId }];
+  if (m.userId !== null) areas.push({ kind: "user", id: m.userId });
+  return areas;
+}
+
+/** Metadata only: a record's status, upload limits and storage version stay out of the index. */
+function plain(m: ArtifactMetadata): ArtifactMetadata {
+  return toMetadata(m as ArtifactRecord);
+}

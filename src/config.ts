@@ -76,8 +76,8 @@ export interface ArtifactStoreOptions {
   /**
    * What each user and each session may hold: `{ user: { bytes, artifacts }, session: { bytes,
    * artifacts } }`; absent fields are unlimited. Env: ARTIFACT_QUOTA_USER_BYTES,
-   * ARTIFACT_QUOTA_USER_ARTIFACTS, ARTIFACT_QUOTA_SESSION_BYTES, ARTIFACT_QUOTA_SESSION_ARTIFACTS.
-   * Default: none.
+   * ARTIFACT_QUOTA_USER_ARTIFACTS, ARTIFACT_QUOTA_SESSION_BYTES, ARTIFACT_QUOTA_SESSION_ARTIFACTS
+   * (each option wins over its own variable). Default: none.
    */
   quotas?: QuotaOptions;
 }
@@ -260,7 +260,7 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
     requireExplicitSessions:
       o.requireExplicitSessions ??
       ["1", "true", "yes"].includes(nonEmpty(env.ARTIFACT_REQUIRE_SESSIONS) ?? ""),
-    quotas: validateQuotas(o.quotas ?? quotasFromEnv(env)),
+    quotas: validateQuotas(mergeQuotas(quotasFromEnv(env), o.quotas)),
   };
 }
 
@@ -268,6 +268,18 @@ const QUOTA_VARIABLES = {
   user: { bytes: "ARTIFACT_QUOTA_USER_BYTES", artifacts: "ARTIFACT_QUOTA_USER_ARTIFACTS" },
   session: { bytes: "ARTIFACT_QUOTA_SESSION_BYTES", artifacts: "ARTIFACT_QUOTA_SESSION_ARTIFACTS" },
 } as const;
+
+/** Each limit given as an option wins over its environment variable; the others keep theirs. */
+function mergeQuotas(
+  fromEnv: QuotaOptions | undefined,
+  given: QuotaOptions | undefined,
+): QuotaOptions | undefined {
+  if (!fromEnv || !given) return given ?? fromEnv;
+  return {
+    user: { ...fromEnv.user, ...given.user },
+    session: { ...fromEnv.session, ...given.session },
+  };
+}
 
 function quotasFromEnv(env: Env): QuotaOptions | undefined {
   const quotas: QuotaOptions = {};

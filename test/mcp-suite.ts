@@ -34,6 +34,7 @@ export const TOOL_NAMES = [
   "presign_upload",
   "read_file",
   "register_upload",
+  "search_files",
   "update_metadata",
   "upload_file",
   "write_file",

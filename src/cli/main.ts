@@ -15,6 +15,14 @@ const COMMANDS: Record<
   put: { summary: "store files, folders or stdin", load: () => import("./commands/put.js") },
   get: { summary: "write an artifact's bytes to stdout or a file", load: () => import("./commands/get.js") },
   ls: { summary: "list a session's artifacts", load: () => import("./commands/ls.js") },
+  find: {
+    summary: "search artifacts by type, name, meta, date and text",
+    load: () => import("./commands/find.js"),
+  },
+  usage: {
+    summary: "print the bytes and artifacts a user or session holds",
+    load: () => import("./commands/usage.js"),
+  },
   rm: { summary: "delete artifacts", load: () => import("./commands/rm.js") },
   cp: { summary: "copy an artifact within its session", load: () => import("./commands/cp.js") },
   mv: { summary: "rename an artifact (a new filename)", load: () => import("./commands/mv.js") },

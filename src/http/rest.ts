@@ -121,6 +121,53 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
     return c.json({ url, expiresAt: new Date(Date.now() + seconds * 1000).toISOString() }, 200);
   });
 
+  app.openapi(routes.usage, async (c) => {
+    const who = await ownArea(c);
+    const usage = await store.getUsage(who.kind === "session" ? { sessionId: who.id } : { userId: who.id });
+    return c.json({ scope: who.kind, id: who.id, usage, limit: store.quotaLimits?.[who.kind] ?? null }, 200);
+  });
+
+  app.openapi(routes.search, async (c) => {
+    const q = c.req.valid("query");
+    const who = await ownArea(c);
+    let meta: Record<string, unknown> | undefined;
+    if (q.meta !== undefined) {
+      try {
+        meta = JSON.parse(q.meta) as Record<string, unknown>;
+      } catch {
+        throw new HttpError(400, "VALIDATION_ERROR", "meta must be a JSON object");
+      }
+    }
+    const { items, cursor } = await store.search(
+      stripUndefined({
+        ...(who.kind === "session" ? { sessionId: who.id } : { userId: who.id }),
+        mime: q.mime,
+        filename: q.filename,
+        meta,
+        storedAfter: q.storedAfter,
+        storedBefore: q.storedBefore,
+        text: q.text,
+      }),
+      { limit: intQuery(c, "limit") ?? 100, cursor: q.cursor || null },
+    );
+    return c.json({ items, cursor }, 200);
+  });
+
+  /** ?sessionId= (one of the caller's sessions), ?userId= (admins), else the caller's whole area. */
+  async function ownArea(c: RestContext): Promise<{ kind: "user" | "session"; id: string }> {
+    const p = principalOf(c);
+    const sessionId = c.req.query("sessionId");
+    const userId = c.req.query("userId");
+    if (userId !== undefined && !p.admin && userId !== p.userId) {
+      throw new HttpError(403, "ACCESS_DENIED", "only an admin may look at another user's artifacts");
+    }
+    if (sessionId !== undefined) {
+      await checkSessionVisible(store, c, sessionId, "read");
+      return { kind: "session", id: sessionId };
+    }
+    return { kind: "user", id: userId ?? p.userId };
+  }
+
   return app;
 }
 

@@ -19,12 +19,16 @@ import {
   PresignedUpload,
   PresignRequest,
   RegisterRequest,
+  SearchQueryParams,
+  SearchResults,
   Session,
   SessionCreate,
   SessionIdParam,
   UploadForm,
   UploadQuery,
   UploadRequest,
+  UsageQuery,
+  UsageReport,
   Whoami,
 } from "./schemas.js";
 
@@ -51,7 +55,9 @@ export const errors = {
   ),
   409: error("The session exists already, the upload URL was used, or nothing was uploaded yet (CONFLICT)"),
   410: error("Expired artifact (ARTIFACT_EXPIRED) or URL (URL_EXPIRED)"),
-  413: error("Body over a limit; nothing stored (PAYLOAD_TOO_LARGE)"),
+  413: error(
+    "Body over a limit (PAYLOAD_TOO_LARGE), or a write past the user's or session's quota (QUOTA_EXCEEDED); nothing stored",
+  ),
   415: error("Content-Type differs from the signed or accepted one (UNSUPPORTED_MEDIA_TYPE)"),
   416: error("Range past the end (RANGE_NOT_SATISFIABLE); Content-Range: bytes */size"),
   host: error("A Host or Origin this server does not answer to (HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED)"),
@@ -351,5 +357,29 @@ export const abortMultipart = createRoute({
     409: errors[409],
     413: errors[413],
     415: errors[415],
+  },
+});
+
+export const usage = createRoute({
+  operationId: "usage",
+  method: "get",
+  path: "/usage",
+  summary: "Bytes and artifacts the caller (or one of their sessions) holds, with the quota",
+  security: bearer,
+  request: { query: UsageQuery },
+  responses: { 200: { description: "Usage", content: json(UsageReport) }, ...common, 404: errors[404] },
+});
+
+export const search = createRoute({
+  operationId: "search",
+  method: "get",
+  path: "/search",
+  summary: "Find the caller's artifacts by type, filename, meta, date and text, newest first",
+  security: bearer,
+  request: { query: SearchQueryParams },
+  responses: {
+    200: { description: "A page of results", content: json(SearchResults) },
+    ...common,
+    404: errors[404],
   },
 });

@@ -228,3 +228,53 @@ export const UploadForm = {
 
 /** Raw bytes, streamed by the handler (a plain schema, so nothing parses the body first). */
 export const Binary = { type: "string" as const, format: "binary" };
+
+export const UsageQuery = z.object({
+  sessionId: z
+    .string()
+    .optional()
+    .openapi({ description: "A session of the caller's; absent: the caller's whole usage." }),
+  userId: z.string().optional().openapi({ description: "Admins only: another user's usage." }),
+});
+
+const UsageNumbers = z.object({ bytes: z.number().int(), artifacts: z.number().int() });
+const Limit = z.object({ bytes: z.number().int().optional(), artifacts: z.number().int().optional() });
+
+export const UsageReport = z
+  .object({
+    scope: z.enum(["user", "session"]),
+    id: z.string(),
+    usage: UsageNumbers,
+    limit: Limit.nullable().openapi({ description: "The quota of this scope; null when none is set." }),
+  })
+  .openapi("Usage");
+
+export const SearchQueryParams = ListQuery.extend({
+  sessionId: z
+    .string()
+    .optional()
+    .openapi({ description: "Search one session of the caller's; absent: all of theirs." }),
+  userId: z.string().optional().openapi({ description: "Admins only: search another user's artifacts." }),
+  mime: z.string().optional().openapi({ description: 'A mime type or family, e.g. "image/*".' }),
+  filename: z
+    .string()
+    .optional()
+    .openapi({ description: 'A glob: "*" within a folder, "**" across, "?" one character.' }),
+  meta: z
+    .string()
+    .optional()
+    .openapi({ description: 'A JSON object of meta values that must all match, e.g. {"team":"red"}.' }),
+  storedAfter: z.string().optional().openapi({ description: "ISO 8601: stored at or after." }),
+  storedBefore: z.string().optional().openapi({ description: "ISO 8601: stored before." }),
+  text: z
+    .string()
+    .optional()
+    .openapi({ description: "Words found in the filename, summary or meta values." }),
+});
+
+export const SearchResults = z
+  .object({
+    items: z.array(ArtifactMetadata),
+    cursor: z.string().nullable().openapi({ description: "Pass back for the next page; null at the end." }),
+  })
+  .openapi("SearchResults");

@@ -49,6 +49,10 @@ export const outputSchemas = {
     files: z.array(artifactViewSchema),
     nextCursor: z.string().nullable(),
   }),
+  search_files: z.object({
+    files: z.array(artifactViewSchema),
+    nextCursor: z.string().nullable(),
+  }),
   get_metadata: z.object({ artifact: artifactViewSchema.extend({ ttl: z.number().nullable() }) }),
   update_metadata: artifactResult,
   copy_file: z.object({ artifact: artifactViewSchema, copiedFrom: z.string() }),

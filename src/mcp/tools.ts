@@ -340,6 +340,46 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     },
   });
 
+  define("search_files", {
+    title: "Search files",
+    description:
+      "Finds files by type, name, meta fields, date and words, newest first. Searches this session, or " +
+      "with allSessions every session of your user. mime takes a family such as image/*; filename a glob " +
+      "(* within a folder, ** across folders, e.g. reports/*.pdf); meta values must all match; text words " +
+      "must all appear in the filename, summary or meta. Pass nextCursor back as cursor for the next page.",
+    input: {
+      mime: z.string().min(1).max(255).optional().describe("A MIME type or family, e.g. image/*"),
+      filename: z.string().min(1).max(1024).optional().describe("A filename glob, e.g. reports/*.pdf"),
+      meta: meta.optional().describe("Meta fields that must all equal these values"),
+      storedAfter: z.string().max(64).optional().describe("ISO 8601: stored at or after this time"),
+      storedBefore: z.string().max(64).optional().describe("ISO 8601: stored before this time"),
+      text: z.string().min(1).max(1024).optional().describe("Words to find in filename, summary or meta"),
+      allSessions: z.boolean().optional().describe("Search every session of your user, not only this one"),
+      limit: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_LIST_PAGE_SIZE)
+        .optional()
+        .describe(`Files per page (default ${ctx.listPageSize})`),
+      cursor: z.string().max(4096).optional().describe("nextCursor from the previous page"),
+    },
+    annotations: { readOnlyHint: true, idempotentHint: true },
+    run: async (args) => {
+      const { allSessions, limit, cursor, ...filters } = args;
+      const page = await store.search(
+        {
+          ...(allSessions
+            ? { userId: access.userId }
+            : { sessionId: access.sessionId, userId: access.userId }),
+          ...defined(filters),
+        },
+        { limit: limit ?? ctx.listPageSize, cursor: cursor ?? null },
+      );
+      return ok({ files: page.items.map(view), nextCursor: page.cursor }, page.items.map(link));
+    },
+  });
+
   define("get_metadata", {
     title: "Get file metadata",
     description:

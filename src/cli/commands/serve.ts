@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { readServerEnvironment } from "../../config.js";
+import { type ArtifactStoreOptions, readServerEnvironment } from "../../config.js";
 import { createHttpHandler, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_MAX_UPLOADS } from "../../http/app.js";
 import { ApiKeyring } from "../../http/auth.js";
 import { LOOPBACK_HOSTS } from "../../http/host-check.js";
@@ -45,6 +45,10 @@ Runs the HTTP server: signed URLs, the REST API (/v1), MCP (/mcp), /healthz, /re
   --require-sessions          named sessions must be created first (POST /v1/sessions, or the MCP
                               tool); writing to an unknown one is 404 instead of creating it
 ${AUDIT_FLAGS_HELP}
+  --quota-user-bytes N        bytes each user may hold (ARTIFACT_QUOTA_USER_BYTES); past it: 413
+  --quota-user-artifacts N    artifacts each user may hold (ARTIFACT_QUOTA_USER_ARTIFACTS)
+  --quota-session-bytes N     bytes each session may hold (ARTIFACT_QUOTA_SESSION_BYTES)
+  --quota-session-artifacts N artifacts each session may hold (ARTIFACT_QUOTA_SESSION_ARTIFACTS)
 
 API keys: CHUK_API_KEYS="key=user,…", CHUK_ADMIN_KEYS="key,…", CHUK_API_KEYS_FILE=keys.json.
 With none, an admin key for user "local" is generated and printed once; on filesystem storage
@@ -72,6 +76,10 @@ export async function run(argv: string[]): Promise<number> {
       "max-uploads": { type: "string" },
       "require-sessions": { type: "boolean" },
       ...AUDIT_FLAGS,
+      "quota-user-bytes": { type: "string" },
+      "quota-user-artifacts": { type: "string" },
+      "quota-session-bytes": { type: "string" },
+      "quota-session-artifacts": { type: "string" },
     },
   });
   if (helpRequested(values, HELP)) return 0;
@@ -89,6 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   const ttl = values.ttl === undefined ? undefined : parseTtl(values.ttl, "--ttl");
   const base = storeOptionsFrom(values);
   if (values["require-sessions"]) base.requireExplicitSessions = true;
+  const quotas = quotaFlags(values);
+  if (quotas) base.quotas = quotas;
   const { options: storeOptions, config, secretNote } = await personalStore(base, ttl, env);
   const { keys, sources } = await loadApiKeys(env);
   new ApiKeyring(keys); // refuses short or duplicate keys before anything binds
@@ -248,4 +258,18 @@ function reachable(address: AddressInfo): string {
         ? "[::1]"
         : urlHost(address.address);
   return `http://${host}:${address.port}`;
+}
+
+/** --quota-* flags as store quotas (each flag overrides its environment variable; unset ones keep it). */
+function quotaFlags(values: Record<string, unknown>): ArtifactStoreOptions["quotas"] | undefined {
+  const quotas: NonNullable<ArtifactStoreOptions["quotas"]> = {};
+  for (const kind of ["user", "session"] as const) {
+    for (const field of ["bytes", "artifacts"] as const) {
+      const flag = `quota-${kind}-${field}`;
+      const raw = values[flag];
+      if (typeof raw !== "string") continue;
+      quotas[kind] = { ...quotas[kind], [field]: wholeNumber(raw, `--${flag}`) };
+    }
+  }
+  return quotas.user || quotas.session ? quotas : undefined;
 }

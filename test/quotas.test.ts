@@ -1,4 +1,3 @@
-import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, inject, test } from "vitest";
 import {
   ArtifactStore,
@@ -7,23 +6,7 @@ import {
   QuotaExceededError,
 } from "../src/index.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
-
-/** Deletes every Redis key of one sandbox, as a flush (or a restart without persistence) would. */
-export async function forgetSandboxInRedis(redisUrl: string, sandboxId: string): Promise<number> {
-  const raw = new Redis(redisUrl);
-  try {
-    let removed = 0;
-    let cursor = "0";
-    do {
-      const [next, keys] = await raw.scan(cursor, "MATCH", `chuk:{${sandboxId}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) removed += await raw.del(...keys);
-    } while (cursor !== "0");
-    return removed;
-  } finally {
-    raw.disconnect();
-  }
-}
+import { forgetSandboxInRedis } from "./helpers/redis-keys.js";
 
 /** PUTs bytes to a presigned upload URL: the store's own handler, or S3's. */
 async function putTo(
@@ -31,7 +14,11 @@ async function putTo(
   upload: { url: string; headers: Record<string, string> },
   body: Buffer,
 ) {
-  const request = new Request(upload.url, { method: "PUT", headers: upload.headers, body });
+  const request = new Request(upload.url, {
+    method: "PUT",
+    headers: upload.headers,
+    body: new Uint8Array(body),
+  });
   const own = upload.url.startsWith(store.config.publicUrl);
   const res = own ? await createHttpHandler(store).fetch(request) : await fetch(request);
   expect(res.status).toBeLessThan(300);

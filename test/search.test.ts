@@ -1,0 +1,212 @@
+import { afterEach, beforeEach, describe, expect, inject, test } from "vitest";
+import {
+  AccessDeniedError,
+  type ArtifactMetadata,
+  ArtifactStore,
+  type ArtifactStoreOptions,
+  type SearchPage,
+  type SearchQuery,
+  ValidationError,
+} from "../src/index.js";
+import { type Fixture, storeConfigs } from "./fixtures.js";
+import { forgetSandboxInRedis } from "./helpers/redis-keys.js";
+
+/** A small seeded generator, so a failure can be replayed. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  return { next, pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
+}
+
+const MIMES = ["image/png", "image/jpeg", "application/pdf", "text/plain", "text/markdown"] as const;
+const FOLDERS = ["reports", "img", "notes", "reports/2026"] as const;
+const TEAMS = ["red", "blue", "green"] as const;
+const WORDS = ["alpha", "bravo", "charlie", "delta"] as const;
+
+/** The expected answer, computed the slow, obvious way from full listings. */
+function bruteForce(
+  all: ArtifactMetadata[],
+  q: SearchQuery,
+  owners: Map<string, string>,
+): ArtifactMetadata[] {
+  const globRe = (glob: string) =>
+    new RegExp(
+      `^${glob
+        .split("**")
+        .map((part) =>
+          part
+            .split("*")
+            .map((p) => p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("?", "[^/]"))
+            .join("[^/]*"),
+        )
+        .join(".*")}$`,
+    );
+  return all
+    .filter((m) => (q.sessionId ? m.sessionId === q.sessionId : owners.get(m.sessionId) === q.userId))
+    .filter(
+      (m) => !q.mime || (q.mime.endsWith("/*") ? m.mime.startsWith(q.mime.slice(0, -1)) : m.mime === q.mime),
+    )
+    .filter((m) => !q.filename || (m.filename !== null && globRe(q.filename).test(m.filename)))
+    .filter((m) => !q.meta || Object.entries(q.meta).every(([k, v]) => m.meta[k] === v))
+    .filter((m) => !q.storedAfter || Date.parse(m.storedAt) >= Date.parse(String(q.storedAfter)))
+    .filter((m) => !q.storedBefore || Date.parse(m.storedAt) < Date.parse(String(q.storedBefore)))
+    .filter((m) => {
+      if (!q.text) return true;
+      const hay = [m.filename ?? "", m.summary, ...Object.values(m.meta).map(String)]
+        .join("\n")
+        .toLowerCase();
+      return q.text
+        .toLowerCase()
+        .split(/\s+/)
+        .every((w) => hay.includes(w));
+    })
+    .sort(
+      (a, b) => Date.parse(b.storedAt) - Date.parse(a.storedAt) || (a.artifactId < b.artifactId ? 1 : -1),
+    );
+}
+
+async function everyPage(
+  store: ArtifactStore,
+  q: SearchQuery,
+  limit: number,
+  scan = false,
+): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  for (let pages = 0; pages < 1000; pages++) {
+    const page: SearchPage = scan
+      ? await store.searchByScan(q, { limit, cursor })
+      : await store.search(q, { limit, cursor });
+    expect(page.items.length).toBeLessThanOrEqual(limit);
+    ids.push(...page.items.map((m) => m.artifactId));
+    cursor = page.cursor;
+    if (cursor === null) return ids;
+  }
+  throw new Error("search never ended");
+}
+
+describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
+  let fixture: Fixture<ArtifactStoreOptions>;
+  let options: ArtifactStoreOptions;
+  let store: ArtifactStore;
+
+  beforeEach(async () => {
+    fixture = storeConfigs().find((f) => f.name === name)!;
+    options = await fixture.open();
+    store = new ArtifactStore({ ...options, defaultTtl: null });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await fixture.dispose();
+  });
+
+  /** Random artifacts of three users over several sessions; returns every one and the session owners. */
+  async function seed(count: number, seedValue: number) {
+    const r = rng(seedValue);
+    const owners = new Map<string, string>();
+    const sessions: [string, string][] = [];
+    for (const user of ["alice", "bob", "carol"]) {
+      for (const s of [`user_${user}`, `${user}-a`, `${user}-b`]) {
+        sessions.push([s, user]);
+        owners.set(s, user);
+      }
+    }
+    const items = Array.from({ length: count }, (_, i) => {
+      const [sessionId, userId] = r.pick(sessions);
+      const mime = r.pick(MIMES);
+      const ext = mime.split("/")[1]!;
+      return {
+        data: `content ${i}`,
+        options: {
+          sessionId,
+          userId,
+          mime,
+          filename: `${r.pick(FOLDERS)}/${r.pick(WORDS)}-${i}.${ext}`,
+          summary: `${r.pick(WORDS)} summary`,
+          meta: { team: r.pick(TEAMS), n: i % 3 },
+        },
+      };
+    });
+    for (let i = 0; i < items.length; i += 16) {
+      await Promise.all(items.slice(i, i + 16).map((it) => store.store(it.data, it.options)));
+    }
+    const all: ArtifactMetadata[] = [];
+    for (const [s] of sessions) all.push(...(await store.listBySession(s)));
+    return { all, owners, r };
+  }
+
+  function randomQuery(r: ReturnType<typeof rng>, all: ArtifactMetadata[]): SearchQuery {
+    const times = all.map((m) => Date.parse(m.storedAt)).sort((a, b) => a - b);
+    const q: SearchQuery =
+      r.next() < 0.3
+        ? { sessionId: r.pick(all).sessionId }
+        : { userId: r.pick(["alice", "bob", "carol", "nobody"]) };
+    if (r.next() < 0.4) q.mime = r.pick(["image/*", "text/*", "application/pdf", "text/plain"]);
+    if (r.next() < 0.3)
+      q.filename = r.pick(["reports/*", "reports/**", "img/*.png", "*/alpha-*", "notes/?ravo-*"]);
+    if (r.next() < 0.3) q.meta = r.next() < 0.5 ? { team: r.pick(TEAMS) } : { team: r.pick(TEAMS), n: 1 };
+    if (r.next() < 0.3) q.storedAfter = new Date(r.pick(times)).toISOString();
+    if (r.next() < 0.3) q.storedBefore = new Date(r.pick(times)).toISOString();
+    if (r.next() < 0.2) q.text = r.pick(["alpha", "BRAVO summary", "delta"]);
+    return q;
+  }
+
+  test("answers as a brute-force scan does, page by page, for random queries over random data", async () => {
+    const { all, owners, r } = await seed(240, 14);
+    for (let i = 0; i < 40; i++) {
+      const q = randomQuery(r, all);
+      const expected = bruteForce(all, q, owners).map((m) => m.artifactId);
+      const limit = r.pick([1, 7, 50, 1000]);
+      expect(await everyPage(store, q, limit), JSON.stringify(q)).toEqual(expected);
+      if (i % 8 === 0) expect(await everyPage(store, q, limit, true), JSON.stringify(q)).toEqual(expected);
+    }
+  }, 180_000);
+
+  test("follows updates and deletes, and a lost index is rebuilt from storage", async () => {
+    const { all, owners } = await seed(60, 7);
+    const victim = all.find((m) => owners.get(m.sessionId) === "alice")!;
+    await store.delete(victim.artifactId);
+    const renamed = all.find(
+      (m) => owners.get(m.sessionId) === "alice" && m.artifactId !== victim.artifactId,
+    )!;
+    await store.updateMetadata(renamed.artifactId, { meta: { team: "purple" } });
+    const aliceIds = () => everyPage(store, { userId: "alice" }, 1000);
+    const before = await aliceIds();
+    expect(before).not.toContain(victim.artifactId);
+    expect(
+      (await store.search({ userId: "alice", meta: { team: "purple" } })).items.map((m) => m.artifactId),
+    ).toEqual([renamed.artifactId]);
+
+    const redisUrl = inject("services").redisUrl;
+    if (options.sessionProvider === "redis" && redisUrl) {
+      await forgetSandboxInRedis(redisUrl, options.sandboxId!);
+    } else if (options.storageProvider === "filesystem") {
+      await store.close();
+      store = new ArtifactStore({ ...options, defaultTtl: null });
+    } else return;
+    expect(await aliceIds()).toEqual(before);
+  });
+
+  test("access rules as for listings, and expired artifacts are not found", async () => {
+    await store.store("mine", { userId: "alice", filename: "a.txt" });
+    await store.store("theirs", { userId: "bob", sessionId: "bob-private", filename: "b.txt" });
+    await expect(store.search({ sessionId: "bob-private", userId: "alice" })).rejects.toBeInstanceOf(
+      AccessDeniedError,
+    );
+    expect((await store.search({ userId: "alice" })).items.map((m) => m.filename)).toEqual(["a.txt"]);
+    await expect(store.search({ mime: "image/*" })).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.search({ userId: "../x" })).rejects.toBeInstanceOf(ValidationError);
+    await expect(store.search({ userId: "alice" }, { cursor: "bogus" })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+
+    await store.store("short-lived", { userId: "alice", filename: "soon.txt", ttl: 1 });
+    expect((await store.search({ userId: "alice", filename: "soon.txt" })).items).toHaveLength(1);
+    await new Promise((done) => setTimeout(done, 1100));
+    expect((await store.search({ userId: "alice", filename: "soon.txt" })).items).toHaveLength(0);
+  });
+});

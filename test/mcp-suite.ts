@@ -214,6 +214,45 @@ export function mcpServerSuite(h: () => McpHarness): void {
     expect(found.sort()).toEqual(["docs/a.md", "docs/b.md", "docs/c.md"]);
   });
 
+  it("search_files finds by mime family, filename glob, meta and text, newest first, within the user's own", async () => {
+    const finder = await h().client(unique("finder"));
+    const write = async (filename: string, mime: string, meta: Record<string, unknown> = {}) =>
+      (
+        await ok<{ artifact: ArtifactView }>(finder, "write_file", {
+          content: filename,
+          filename,
+          mime,
+          meta,
+        })
+      ).artifact.artifactId;
+    const q1 = await write("reports/q1.md", "text/markdown", { team: "red" });
+    await write("notes/todo.txt", "text/plain");
+    const q2 = await write("reports/q2.md", "text/markdown", { team: "blue" });
+    const search = (args: Record<string, unknown>) =>
+      ok<{ files: ArtifactView[]; nextCursor: string | null; _result: { content: Content[] } }>(
+        finder,
+        "search_files",
+        args,
+      );
+    const reports = await search({ filename: "reports/*.md" });
+    expect(reports.files.map((f) => f.artifactId)).toEqual([q2, q1]);
+    expect(links(reports._result.content).map((l) => l.uri)).toEqual(reports.files.map((f) => f.uri));
+    expect((await search({ mime: "text/*", meta: { team: "red" } })).files.map((f) => f.artifactId)).toEqual([
+      q1,
+    ]);
+    expect((await search({ text: "todo" })).files.map((f) => f.filename)).toEqual(["notes/todo.txt"]);
+    const first = await search({ limit: 2 });
+    expect(first.files).toHaveLength(2);
+    const second = await search({ limit: 2, cursor: first.nextCursor, allSessions: true });
+    expect(second.files).toHaveLength(1);
+    // Another user's search never sees these.
+    const other = await h().client(unique("other"));
+    expect((await ok<{ files: ArtifactView[] }>(other, "search_files", { allSessions: true })).files).toEqual(
+      [],
+    );
+    expect((await fails(finder, "search_files", { cursor: "bogus" })).kind).toBe("invalid_input");
+  });
+
   it("get_metadata and update_metadata; system fields cannot be written", async () => {
     const alice = await h().client("alice");
     const { artifact } = await ok<{ artifact: ArtifactView }>(alice, "write_file", {

@@ -8,6 +8,7 @@ import { type LargeSample, runLarge } from "./large.js";
 import { type Machine, machine } from "./machine.js";
 import { sampleRedisDown } from "./redis-down.js";
 import { peakRow, throughputRow } from "./rows.js";
+import { measureSearch } from "./search.js";
 import type { S3Services } from "./services.js";
 import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
 import { collectGarbage, type Spread, spread, timed } from "./stats.js";
@@ -27,6 +28,7 @@ export const WORKLOADS = [
   "list-large",
   "large",
   "redis-down",
+  "search",
   ...HTTP_WORKLOADS,
 ] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
@@ -74,6 +76,8 @@ export interface BenchOptions {
   batch: number;
   listSmall: number;
   listLarge: number;
+  /** Artifacts in the searched user area; null for the default (100,000). */
+  searchN: number | null;
   /** Bytes of the large artifact; 0 skips that workload. */
   largeBytes: number;
   /** Seconds of load per rep and side in the HTTP workloads. */
@@ -400,6 +404,7 @@ async function benchProvider(
     }
     if (wants("large") && options.largeBytes > 0) rows.push(...(await measureLarge(settings, options)));
     if (provider === "s3" && wants("redis-down")) rows.push(await measureRedisDown(settings, options));
+    if (wants("search")) rows.push(...(await measureSearch(settings, options)));
     if (HTTP_WORKLOADS.some(wants)) rows.push(...(await measureHttp(settings, options, wants)));
   } finally {
     await counter.close();

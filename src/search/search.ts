@@ -144,6 +144,12 @@ export class Search {
   /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */
   private async ensureBuilt(index: SearchIndex, area: UsageScope): Promise<boolean> {
     if (await index.isBuilt(this.sandboxId, area)) return true;
+    const { storage, sessions } = await this.backends();
+    if (!storage.capabilities.persistent && !sessions.shared) {
+      // Storage and index were born together in this process, and every write since was indexed.
+      await index.finishBuild(this.sandboxId, area, await index.beginBuild(this.sandboxId, area));
+      return true;
+    }
     return this.builds.run(`${area.kind}:${area.id}`, async () => {
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await index.isBuilt(this.sandboxId, area)) return true;

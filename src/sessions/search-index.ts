@@ -71,8 +71,9 @@ export class MemorySearchIndex implements SearchIndex {
       const area = this.area(sandboxId, scope);
       const old = area.docs.get(doc.artifactId);
       if (old) area.byPosition.delete(old.position);
-      area.docs.set(doc.artifactId, { position, doc: structuredClone(doc) });
-      area.byPosition.set(position, area.docs.get(doc.artifactId)!.doc);
+      // The store hands over a fresh copy and copies what it returns: no clone needed here.
+      area.docs.set(doc.artifactId, { position, doc });
+      area.byPosition.set(position, doc);
       if (old?.position !== position) area.sorted = null;
     }
   }

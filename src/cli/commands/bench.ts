@@ -20,6 +20,7 @@ median [min–max] over the reps and the ratio ours ÷ raw throughput (higher is
   --batch N            storeBatch size (default 100)
   --list-small N       artifacts in the small listed session (default 20)
   --list-large N       artifacts in the large listed session (default 10000)
+  --search-n N         artifacts in the searched user area (default 100000)
   --large-mib N        size of the streamed large artifact in MiB (default 100; 0 skips it)
   --http-seconds N     seconds of load per rep and side in the HTTP workloads (default 3)
   --workloads LIST     only these: ${WORKLOADS.join(",")}
@@ -44,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
       batch: { type: "string" },
       "list-small": { type: "string" },
       "list-large": { type: "string" },
+      "search-n": { type: "string" },
       "large-mib": { type: "string" },
       "http-seconds": { type: "string" },
       workloads: { type: "string" },
@@ -85,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
       batch: int("batch", values.batch, 100),
       listSmall: int("list-small", values["list-small"], 20),
       listLarge: int("list-large", values["list-large"], 10000),
+      searchN: values["search-n"] === undefined ? null : int("search-n", values["search-n"], 1),
       largeBytes: int("large-mib", values["large-mib"], 100, 0) * 1024 * 1024,
       httpSeconds: int("http-seconds", values["http-seconds"], 3),
       workloads,

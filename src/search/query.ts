@@ -76,7 +76,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
   if (query.text !== undefined) {
     const words = text(query.text, "text").toLowerCase().split(/\s+/).filter(Boolean);
     tests.push((m) => {
-      const hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
+      const hay = haystackOf(m);
       return words.every((w) => hay.includes(w));
     });
   }
@@ -86,12 +86,15 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
     after,
     before,
     matches(m, now) {
-      if (isExpired(m.expiresAt, now)) return false;
       if (area.kind === "user" && m.userId !== area.id) return false;
-      const at = Date.parse(m.storedAt);
-      if (after !== null && at < after) return false;
-      if (before !== null && at >= before) return false;
-      return tests.every((t) => t(m));
+      if (m.expiresAt !== null && isExpired(m.expiresAt, now)) return false;
+      if (after !== null || before !== null) {
+        const at = Date.parse(m.storedAt);
+        if (after !== null && at < after) return false;
+        if (before !== null && at >= before) return false;
+      }
+      for (const t of tests) if (!t(m)) return false;
+      return true;
     },
   };
 }
@@ -137,6 +140,17 @@ export function globToRegExp(glob: string): RegExp {
     else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
   }
   return new RegExp(`^${re}$`, "s");
+}
+
+/** The lowercased text a `text` search looks in; kept per metadata object (index entries repeat). */
+const haystacks = new WeakMap<ArtifactMetadata, string>();
+function haystackOf(m: ArtifactMetadata): string {
+  let hay = haystacks.get(m);
+  if (hay === undefined) {
+    hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
+    haystacks.set(m, hay);
+  }
+  return hay;
 }
 
 function metaText(meta: Record<string, unknown>): string {

@@ -33,6 +33,8 @@ export class MemoryDriver implements StorageDriver {
   private readonly objects = new Map<string, StoredObject>();
   /** Keys per folder (up to the last `/`), sorted lazily: listing a session is no full scan. */
   private readonly folders = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
+  /** Every key, sorted lazily (reset when a key comes or goes): wider prefixes list from it. */
+  private allSorted: string[] | null = null;
   /** sandboxId → artifactId → key. Nested, so a lookup hashes the caller's id strings, never a new one. */
   private readonly ids = new Map<string, Map<string, string>>();
   private writes = 0;
@@ -89,6 +91,7 @@ export class MemoryDriver implements StorageDriver {
 
   async delete(key: string): Promise<boolean> {
     if (!this.objects.delete(key)) return false;
+    this.allSorted = null;
     const folder = this.folders.get(folderOf(key));
     if (folder) {
       folder.keys.delete(key);
@@ -169,6 +172,7 @@ export class MemoryDriver implements StorageDriver {
       }
       folder.keys.add(key);
       folder.sorted = null;
+      this.allSorted = null;
     }
     this.objects.set(key, object);
   }
@@ -183,7 +187,18 @@ export class MemoryDriver implements StorageDriver {
         return folder.sorted;
       }
     }
-    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    this.allSorted ??= [...this.objects.keys()].sort();
+    const all = this.allSorted;
+    let lo = 0;
+    let hi = all.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (all[mid]! < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    let end = lo;
+    while (end < all.length && all[end]!.startsWith(prefix)) end++;
+    return all.slice(lo, end);
   }
 }
 

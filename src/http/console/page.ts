@@ -16,6 +16,7 @@ export const PAGE = `<!doctype html>
   <div class="who" id="who" hidden>
     <span>Signed in as <b id="user"></b></span>
     <span id="session-label">Session <code id="session"></code></span>
+    <span id="usage" class="usage" hidden></span>
     <form id="session-form" hidden>
       <label for="session-input">Session</label>
       <input id="session-input" list="session-list" autocomplete="off" spellcheck="false" size="18" required>
@@ -46,7 +47,7 @@ export const PAGE = `<!doctype html>
     <ul id="uploads" class="uploads" aria-label="Uploads"></ul>
     <div class="row end"><button id="clear-uploads" type="button" hidden>Clear finished uploads</button></div>
     <div class="listbar">
-      <input id="filter" type="search" placeholder="Filter by name" aria-label="Filter by name" autocomplete="off">
+      <input id="filter" type="search" placeholder="Search: words, image/*, reports/*.pdf, team=red" aria-label="Search this session" autocomplete="off">
       <span id="count" class="count" aria-live="polite"></span>
       <button id="refresh" type="button">Refresh</button>
     </div>

@@ -23,6 +23,9 @@ const state = {
   items: [],
   sort: { field: "storedAt", dir: "desc" },
   filter: "",
+  /** Results of the filter box's search (null while it is empty). */
+  found: null,
+  searchTimer: null,
   page: 0,
   selected: null,
   previewUrl: null,
@@ -167,7 +170,66 @@ async function refresh() {
     cursor = page.cursor;
   } while (cursor);
   state.items = items;
+  await runSearch();
+  await showUsage();
+}
+
+const MIME_TYPES = ["application", "audio", "font", "image", "message", "model", "multipart", "text", "video"];
+
+/**
+ * The filter box as a search of the session: image/* or application/pdf is a type, team=red a meta
+ * value, a word with * or ? a filename glob (reports/*.pdf), other words are looked for in names,
+ * summaries and meta.
+ */
+function searchQuery(filter) {
+  const params = new URLSearchParams({ sessionId: state.sessionId, limit: "1000" });
+  const meta = {};
+  const words = [];
+  for (const token of filter.trim().split(/\s+/).filter(Boolean)) {
+    const slash = token.indexOf("/");
+    if (slash > 0 && MIME_TYPES.includes(token.slice(0, slash).toLowerCase())) params.set("mime", token);
+    else if (/^[^=*?]+=.+$/.test(token)) {
+      const [key, ...rest] = token.split("=");
+      const value = rest.join("=");
+      try { meta[key] = JSON.parse(value); } catch { meta[key] = value; }
+    } else if (/[*?]/.test(token)) params.set("filename", token);
+    else words.push(token);
+  }
+  if (Object.keys(meta).length) params.set("meta", JSON.stringify(meta));
+  if (words.length) params.set("text", words.join(" "));
+  return params;
+}
+
+async function runSearch() {
+  const filter = state.filter.trim();
+  if (!filter) {
+    state.found = null;
+    render();
+    return;
+  }
+  const params = searchQuery(filter);
+  const found = [];
+  let cursor = null;
+  do {
+    if (cursor) params.set("cursor", cursor);
+    const page = await api("GET", "/search?" + params);
+    found.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor && found.length < 10000);
+  if (state.filter.trim() !== filter) return; // typed on meanwhile: a newer search follows
+  state.found = found;
   render();
+}
+
+async function showUsage() {
+  const u = await api("GET", "/usage");
+  const part = (n, max, unit) => (max === undefined ? unit(n) : unit(n) + " of " + unit(max));
+  const files = (n) => n + (n === 1 ? " file" : " files");
+  const limit = u.limit || {};
+  $("usage").textContent = "Using " + part(u.usage.bytes, limit.bytes, humanBytes) + ", " + part(u.usage.artifacts, limit.artifacts, files);
+  const full = (limit.bytes !== undefined && u.usage.bytes >= limit.bytes) || (limit.artifacts !== undefined && u.usage.artifacts >= limit.artifacts);
+  $("usage").classList.toggle("full", full);
+  $("usage").hidden = false;
 }
 
 function sorted(items) {
@@ -185,9 +247,7 @@ function sorted(items) {
 }
 
 function visibleItems() {
-  const needle = state.filter.trim().toLowerCase();
-  const matching = needle ? state.items.filter((m) => nameOf(m).toLowerCase().includes(needle)) : state.items;
-  return sorted(matching);
+  return sorted(state.found === null ? state.items : state.found);
 }
 
 function render() {
@@ -201,11 +261,11 @@ function render() {
     th.setAttribute("aria-sort", field === state.sort.field ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none");
   }
   const total = state.items.length;
-  $("count").textContent = state.filter.trim()
+  $("count").textContent = state.found !== null
     ? all.length + " of " + total + " files match"
     : total + (total === 1 ? " file" : " files") + ", " + humanBytes(state.items.reduce((n, m) => n + m.bytes, 0));
   $("empty").hidden = all.length > 0;
-  $("empty").textContent = total === 0 ? "No files in this session yet: drop some above." : "No file name matches the filter.";
+  $("empty").textContent = total === 0 ? "No files in this session yet: drop some above." : "No file matches the search.";
   $("pager").hidden = pages <= 1;
   $("page-info").textContent = "Page " + (state.page + 1) + " of " + pages;
   $("prev").disabled = state.page === 0;
@@ -480,7 +540,9 @@ async function confirmDelete(m) {
   await api("DELETE", "/artifacts/" + m.artifactId);
   if (state.selected && state.selected.artifactId === m.artifactId) closeDetail();
   state.items = state.items.filter((x) => x.artifactId !== m.artifactId);
+  if (state.found) state.found = state.found.filter((x) => x.artifactId !== m.artifactId);
   render();
+  await showUsage();
   say("Deleted " + nameOf(m));
 }
 
@@ -524,7 +586,8 @@ $("clear-uploads").addEventListener("click", () => {
 $("filter").addEventListener("input", () => {
   state.filter = $("filter").value;
   state.page = 0;
-  render();
+  clearTimeout(state.searchTimer);
+  state.searchTimer = setTimeout(guarded(runSearch), 150);
 });
 $("refresh").addEventListener("click", guarded(refresh));
 for (const button of document.querySelectorAll("th button[data-sort]")) {

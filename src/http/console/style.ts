@@ -36,6 +36,7 @@ header.bar { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1re
 header.bar h1 { font-size: 1.15rem; margin: 0; margin-right: auto; }
 .who { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem .75rem; color: var(--muted); }
 .who b { color: var(--text); }
+.usage.full { color: var(--danger); font-weight: 600; }
 .who form { display: flex; gap: .35rem; align-items: center; }
 main { max-width: 72rem; margin: 0 auto; padding: 1rem 1.25rem 4rem; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 1.25rem; box-shadow: var(--shadow); }

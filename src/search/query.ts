@@ -1,6 +1,7 @@
 import { ValidationError } from "../errors.js";
 import { validateSegment } from "../grid.js";
-import { type ArtifactMetadata, isExpired } from "../metadata.js";
+import { isExpired } from "../metadata.js";
+import type { IndexEntry } from "../sessions/search-index.js";
 
 /** What to find. One of `sessionId` / `userId` names the area searched; the rest filter it. */
 export interface SearchQuery {
@@ -33,7 +34,7 @@ export interface CompiledQuery {
   userId: string | null;
   after: number | null;
   before: number | null;
-  matches(m: ArtifactMetadata, now: number): boolean;
+  matches(m: IndexEntry, now: number): boolean;
 }
 
 export const SEARCH_LIMIT_MAX = 1000;
@@ -61,7 +62,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
     sessionId !== null ? { kind: "session" as const, id: sessionId } : { kind: "user" as const, id: userId! };
   const after = time(query.storedAfter, "storedAfter");
   const before = time(query.storedBefore, "storedBefore");
-  const tests: ((m: ArtifactMetadata) => boolean)[] = [];
+  const tests: ((m: IndexEntry) => boolean)[] = [];
   if (query.mime !== undefined) tests.push(mimeTest(text(query.mime, "mime")));
   if (query.filename !== undefined) {
     const re = globToRegExp(text(query.filename, "filename"));
@@ -117,7 +118,7 @@ function decodeSearchCursor(raw: string): string {
   return position;
 }
 
-function mimeTest(pattern: string): (m: ArtifactMetadata) => boolean {
+function mimeTest(pattern: string): (m: IndexEntry) => boolean {
   const p = pattern.toLowerCase();
   if (p === "*" || p === "*/*") return () => true;
   if (p.endsWith("/*")) {
@@ -143,8 +144,8 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /** The lowercased text a `text` search looks in; kept per metadata object (index entries repeat). */
-const haystacks = new WeakMap<ArtifactMetadata, string>();
-function haystackOf(m: ArtifactMetadata): string {
+const haystacks = new WeakMap<IndexEntry, string>();
+function haystackOf(m: IndexEntry): string {
   let hay = haystacks.get(m);
   if (hay === undefined) {
     hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();

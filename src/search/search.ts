@@ -1,11 +1,11 @@
 import type { BackendsGetter } from "../backends.js";
 import { KeyedMutex, mapLimit } from "../concurrency.js";
 import { SessionUnavailableError } from "../errors.js";
-import { GRID_ROOT, sessionPrefix } from "../grid.js";
+import { buildKey, GRID_ROOT, sessionPrefix } from "../grid.js";
 import { type ArtifactMetadata, type ArtifactRecord, toMetadata } from "../metadata.js";
 import type { SessionRules } from "../session-rules.js";
 import { unlessSessionsUnavailable } from "../sessions/breaker.js";
-import { positionOf, type SearchIndex } from "../sessions/search-index.js";
+import { type IndexEntry, positionOf, type SearchIndex } from "../sessions/search-index.js";
 import type { UsageScope } from "../sessions/usage.js";
 import {
   type CompiledQuery,
@@ -22,7 +22,9 @@ export interface SearchPage {
   cursor: string | null;
 }
 
-const BATCH = 1000;
+/** Index entries read per round trip: small first (a selective page fills early), then larger. */
+const FIRST_BATCH = 250;
+const BATCH_MAX = 4000;
 const LIST_PAGE = 1000;
 
 /**
@@ -87,7 +89,7 @@ export class Search {
     const index = await this.index();
     if (!index) return;
     const areas = areasOf(m);
-    await this.noteIfFailed(index, areas, () => index.put(this.sandboxId, areas, plain(m)));
+    await this.noteIfFailed(index, areas, () => index.put(this.sandboxId, areas, slim(m)));
   }
 
   /** Takes a removed artifact out of the index. */
@@ -121,22 +123,30 @@ export class Search {
     let from = q.before === null ? null : positionOf(q.before, "");
     if (page.cursor !== null && (from === null || page.cursor > from)) from = page.cursor;
     const to = q.after === null ? null : positionOf(q.after - 1, "");
-    const items: [string, ArtifactMetadata][] = [];
-    for (;;) {
-      const batch = await index.page(this.sandboxId, q.area, from, to, BATCH);
+    const items: [string, IndexEntry][] = [];
+    for (let size = FIRST_BATCH; ; size = Math.min(BATCH_MAX, size * 4)) {
+      const batch = await index.page(this.sandboxId, q.area, from, to, size);
       for (const m of batch) {
         if (!q.matches(m, now)) continue;
         items.push([positionOf(Date.parse(m.storedAt), m.artifactId), m]);
         if (items.length > page.limit) break;
       }
-      if (items.length > page.limit || batch.length < BATCH) break;
+      if (items.length > page.limit || batch.length < size) break;
       const last = batch[batch.length - 1]!;
       from = positionOf(Date.parse(last.storedAt), last.artifactId);
     }
     const more = items.length > page.limit;
     const shown = items.slice(0, page.limit);
+    const { storage, sessions } = await this.backends();
+    const full = (m: IndexEntry): ArtifactMetadata => ({
+      ...structuredClone(m),
+      sandboxId: this.sandboxId,
+      key: buildKey(this.sandboxId, m.sessionId, m.artifactId),
+      storageProvider: storage.name,
+      sessionProvider: sessions.name,
+    });
     return {
-      items: shown.map(([, m]) => structuredClone(m)),
+      items: shown.map(([, m]) => full(m)),
       cursor: more ? encodeSearchCursor(shown[shown.length - 1]![0]) : null,
     };
   }
@@ -158,7 +168,7 @@ export class Search {
         await this.eachStored(area, (r) => {
           if (r.status === "ready") records.push(r);
         });
-        await mapLimit(records, 32, (r) => index.put(this.sandboxId, [area], toMetadata(r)));
+        await mapLimit(records, 32, (r) => index.put(this.sandboxId, [area], slim(r)));
         if (await index.finishBuild(this.sandboxId, area, token)) return true;
       }
       return false;
@@ -204,7 +214,18 @@ function areasOf(m: Pick<ArtifactMetadata, "sessionId" | "userId">): UsageScope[
   return areas;
 }
 
-/** Metadata only: a record's status, upload limits and storage version stay out of the index. */
-function plain(m: ArtifactMetadata): ArtifactMetadata {
-  return toMetadata(m as ArtifactRecord);
+/**
+ * What the index keeps of an artifact: its metadata without what every entry of a store shares or
+ * the key that its ids spell (filled in again for results), and never a record's status, upload
+ * limits or storage version.
+ */
+function slim(m: ArtifactMetadata): IndexEntry {
+  const {
+    key: _key,
+    sandboxId: _sandbox,
+    storageProvider: _storage,
+    sessionProvider: _sessions,
+    ...kept
+  } = toMetadata(m as ArtifactRecord);
+  return kept;
 }

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import type { ArtifactMetadata } from "../metadata.js";
-import { idOfPosition, positionOf, type SearchIndex } from "./search-index.js";
+import { type IndexEntry, idOfPosition, positionOf, type SearchIndex } from "./search-index.js";
 import type { UsageScope } from "./usage.js";
 
 /**
@@ -61,7 +60,7 @@ export class RedisSearchIndex implements SearchIndex {
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
 
-  async put(sandboxId: string, areas: UsageScope[], doc: ArtifactMetadata): Promise<void> {
+  async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
     const json = JSON.stringify(doc);
     await this.run("update the search index", () =>
@@ -115,7 +114,7 @@ export class RedisSearchIndex implements SearchIndex {
     from: string | null,
     to: string | null,
     count: number,
-  ): Promise<ArtifactMetadata[]> {
+  ): Promise<IndexEntry[]> {
     const k = keys(sandboxId, area);
     const positions = await this.run("search", () =>
       this.client.zrangebylex(
@@ -130,10 +129,10 @@ export class RedisSearchIndex implements SearchIndex {
     if (positions.length === 0) return [];
     const ids = positions.map(idOfPosition);
     const values = await this.run("search", () => this.client.hmget(k.docs, ...ids));
-    const out: ArtifactMetadata[] = [];
+    const out: IndexEntry[] = [];
     for (const value of values) {
       if (value === null) continue; // removed between the two reads
-      out.push(JSON.parse(value.slice(value.indexOf("\n") + 1)) as ArtifactMetadata);
+      out.push(JSON.parse(value.slice(value.indexOf("\n") + 1)) as IndexEntry);
     }
     return out;
   }

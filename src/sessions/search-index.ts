@@ -1,5 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { ArtifactMetadata } from "../metadata.js";
+
+/** An artifact as the index keeps it: its metadata without the fields every entry of a store shares. */
+export type IndexEntry = Omit<ArtifactMetadata, "key" | "sandboxId" | "storageProvider" | "sessionProvider">;
+
 import type { UsageScope } from "./usage.js";
 
 /**
@@ -13,7 +17,7 @@ import type { UsageScope } from "./usage.js";
  */
 export interface SearchIndex {
   /** Adds or replaces an artifact's entry in each area. */
-  put(sandboxId: string, areas: UsageScope[], doc: ArtifactMetadata): Promise<void>;
+  put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void>;
   remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void>;
   isBuilt(sandboxId: string, area: UsageScope): Promise<boolean>;
   beginBuild(sandboxId: string, area: UsageScope): Promise<string>;
@@ -31,7 +35,7 @@ export interface SearchIndex {
     from: string | null,
     to: string | null,
     count: number,
-  ): Promise<ArtifactMetadata[]>;
+  ): Promise<IndexEntry[]>;
 }
 
 const TIME_MAX = 9_999_999_999_999;
@@ -55,9 +59,9 @@ function invertId(id: string): string {
 }
 
 interface Area {
-  docs: Map<string, { position: string; doc: ArtifactMetadata }>;
+  docs: Map<string, { position: string; doc: IndexEntry }>;
   sorted: string[] | null;
-  byPosition: Map<string, ArtifactMetadata>;
+  byPosition: Map<string, IndexEntry>;
   state: string | null;
 }
 
@@ -65,7 +69,7 @@ interface Area {
 export class MemorySearchIndex implements SearchIndex {
   private readonly areas = new Map<string, Area>();
 
-  async put(sandboxId: string, areas: UsageScope[], doc: ArtifactMetadata): Promise<void> {
+  async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
@@ -117,7 +121,7 @@ export class MemorySearchIndex implements SearchIndex {
     from: string | null,
     to: string | null,
     count: number,
-  ): Promise<ArtifactMetadata[]> {
+  ): Promise<IndexEntry[]> {
     const area = this.area(sandboxId, scope);
     area.sorted ??= [...area.byPosition.keys()].sort();
     const sorted = area.sorted;
@@ -130,7 +134,7 @@ export class MemorySearchIndex implements SearchIndex {
         else hi = mid;
       }
     }
-    const out: ArtifactMetadata[] = [];
+    const out: IndexEntry[] = [];
     for (let i = lo; i < sorted.length && out.length < count; i++) {
       const position = sorted[i]!;
       if (to !== null && position >= to) break;

@@ -53,6 +53,9 @@ export interface FilesystemDriverOptions {
   dirMode?: number;
 }
 
+/** How long a listing's walk serves its next pages (see `listing`). */
+const LISTING_REUSE_MS = 2000;
+
 export class FilesystemDriver implements StorageDriver {
   readonly name = "filesystem";
   readonly capabilities: DriverCapabilities = {
@@ -73,6 +76,13 @@ export class FilesystemDriver implements StorageDriver {
   private readonly dirMode: number;
   /** Folders known to exist, so a write does not mkdir (and stat) each time. */
   private readonly folders = new Set<string>();
+  /**
+   * The last listing's sorted keys, for its next pages: a listing of a wide prefix (a sandbox)
+   * walks the whole tree, and walking it again for each page of 1,000 made listing n keys cost
+   * n²/1,000 file visits. Continuations within LISTING_REUSE_MS reuse the walk; any write or
+   * delete in this process drops it.
+   */
+  private listing: { prefix: string; at: number; keys: string[] } | null = null;
 
   private constructor(options: FilesystemDriverOptions) {
     this.root = resolve(options.root);
@@ -94,6 +104,7 @@ export class FilesystemDriver implements StorageDriver {
     const path = this.pathOf(key);
     const temp = this.tempPath();
     const etag = randomBytes(8).toString("hex");
+    this.listing = null;
     let bytes: number;
     try {
       bytes = await this.writeObject(temp, body, options.meta, etag);
@@ -157,6 +168,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async delete(key: string): Promise<boolean> {
     const path = this.pathOf(key);
+    this.listing = null;
     return this.locked(path, async () => {
       try {
         await unlink(path);
@@ -174,10 +186,28 @@ export class FilesystemDriver implements StorageDriver {
   ): Promise<{ keys: string[]; more: boolean }> {
     const cut = prefix.lastIndexOf("/");
     const base = prefix.slice(0, cut + 1);
-    const all = (await this.filesUnder(base)).filter((k) => k.startsWith(prefix)).sort();
     const after = options.after ?? null;
-    const start = after === null ? 0 : all.findIndex((k) => k > after);
-    if (start < 0) return { keys: [], more: false };
+    const reuse =
+      after !== null &&
+      this.listing !== null &&
+      this.listing.prefix === prefix &&
+      Date.now() - this.listing.at < LISTING_REUSE_MS;
+    let all: string[];
+    if (reuse) all = this.listing!.keys;
+    else {
+      all = (await this.filesUnder(base)).filter((k) => k.startsWith(prefix)).sort();
+      this.listing = { prefix, at: Date.now(), keys: all };
+    }
+    let start = 0;
+    if (after !== null) {
+      let hi = all.length;
+      while (start < hi) {
+        const mid = (start + hi) >>> 1;
+        if (all[mid]! <= after) start = mid + 1;
+        else hi = mid;
+      }
+    }
+    if (start >= all.length) return { keys: [], more: false };
     const keys = all.slice(start, start + options.limit);
     return { keys, more: start + options.limit < all.length };
   }

@@ -101,6 +101,17 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     userId: ctx.userId,
     requestId: currentAuditScope()?.requestId ?? `mcp-${connection}-${String(request.mcpReq.id)}`,
   });
+  /** The page arguments of list_files and search_files. */
+  const paging = {
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_LIST_PAGE_SIZE)
+      .optional()
+      .describe(`Files per page (default ${ctx.listPageSize})`),
+    cursor: z.string().max(4096).optional().describe("nextCursor from the previous page"),
+  };
 
   const define = <S extends Shape>(name: ToolName, spec: ToolSpec<S>) => {
     server.registerTool(
@@ -317,14 +328,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       "filenames that start with it, like a directory (docs/).",
     input: {
       prefix: z.string().max(1024).optional().describe("Only filenames starting with this, e.g. docs/"),
-      limit: z
-        .number()
-        .int()
-        .min(1)
-        .max(MAX_LIST_PAGE_SIZE)
-        .optional()
-        .describe(`Files per page (default ${ctx.listPageSize})`),
-      cursor: z.string().max(4096).optional().describe("nextCursor from the previous page"),
+      ...paging,
     },
     annotations: { readOnlyHint: true, idempotentHint: true },
     run: async (args) => {
@@ -355,14 +359,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       storedBefore: z.string().max(64).optional().describe("ISO 8601: stored before this time"),
       text: z.string().min(1).max(1024).optional().describe("Words to find in filename, summary or meta"),
       allSessions: z.boolean().optional().describe("Search every session of your user, not only this one"),
-      limit: z
-        .number()
-        .int()
-        .min(1)
-        .max(MAX_LIST_PAGE_SIZE)
-        .optional()
-        .describe(`Files per page (default ${ctx.listPageSize})`),
-      cursor: z.string().max(4096).optional().describe("nextCursor from the previous page"),
+      ...paging,
     },
     annotations: { readOnlyHint: true, idempotentHint: true },
     run: async (args) => {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, inject, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, inject, it, test } from "vitest";
 import {
   AccessDeniedError,
   type ArtifactMetadata,
@@ -208,5 +208,29 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
     expect((await store.search({ userId: "alice", filename: "soon.txt" })).items).toHaveLength(1);
     await new Promise((done) => setTimeout(done, 1100));
     expect((await store.search({ userId: "alice", filename: "soon.txt" })).items).toHaveLength(0);
+  });
+});
+
+describe("filename globs", () => {
+  it("match as documented and stay fast on patterns with many stars", async () => {
+    const { compileGlob } = await import("../src/search/glob.js");
+    const cases: [string, string, boolean][] = [
+      ["reports/*.pdf", "reports/q1.pdf", true],
+      ["reports/*.pdf", "reports/2026/q1.pdf", false],
+      ["reports/**.pdf", "reports/2026/q1.pdf", true],
+      ["**/q1.pdf", "reports/2026/q1.pdf", true],
+      ["*", "a/b", false],
+      ["**", "a/b", true],
+      ["notes/?ravo-*", "notes/bravo-1.txt", true],
+      ["a?c", "a/c", false],
+      ["a*a", "a", false],
+      ["*/*", "a/b/c", false],
+    ];
+    for (const [glob, name, expected] of cases)
+      expect(compileGlob(glob)(name), `${glob} ${name}`).toBe(expected);
+    // A regular expression of this shape backtracks for longer than any test would wait.
+    const started = performance.now();
+    expect(compileGlob(`${"*a".repeat(400)}b`)("a".repeat(1000))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 });

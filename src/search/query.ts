@@ -2,6 +2,7 @@ import { ValidationError } from "../errors.js";
 import { validateSegment } from "../grid.js";
 import { isExpired } from "../metadata.js";
 import type { IndexEntry } from "../sessions/search-index.js";
+import { compileGlob } from "./glob.js";
 
 /** What to find. One of `sessionId` / `userId` names the area searched; the rest filter it. */
 export interface SearchQuery {
@@ -65,8 +66,8 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
   const tests: ((m: IndexEntry) => boolean)[] = [];
   if (query.mime !== undefined) tests.push(mimeTest(text(query.mime, "mime")));
   if (query.filename !== undefined) {
-    const re = globToRegExp(text(query.filename, "filename"));
-    tests.push((m) => m.filename !== null && re.test(m.filename));
+    const matchName = compileGlob(text(query.filename, "filename"));
+    tests.push((m) => m.filename !== null && matchName(m.filename));
   }
   if (query.meta !== undefined) {
     if (typeof query.meta !== "object" || query.meta === null || Array.isArray(query.meta))
@@ -126,21 +127,6 @@ function mimeTest(pattern: string): (m: IndexEntry) => boolean {
     return (m) => m.mime.toLowerCase().startsWith(family);
   }
   return (m) => m.mime.toLowerCase().split(";")[0]!.trim() === p;
-}
-
-export function globToRegExp(glob: string): RegExp {
-  let re = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === "*") {
-      if (glob[i + 1] === "*") {
-        re += ".*";
-        i++;
-      } else re += "[^/]*";
-    } else if (c === "?") re += "[^/]";
-    else re += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`, "s");
 }
 
 /** The lowercased text a `text` search looks in; kept per metadata object (index entries repeat). */

@@ -228,9 +228,7 @@ describe("filename globs", () => {
     ];
     for (const [glob, name, expected] of cases)
       expect(compileGlob(glob)(name), `${glob} ${name}`).toBe(expected);
-    // A regular expression of this shape backtracks for longer than any test would wait.
-    const started = performance.now();
+    // A regular expression of this shape backtracks for longer than the test's timeout.
     expect(compileGlob(`${"*a".repeat(400)}b`)("a".repeat(1000))).toBe(false);
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 });

@@ -1,6 +1,8 @@
+import { ArtifactVersions, validateVersion } from "./artifact-versions.js";
 import { Artifacts, LIST_PAGE_MAX, type RangeChooser } from "./artifacts.js";
 import type { Backends } from "./backends.js";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
+import { type Checkpoint, type CheckpointRestore, Checkpoints } from "./checkpoints.js";
 import { mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
@@ -14,10 +16,12 @@ import {
 } from "./errors.js";
 import { type ArtifactChangeKind, type ArtifactEvents, createArtifactEvents } from "./events.js";
 import {
-  buildKey,
+  keyBeside,
   newArtifactId,
   type ParsedGridKey,
   parseGridKey,
+  type Scope,
+  scopePrefix,
   sessionPrefix,
   validateSegment,
 } from "./grid.js";
@@ -34,6 +38,7 @@ import {
 import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
 import { RecordStore } from "./records.js";
+import { placeArtifact } from "./scopes.js";
 import { type AccessContext, SessionRules } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
@@ -51,8 +56,11 @@ import {
   Uploads,
   validateExpires,
 } from "./uploads.js";
+import type { VersionInfo } from "./versions.js";
 
 export type { RangeChooser } from "./artifacts.js";
+export type { Checkpoint, CheckpointRestore } from "./checkpoints.js";
+export type { Scope } from "./grid.js";
 export type { AccessContext } from "./session-rules.js";
 export {
   type MultipartUploadInfo,
@@ -63,8 +71,11 @@ export {
   type PresignUploadOptions,
   type RegisterUploadOptions,
 } from "./uploads.js";
+export type { VersionInfo } from "./versions.js";
 
 export interface StoreOptions extends AccessContext {
+  /** "session" (default), "user" (the user's own, across sessions; needs userId) or "sandbox" (shared; trusted calls only). */
+  scope?: Scope;
   mime?: string;
   summary?: string;
   filename?: string | null;
@@ -82,7 +93,17 @@ export interface BatchItem {
   ttl?: number | null;
 }
 
-export interface UpdateFileOptions extends AccessContext {
+/** Only if the artifact's etag is still this one; otherwise a ConflictError and nothing is written. */
+export interface IfMatch {
+  ifMatch?: string;
+}
+
+/** Read an earlier version (1, 2, …) instead of the current one. */
+export interface AtVersion {
+  version?: number;
+}
+
+export interface UpdateFileOptions extends AccessContext, IfMatch {
   data?: ArtifactData;
   summary?: string;
   meta?: Record<string, unknown>;
@@ -91,7 +112,7 @@ export interface UpdateFileOptions extends AccessContext {
   ttl?: number | null;
 }
 
-export interface UpdateMetadataOptions extends AccessContext {
+export interface UpdateMetadataOptions extends AccessContext, IfMatch {
   summary?: string;
   meta?: Record<string, unknown>;
   filename?: string | null;
@@ -122,6 +143,8 @@ export class ArtifactStore implements AsyncDisposable {
   private readonly sessions: SessionRules;
   private readonly artifacts: Artifacts;
   private readonly uploads: Uploads;
+  private readonly versions: ArtifactVersions;
+  private readonly checkpoints: Checkpoints;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
@@ -138,6 +161,14 @@ export class ArtifactStore implements AsyncDisposable {
       () => this.sessionProviderName,
     );
     this.uploads = new Uploads(this.config, backends, this.sessions, this.artifacts, this.signer);
+    this.versions = new ArtifactVersions(backends, this.artifacts);
+    this.checkpoints = new Checkpoints(
+      this.sandboxId,
+      backends,
+      this.sessions,
+      this.artifacts,
+      this.versions,
+    );
   }
 
   get storageProviderName(): string {
@@ -158,7 +189,10 @@ export class ArtifactStore implements AsyncDisposable {
         storageFactory(this.config).open(),
         sessionFactory(this.config).open(),
       ]);
-      const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions));
+      const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions), {
+        keepVersions: this.config.keepVersions,
+        keepVersionsDays: this.config.keepVersionsDays,
+      });
       return { storage, sessions };
     })();
     this.backendsPromise.catch(() => {
@@ -196,6 +230,7 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("delete session", async () => {
       await this.sessions.info(sessionId, context.userId);
       const removed = await this.artifacts.removeUnder(sessionPrefix(this.sandboxId, sessionId), () => true);
+      await this.checkpoints.removeAll(sessionId);
       await this.sessions.forget(sessionId);
       return removed;
     });
@@ -208,9 +243,9 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("store", async () => {
       const fields = this.artifacts.validateNewFields(options, "application/octet-stream");
       const body = toChunks(data);
-      const target = await this.sessions.resolveForWrite(options);
-      const record = this.artifacts.newRecord(target.session, fields);
-      this.changed(await this.artifacts.commitInto(target, record, body), "created");
+      const place = await placeArtifact(this.sessions, options);
+      const record = this.artifacts.newRecord(place, fields);
+      this.changed(await this.artifacts.commitInto(place, record, body), "created");
       return record.artifactId;
     });
   }
@@ -226,10 +261,15 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async storeBatch(
     items: BatchItem[],
-    options: AccessContext & { ttl?: number | null; concurrency?: number } = {},
+    options: AccessContext & { ttl?: number | null; concurrency?: number; scope?: Scope } = {},
   ): Promise<(string | null)[]> {
     if (!Array.isArray(items)) throw new ValidationError("items must be an array");
-    const session = await this.guard("store batch", () => this.sessions.resolve(options));
+    // The session is settled before any item is written, as each item stands alone.
+    const session = await this.guard("store batch", async () => {
+      const place = await placeArtifact(this.sessions, options);
+      await place.confirmed;
+      return place;
+    });
     return mapLimit(items, options.concurrency ?? 16, async (item) => {
       try {
         const fields = this.artifacts.validateNewFields(
@@ -307,7 +347,7 @@ export class ArtifactStore implements AsyncDisposable {
       const record: ArtifactRecord = {
         ...rest,
         artifactId: copyId,
-        key: buildKey(source.sandboxId, source.sessionId, copyId),
+        key: keyBeside(source.key, copyId),
         filename,
         meta: { ...meta, copiedFrom: source.artifactId },
         summary,
@@ -356,12 +396,20 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** Deletes an artifact; false when it did not exist. A delete wins over a concurrent update. */
-  async delete(artifactId: string, context: AccessContext = {}): Promise<boolean> {
+  /**
+   * Deletes an artifact and every version of it; false when it did not exist. A delete wins over a
+   * concurrent update. With `ifMatch`, only while its etag is that one (ConflictError otherwise).
+   */
+  async delete(artifactId: string, context: AccessContext & IfMatch = {}): Promise<boolean> {
     return this.guard("delete", async () => {
       let record: ArtifactRecord;
       try {
-        record = await this.artifacts.read(artifactId, context, { allowExpired: true, allowPending: true });
+        record = await this.artifacts.read(artifactId, context, {
+          allowExpired: true,
+          allowPending: true,
+          write: true,
+          ifMatch: context.ifMatch,
+        });
       } catch (err) {
         if (err instanceof ArtifactNotFoundError) return false;
         throw err;
@@ -391,16 +439,29 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** The whole content, checked against its sha256. */
-  async retrieve(artifactId: string, context: AccessContext = {}): Promise<Buffer> {
+  /** The whole content (or that of an earlier `version`), checked against its sha256. */
+  async retrieve(artifactId: string, context: AccessContext & AtVersion = {}): Promise<Buffer> {
     return this.guard("retrieve", async () => {
-      const { body: opened } = await this.artifacts.readOpen(artifactId, context);
+      // The current version: record and bytes from one storage read where the layout allows.
+      const opened =
+        context.version === undefined
+          ? (await this.artifacts.readOpen(artifactId, context)).body
+          : await this.earlierBody(artifactId, context, validateVersion(context.version));
       const bytes = await collect(opened.stream);
       if (bytes.byteLength !== opened.totalBytes || sha256Hex(bytes) !== opened.sha256) {
         throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
       }
       return bytes;
     });
+  }
+
+  private async earlierBody(
+    artifactId: string,
+    context: AccessContext,
+    version: number,
+  ): Promise<OpenedBody> {
+    const record = await this.artifacts.read(artifactId, context);
+    return version === record.version ? this.artifacts.openBody(record) : this.versions.body(record, version);
   }
 
   /** Content as text (UTF-8 unless `encoding` says otherwise), or as bytes with `asText: false`. */
@@ -423,12 +484,68 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async openStream(
     artifactId: string,
-    options: AccessContext & { range?: ByteRange | RangeChooser } = {},
+    options: AccessContext & AtVersion & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
       if (options.range === undefined) return this.artifacts.openVerifiedWhole(artifactId, options);
       const record = await this.artifacts.read(artifactId, options);
+      if (options.version !== undefined && options.version !== record.version) {
+        return this.versions.open(record, validateVersion(options.version), options.range);
+      }
       return this.artifacts.openVerified(record, options.range);
+    });
+  }
+
+  // ---- versions and checkpoints ---------------------------------------------------------------
+
+  /** The versions kept of an artifact, newest first (the current one included). */
+  async listVersions(artifactId: string, context: AccessContext = {}): Promise<VersionInfo[]> {
+    return this.guard("list versions", async () =>
+      this.versions.list(await this.artifacts.read(artifactId, context)),
+    );
+  }
+
+  /** Makes a new version with the content of `version` (history is kept); returns the new metadata. */
+  async restoreVersion(
+    artifactId: string,
+    version: number,
+    context: AccessContext = {},
+  ): Promise<ArtifactMetadata> {
+    return this.guard("restore version", async () => {
+      const restored = await this.versions.restore(artifactId, validateVersion(version), context);
+      return toMetadata(this.changed(restored, "updated"));
+    });
+  }
+
+  /** Records the current version of every artifact of a session. */
+  async createCheckpoint(
+    sessionId: string,
+    options: { name?: string; userId?: string } = {},
+  ): Promise<Checkpoint> {
+    return this.guard("create checkpoint", () => this.checkpoints.create(sessionId, options));
+  }
+
+  /** A session's checkpoints, newest first. */
+  async listCheckpoints(sessionId: string, options: { userId?: string } = {}): Promise<Checkpoint[]> {
+    return this.guard("list checkpoints", () => this.checkpoints.list(sessionId, options));
+  }
+
+  /**
+   * Brings every artifact of a checkpoint back to its recorded version (new versions, so history is
+   * kept) and deletes the session's artifacts created after it.
+   */
+  async restoreCheckpoint(
+    sessionId: string,
+    checkpointId: string,
+    options: { userId?: string } = {},
+  ): Promise<CheckpointRestore> {
+    return this.guard("restore checkpoint", async () => {
+      const result = await this.checkpoints.restore(sessionId, checkpointId, options);
+      for (const artifactId of result.restored)
+        this.changed({ sandboxId: this.sandboxId, sessionId, artifactId }, "updated");
+      for (const artifactId of result.deleted)
+        this.changed({ sandboxId: this.sandboxId, sessionId, artifactId }, "deleted");
+      return result;
     });
   }
 
@@ -444,8 +561,29 @@ export class ArtifactStore implements AsyncDisposable {
         // Sessions unavailable and nothing in storage names an owner: the listing is empty anyway.
         await unlessSessionsUnavailable(this.sessions.info(sessionId, options.userId), null);
       }
+      return this.listUnder(sessionPrefix(this.sandboxId, sessionId), options);
+    });
+  }
+
+  /** A user's own artifacts (scope "user"), from any of their sessions; pages like listBySession. */
+  async listByUser(
+    userId: string,
+    options: { limit?: number; cursor?: string | null } = {},
+  ): Promise<ArtifactPage> {
+    return this.guard("list", () => this.listUnder(scopePrefix(this.sandboxId, "user", { userId }), options));
+  }
+
+  /** The sandbox's shared artifacts (scope "sandbox"), readable by every user; pages like listBySession. */
+  async listShared(options: { limit?: number; cursor?: string | null } = {}): Promise<ArtifactPage> {
+    return this.guard("list", () => this.listUnder(scopePrefix(this.sandboxId, "sandbox", {}), options));
+  }
+
+  private async listUnder(
+    prefix: string,
+    options: { limit?: number; cursor?: string | null },
+  ): Promise<ArtifactPage> {
+    {
       const { storage } = await this.backends();
-      const prefix = sessionPrefix(this.sandboxId, sessionId);
       const visible = (r: ArtifactRecord) => r.status === "ready" && !isExpired(r.expiresAt);
       if (options.limit === undefined) {
         const all: ArtifactMetadata[] = [];
@@ -463,7 +601,7 @@ export class ArtifactStore implements AsyncDisposable {
       }
       const page = await storage.list(prefix, { limit, cursor: options.cursor ?? null });
       return asPage(page.records.filter(visible).map(toMetadata), page.cursor);
-    });
+    }
   }
 
   /** Artifacts of a session whose filename starts with `directoryPrefix` (e.g. "docs/"). */
@@ -480,11 +618,32 @@ export class ArtifactStore implements AsyncDisposable {
   // ---- signed URLs ----------------------------------------------------------------------------
 
   /** A URL that downloads the artifact for `expires` seconds (default 3600). */
-  async presign(artifactId: string, options: AccessContext & { expires?: number } = {}): Promise<string> {
+  async presign(
+    artifactId: string,
+    options: AccessContext & AtVersion & { expires?: number } = {},
+  ): Promise<string> {
     return this.guard("presign", async () => {
       const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
       const record = await this.artifacts.read(artifactId, options);
       const { storage } = await this.backends();
+      if (options.version !== undefined && options.version !== record.version) {
+        const entry = await this.versions.entry(record, validateVersion(options.version));
+        if (storage.capabilities.nativePresign && storage.presignGet) {
+          return storage.presignGet(record.key, {
+            expires,
+            filename: record.filename,
+            mime: entry.mime,
+            sha256: entry.sha256,
+            rev: storage.versionRevOf(entry),
+          });
+        }
+        return this.signer.sign({
+          method: "GET",
+          key: record.key,
+          expires: nowSeconds() + expires,
+          version: entry.version,
+        });
+      }
       if (storage.capabilities.nativePresign && storage.presignGet) {
         return storage.presignGet(record.key, {
           expires,
@@ -541,20 +700,32 @@ export class ArtifactStore implements AsyncDisposable {
   async openSigned(
     key: string,
     range?: ByteRange | RangeChooser,
+    version?: number | null,
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      const parsed = this.artifacts.parseOwnKey(key);
-      const record = await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId });
+      const record = await this.signedRecord(key);
+      if (version != null && version !== record.version) return this.versions.open(record, version, range);
       return this.artifacts.openVerified(record, range);
     });
   }
 
   /** For the HTTP handler: the metadata behind a verified signed GET (HEAD, conditional GET). */
-  async signedMetadata(key: string): Promise<ArtifactMetadata> {
+  async signedMetadata(key: string, version?: number | null): Promise<ArtifactMetadata> {
     return this.guard("metadata", async () => {
-      const parsed = this.artifacts.parseOwnKey(key);
-      return toMetadata(await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId }));
+      const record = await this.signedRecord(key);
+      if (version != null && version !== record.version) {
+        return this.versions.metadataAt(record, await this.versions.entry(record, version));
+      }
+      return toMetadata(record);
     });
+  }
+
+  /** The artifact a verified signed URL names: at exactly that key (its session or scope). */
+  private async signedRecord(key: string): Promise<ArtifactRecord> {
+    const parsed = this.artifacts.parseOwnKey(key);
+    const record = await this.artifacts.read(parsed.artifactId, {});
+    if (record.key !== key) throw new ArtifactNotFoundError("no such artifact");
+    return record;
   }
 
   // ---- multipart uploads ----------------------------------------------------------------------
@@ -687,13 +858,22 @@ export class ArtifactStore implements AsyncDisposable {
         }
         return found;
       };
-      const removed = await this.artifacts.removeUnder(`grid/${this.sandboxId}/`, async (r) => {
+      const { storage } = await this.backends();
+      const expired = async (r: ArtifactRecord): Promise<boolean> => {
         if (isExpired(r.expiresAt, now)) return true;
         if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
+        // User and sandbox artifacts outlive every session: only their own ttl applies.
+        if (r.scope !== "session") return false;
         if (expiredSessions.has(r.sessionId)) return true;
         const session = await sessionOf(r.sessionId);
         // The session store may have lost the session: fall back to the expiry recorded with the artifact.
         return session === null && isExpired(r.sessionExpiresAt, now);
+      };
+      const removed = await this.artifacts.removeUnder(`grid/${this.sandboxId}/`, async (r) => {
+        if (await expired(r)) return true;
+        // Retention of earlier versions (by count and age) applies to the artifacts that stay.
+        if (r.kept) await storage.pruneVersions(r);
+        return false;
       });
       for (const id of expiredSessions) await this.sessions.forget(id);
       await this.uploads.multipart.sweep(now);

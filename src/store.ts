@@ -465,14 +465,14 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   /** Content as text (UTF-8 unless `encoding` says otherwise), or as bytes with `asText: false`. */
-  async readFile(artifactId: string, options: AccessContext & { asText: false }): Promise<Buffer>;
+  async readFile(artifactId: string, options: AccessContext & AtVersion & { asText: false }): Promise<Buffer>;
   async readFile(
     artifactId: string,
-    options?: AccessContext & { asText?: true; encoding?: BufferEncoding },
+    options?: AccessContext & AtVersion & { asText?: true; encoding?: BufferEncoding },
   ): Promise<string>;
   async readFile(
     artifactId: string,
-    options: AccessContext & { asText?: boolean; encoding?: BufferEncoding } = {},
+    options: AccessContext & AtVersion & { asText?: boolean; encoding?: BufferEncoding } = {},
   ): Promise<string | Buffer> {
     const bytes = await this.retrieve(artifactId, options);
     return options.asText === false ? bytes : bytes.toString(options.encoding ?? "utf8");

@@ -274,7 +274,7 @@ export class RecordStore implements StorageProvider {
           etag = await this.writeHead(committed, headRev, condition);
         }
         await this.undoIfDeleted(committed);
-        this.inBackground(this.versions.prune(key, claimed.version, headRev));
+        this.inBackground(this.versions.dropOutgrown(key, claimed.version, headRev));
         return { ...committed, storage: { etag, rev: headRev } };
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;

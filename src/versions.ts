@@ -2,7 +2,7 @@ import { z } from "zod";
 import { mapLimit } from "./concurrency.js";
 import { ConflictError } from "./errors.js";
 import { asciiJson } from "./record-codec.js";
-import { type ObjectBody, releaseBody, type StorageDriver } from "./storage/driver.js";
+import type { ObjectBody, StorageDriver } from "./storage/driver.js";
 
 /**
  * The version log: earlier versions of an artifact's bytes, kept beside its head object.
@@ -25,8 +25,9 @@ import { type ObjectBody, releaseBody, type StorageDriver } from "./storage/driv
  * Version 1 costs no extra write: the first update keeps it by a server-side copy of the head.
  *
  * Retention. `keepVersions` earlier versions are kept besides the current one (0: no log at all,
- * updates cost what they did before), and none older than `keepVersionsDays` when set. Pruning
- * runs after a write, off its path, and during cleanup.
+ * updates cost what they did before), and none older than `keepVersionsDays` when set. After each
+ * write, off its path, the one version that fell out of the count is dropped; cleanup prunes by
+ * count and age from a listing.
  */
 
 const MARK = "~v";
@@ -207,6 +208,20 @@ export class VersionLog {
     return removed;
   }
 
+  /**
+   * After version `current` is written: drops the one version that fell out of `keepVersions`, if
+   * any (one HEAD and a DELETE, no listing). The age limit and anything missed (a writer that
+   * died before this ran) are left to prune(), which cleanup runs.
+   */
+  async dropOutgrown(key: string, current: number, headRev: string | null): Promise<void> {
+    const outgrown = current - this.policy.keepVersions - 1;
+    if (outgrown < 1) return;
+    const entry = await this.entry(key, outgrown);
+    if (!entry) return;
+    await this.driver.delete(versionKey(key, outgrown));
+    if (entry.rev && entry.rev !== headRev) await this.driver.delete(`${key}~${entry.rev}`).catch(() => {});
+  }
+
   /** Removes every version and revision object of a deleted artifact. */
   async removeAll(key: string): Promise<void> {
     let after: string | null = null;
@@ -231,10 +246,6 @@ export class VersionLog {
       after = page.keys[page.keys.length - 1]!;
     }
   }
-}
-
-export function releaseQuietly(got: ObjectBody | null): void {
-  if (got) releaseBody(got);
 }
 
 async function* chunksOf(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {

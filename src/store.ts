@@ -422,8 +422,16 @@ export class ArtifactStore implements AsyncDisposable {
 
   // ---- reading --------------------------------------------------------------------------------
 
-  async metadata(artifactId: string, context: AccessContext = {}): Promise<ArtifactMetadata> {
-    return this.guard("metadata", async () => toMetadata(await this.artifacts.read(artifactId, context)));
+  /** The artifact's metadata; with `version`, that earlier version's (its bytes, sha256, etag, mime). */
+  async metadata(artifactId: string, context: AccessContext & AtVersion = {}): Promise<ArtifactMetadata> {
+    return this.guard("metadata", async () => {
+      const record = await this.artifacts.read(artifactId, context);
+      if (context.version === undefined || context.version === record.version) return toMetadata(record);
+      return this.versions.metadataAt(
+        record,
+        await this.versions.entry(record, validateVersion(context.version)),
+      );
+    });
   }
 
   /** True when the artifact exists and has not expired. */

@@ -495,7 +495,9 @@ export class ArtifactStore implements AsyncDisposable {
     options: AccessContext & AtVersion & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      if (options.range === undefined) return this.artifacts.openVerifiedWhole(artifactId, options);
+      if (options.range === undefined && options.version === undefined) {
+        return this.artifacts.openVerifiedWhole(artifactId, options);
+      }
       const record = await this.artifacts.read(artifactId, options);
       if (options.version !== undefined && options.version !== record.version) {
         return this.versions.open(record, validateVersion(options.version), options.range);

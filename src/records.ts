@@ -81,7 +81,8 @@ export class RecordStore implements StorageProvider {
   constructor(
     private readonly driver: StorageDriver,
     private readonly locator: IdLocator,
-    retention: RetentionPolicy = { keepVersions: 10, keepVersionsDays: null },
+    // The store passes its own (keepVersions defaults to 10 there); the bare record layer keeps none.
+    retention: RetentionPolicy = { keepVersions: 0, keepVersionsDays: null },
   ) {
     this.versions = new VersionLog(driver, retention);
     this.name = driver.name;

@@ -10,12 +10,21 @@ import {
   ConflictError,
   ValidationError,
 } from "./errors.js";
-import { buildKey, newArtifactId, parseGridKey, validateSegment } from "./grid.js";
+import {
+  buildKey,
+  newArtifactId,
+  parseGridKey,
+  type Scope,
+  scopePrefix,
+  scopeSegment,
+  validateSegment,
+} from "./grid.js";
 import {
   type ArtifactMetadata,
   type ArtifactRecord,
   expiryFrom,
   isExpired,
+  newEtag,
   toMetadata,
   validateFilename,
   validateMeta,
@@ -42,6 +51,24 @@ export interface NewFields {
   ttl: number | null;
 }
 
+/** Where a new artifact goes: a session, or a user's or the sandbox's own scope. */
+export interface Placement {
+  scope: Scope;
+  session: SessionRecord | null;
+  userId: string | null;
+  /** Settles when the session the write goes to is confirmed (see SessionRules.resolveForWrite). */
+  confirmed: Promise<void>;
+}
+
+/** Flags of a read: what it tolerates, and whether the caller means to write (stricter for shared artifacts). */
+export interface ReadFlags {
+  allowExpired?: boolean;
+  allowPending?: boolean;
+  write?: boolean;
+  /** The etag the caller expects (`ifMatch`); anything else is a ConflictError. */
+  ifMatch?: string | undefined;
+}
+
 export interface ChangeOptions {
   summary?: string;
   meta?: Record<string, unknown>;
@@ -63,6 +90,7 @@ const UPDATABLE_FIELDS = new Set([
   "merge",
   "sessionId",
   "userId",
+  "ifMatch",
 ]);
 
 /**
@@ -89,11 +117,7 @@ export class Artifacts {
   }
 
   /** Loads an artifact's record (cache, then storage) and applies expiry and access rules. */
-  async read(
-    artifactId: string,
-    context: AccessContext,
-    flags: { allowExpired?: boolean; allowPending?: boolean } = {},
-  ): Promise<ArtifactRecord> {
+  async read(artifactId: string, context: AccessContext, flags: ReadFlags = {}): Promise<ArtifactRecord> {
     const cached = await this.cached(artifactId, context);
     const record =
       cached ?? (await this.fromStorage(artifactId, context, (storage, key) => storage.getRecord(key)));
@@ -161,38 +185,80 @@ export class Artifacts {
     artifactId: string,
     record: ArtifactRecord | null,
     context: AccessContext,
-    flags: { allowExpired?: boolean; allowPending?: boolean } = {},
+    flags: ReadFlags = {},
   ): Promise<ArtifactRecord> {
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
-    if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
-      throw new AccessDeniedError(`artifact ${artifactId} belongs to another session`, {
-        subject: { sessionId: record.sessionId, artifactId },
-      });
-    }
-    if (context.userId !== undefined) {
-      const owner = await this.sessions.ownerOf(record);
-      if (owner !== context.userId)
-        throw new AccessDeniedError(`artifact ${artifactId} belongs to another user`, {
-          subject: { sessionId: record.sessionId, artifactId },
-        });
-    }
+    await this.checkAccess(record, context, flags.write === true);
     if (record.status === "pending" && !flags.allowPending)
       throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
     if (!flags.allowExpired && isExpired(record.expiresAt))
       throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
+    if (flags.ifMatch !== undefined && flags.ifMatch !== record.etag) {
+      throw new ConflictError(`artifact ${artifactId} has changed: its etag is no longer ${flags.ifMatch}`);
+    }
     return record;
   }
 
-  /** A new record in `session` with a fresh unguessable id. */
-  newRecord(session: SessionRecord, fields: NewFields): ArtifactRecord {
+  /**
+   * Who may use an artifact. A session artifact: callers of its session (and its owner). A user
+   * artifact: its user, from any of their sessions. A sandbox artifact: read by anyone; written
+   * only by trusted calls (no userId).
+   */
+  private async checkAccess(record: ArtifactRecord, context: AccessContext, write: boolean): Promise<void> {
+    const scope = record.scope ?? "session";
+    const id = record.artifactId;
+    const subject = { sessionId: record.sessionId, artifactId: id };
+    if (scope === "sandbox") {
+      if (write && context.userId !== undefined) {
+        throw new AccessDeniedError(`artifact ${id} is shared by the sandbox: only trusted calls change it`, {
+          subject,
+        });
+      }
+      return;
+    }
+    if (scope === "user") {
+      const owner = parseGridKey(record.key)?.scopeUserId ?? null;
+      if (context.userId !== undefined && context.userId !== owner) {
+        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
+      }
+      if (context.userId === undefined && context.sessionId !== undefined) {
+        // Only from one of the owner's sessions.
+        const session = await this.sessions.info(context.sessionId);
+        const sessionOwner = session?.userId ?? null;
+        if (sessionOwner !== owner)
+          throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
+      }
+      return;
+    }
+    if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
+      throw new AccessDeniedError(`artifact ${id} belongs to another session`, { subject });
+    }
+    if (context.userId !== undefined) {
+      const owner = await this.sessions.ownerOf(record);
+      if (owner !== context.userId)
+        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
+    }
+  }
+
+  /** A new record with a fresh unguessable id: in `place.session`, or in a user's or the sandbox's scope. */
+  newRecord(place: SessionRecord | Placement, fields: NewFields): ArtifactRecord {
+    const { scope, session, userId } =
+      "scope" in place && "session" in place
+        ? place
+        : {
+            scope: "session" as const,
+            session: place as SessionRecord,
+            userId: (place as SessionRecord).userId,
+          };
     const now = Date.now();
     const artifactId = newArtifactId();
     const iso = new Date(now).toISOString();
+    const owner = scope === "session" ? session!.sessionId : scopeSegment(scope, { userId });
     return {
       artifactId,
-      sessionId: session.sessionId,
+      sessionId: owner,
       sandboxId: this.sandboxId,
-      key: buildKey(this.sandboxId, session.sessionId, artifactId),
+      key: scopePrefix(this.sandboxId, scope, { sessionId: owner, userId }) + artifactId,
       ...fields,
       bytes: 0,
       sha256: "",
@@ -201,9 +267,13 @@ export class Artifacts {
       expiresAt: expiryFrom(now, fields.ttl),
       storageProvider: this.storageName(),
       sessionProvider: this.sessionName(),
-      userId: session.userId,
+      userId: session?.userId ?? userId,
       status: "ready",
-      sessionExpiresAt: session.expiresAt,
+      // Only session artifacts end with their session; the others have their own ttl alone.
+      sessionExpiresAt: scope === "session" ? session!.expiresAt : null,
+      scope,
+      version: 1,
+      etag: newEtag(1),
     };
   }
 
@@ -230,12 +300,17 @@ export class Artifacts {
   async commit(
     record: ArtifactRecord,
     body: AsyncIterable<Uint8Array>,
-    options: { replacing?: boolean } = {},
+    options: { replacing?: boolean; previous?: ArtifactRecord; exact?: boolean } = {},
   ): Promise<ArtifactRecord> {
     const { storage } = await this.backends();
     if (options.replacing) await this.cacheEvict(record);
-    const committed = await storage.put(record, body, { fresh: !options.replacing });
-    await this.cachePut(committed);
+    const committed = await storage.put(record, body, {
+      fresh: !options.replacing,
+      ...(options.previous && { previous: options.previous }),
+      ...(options.exact && { exact: true }),
+    });
+    // Without a storage version it was kept as an earlier version: a newer one is current.
+    if (committed.storage) await this.cachePut(committed);
     return committed;
   }
 
@@ -245,7 +320,7 @@ export class Artifacts {
    * the refusal thrown, so only writes into a confirmed session are acknowledged.
    */
   async commitInto(
-    target: WriteTarget,
+    target: Pick<WriteTarget, "confirmed">,
     record: ArtifactRecord,
     body: AsyncIterable<Uint8Array>,
   ): Promise<ArtifactRecord> {
@@ -261,13 +336,19 @@ export class Artifacts {
   /** Replaces content: read, build, commit, one update of an artifact at a time in this process. */
   async replaceContent(
     artifactId: string,
-    context: AccessContext,
+    context: AccessContext & { ifMatch?: string | undefined },
     build: (current: ArtifactRecord) => ArtifactRecord,
     body: AsyncIterable<Uint8Array>,
   ): Promise<ArtifactRecord> {
     return this.updates.run(artifactId, async () => {
-      const next = build(await this.read(artifactId, context));
-      return this.commit(next, body, { replacing: true });
+      const current = await this.read(artifactId, context, { write: true, ifMatch: context.ifMatch });
+      const next = build(current);
+      // With ifMatch the write replaces exactly the version checked, or fails.
+      return this.commit(next, body, {
+        replacing: true,
+        previous: current,
+        exact: context.ifMatch !== undefined,
+      });
     });
   }
 
@@ -278,12 +359,12 @@ export class Artifacts {
    */
   async rewrite(
     artifactId: string,
-    context: AccessContext,
+    context: AccessContext & { ifMatch?: string | undefined },
     build: (current: ArtifactRecord) => ArtifactRecord,
   ): Promise<ArtifactRecord> {
     return this.updates.run(artifactId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const next = build(await this.read(artifactId, context));
+        const next = build(await this.read(artifactId, context, { write: true, ifMatch: context.ifMatch }));
         try {
           const { storage } = await this.backends();
           await this.cacheEvict(next);
@@ -449,7 +530,7 @@ export class Artifacts {
  * Passes a full body through, checking it against its size and sha256. The last chunk is held
  * back until the check passes, so a reader of corrupted bytes gets an error, never a complete body.
  */
-async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
+export async function* verifiedStream(body: OpenedBody, artifactId: string): AsyncIterable<Uint8Array> {
   const hash = createHash("sha256");
   let bytes = 0;
   let held: Uint8Array | null = null;

@@ -80,6 +80,13 @@ export interface ArtifactStoreOptions {
    * (each option wins over its own variable). Default: none.
    */
   quotas?: QuotaOptions;
+  /**
+   * Earlier versions of each artifact kept besides the current one; 0 keeps no history (an update
+   * then costs what it did before versions existed). Env: ARTIFACT_KEEP_VERSIONS. Default 10.
+   */
+  keepVersions?: number;
+  /** Earlier versions older than this many days are dropped; null keeps them regardless of age. Env: ARTIFACT_KEEP_VERSIONS_DAYS. Default null. */
+  keepVersionsDays?: number | null;
 }
 
 export interface ResolvedConfig {
@@ -96,6 +103,8 @@ export interface ResolvedConfig {
   publicUrl: string;
   requireExplicitSessions: boolean;
   quotas: QuotaOptions | null;
+  keepVersions: number;
+  keepVersionsDays: number | null;
 }
 
 let configured: ArtifactStoreOptions = {};
@@ -261,6 +270,17 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
       o.requireExplicitSessions ??
       ["1", "true", "yes"].includes(nonEmpty(env.ARTIFACT_REQUIRE_SESSIONS) ?? ""),
     quotas: validateQuotas(mergeQuotas(quotasFromEnv(env), o.quotas)),
+    keepVersions: resolveKeepVersions(o.keepVersions ?? nonEmpty(env.ARTIFACT_KEEP_VERSIONS)),
+    keepVersionsDays:
+      o.keepVersionsDays === null
+        ? null
+        : o.keepVersionsDays === undefined && nonEmpty(env.ARTIFACT_KEEP_VERSIONS_DAYS) === undefined
+          ? null
+          : positiveNumber(
+              o.keepVersionsDays ?? nonEmpty(env.ARTIFACT_KEEP_VERSIONS_DAYS),
+              "ARTIFACT_KEEP_VERSIONS_DAYS",
+              0,
+            ),
   };
 }
 
@@ -331,6 +351,19 @@ function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
       ? "Storage provider ibm_cos needs HMAC credentials: set IBM_COS_ACCESS_KEY and IBM_COS_SECRET_KEY"
       : "Storage provider s3 needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or AWS_USE_DEFAULT_CREDENTIALS=1 to use an IAM role",
   );
+}
+
+const DEFAULT_KEEP_VERSIONS = 10;
+
+function resolveKeepVersions(value: number | string | undefined): number {
+  if (value === undefined) return DEFAULT_KEEP_VERSIONS;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ValidationError(
+      `keepVersions (ARTIFACT_KEEP_VERSIONS) must be a whole number, 0 or more (got ${JSON.stringify(value)})`,
+    );
+  }
+  return n;
 }
 
 function positiveNumber(value: number | string | undefined, name: string, fallback: number): number {

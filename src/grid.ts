@@ -2,8 +2,14 @@ import { randomBytes } from "node:crypto";
 import { ValidationError } from "./errors.js";
 
 /**
- * Grid keys: `grid/{sandboxId}/{sessionId}/{artifactId}`. Every segment is validated so that no
- * caller-supplied id can produce a key outside its prefix.
+ * Grid keys: `grid/{sandboxId}/{owner}/{artifactId}`, where `{owner}` says the artifact's scope:
+ *
+ *   grid/{sandbox}/{sessionId}/{id}       scope "session": a session id (starts with a letter or digit)
+ *   grid/{sandbox}/_u-{userId}/{id}       scope "user": the user's own, across all their sessions
+ *   grid/{sandbox}/_shared/{id}           scope "sandbox": shared by every user of the sandbox
+ *
+ * No session id can start with `_`, so the reserved forms never collide with a session. Every
+ * segment is validated so that no caller-supplied id can produce a key outside its prefix.
  */
 
 export const GRID_ROOT = "grid";
@@ -13,6 +19,11 @@ export const MAX_SEGMENT_LENGTH = 128;
 // names are impossible, and names starting with `_` stay free for reserved scopes. `/`, `\`, `%`,
 // `:`, NUL and whitespace are not in the set.
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
+
+export type Scope = "session" | "user" | "sandbox";
+export const SCOPES: readonly Scope[] = ["session", "user", "sandbox"];
+const USER_MARK = "_u-";
+const SHARED = "_shared";
 
 export type SegmentKind = "sandboxId" | "sessionId" | "artifactId" | "userId";
 
@@ -38,8 +49,49 @@ export interface ParsedGridKey {
   sandboxId: string;
   sessionId: string;
   artifactId: string;
-  /** The `grid/{sandbox}/{session}/` prefix the artifact lives under. */
+  /** The `grid/{sandbox}/{owner}/` prefix the artifact lives under. */
   sessionPrefix: string;
+  scope: Scope;
+  /** The owning user of a user-scope key; null otherwise. */
+  scopeUserId: string | null;
+}
+
+/** The `{owner}` segment of a scope: a session id, `_u-{userId}` or `_shared`. */
+export function scopeSegment(scope: Scope, ids: { sessionId?: string; userId?: string | null }): string {
+  if (scope === "sandbox") return SHARED;
+  if (scope === "user") return `${USER_MARK}${validateSegment(ids.userId, "userId")}`;
+  return validateSegment(ids.sessionId, "sessionId");
+}
+
+/** The prefix every artifact of a scope's owner sits under. */
+export function scopePrefix(
+  sandboxId: string,
+  scope: Scope,
+  ids: { sessionId?: string; userId?: string | null },
+): string {
+  return `${GRID_ROOT}/${validateSegment(sandboxId, "sandboxId")}/${scopeSegment(scope, ids)}/`;
+}
+
+/** Which scope an `{owner}` segment names, or null when it is no valid one. */
+export function parseScopeSegment(segment: string): { scope: Scope; userId: string | null } | null {
+  try {
+    if (segment === SHARED) return { scope: "sandbox", userId: null };
+    if (segment.startsWith(USER_MARK)) {
+      return { scope: "user", userId: validateSegment(segment.slice(USER_MARK.length), "userId") };
+    }
+    validateSegment(segment, "sessionId");
+    return { scope: "session", userId: null };
+  } catch {
+    return null;
+  }
+}
+
+export function validateScope(scope: unknown): Scope {
+  if (scope === undefined) return "session";
+  if (typeof scope !== "string" || !(SCOPES as readonly string[]).includes(scope)) {
+    throw new ValidationError(`scope must be one of ${SCOPES.join(", ")}`);
+  }
+  return scope as Scope;
 }
 
 export function sessionPrefix(sandboxId: string, sessionId: string): string {
@@ -50,6 +102,13 @@ export function buildKey(sandboxId: string, sessionId: string, artifactId: strin
   return sessionPrefix(sandboxId, sessionId) + validateSegment(artifactId, "artifactId");
 }
 
+/** The key of another artifact beside `key` (same sandbox and owner segment). */
+export function keyBeside(key: string, artifactId: string): string {
+  const parsed = parseGridKey(key);
+  if (!parsed) throw new ValidationError(`not a grid key: ${key}`);
+  return parsed.sessionPrefix + validateSegment(artifactId, "artifactId");
+}
+
 /** Parses a grid key; returns null for anything that is not a well-formed, valid key. */
 export function parseGridKey(key: string): ParsedGridKey | null {
   if (typeof key !== "string") return null;
@@ -58,17 +117,20 @@ export function parseGridKey(key: string): ParsedGridKey | null {
   const [, sandboxId, sessionId, artifactId] = parts as [string, string, string, string];
   try {
     validateSegment(sandboxId, "sandboxId");
-    validateSegment(sessionId, "sessionId");
     validateSegment(artifactId, "artifactId");
   } catch {
     return null;
   }
+  const owner = parseScopeSegment(sessionId);
+  if (!owner) return null;
   return {
     grid: GRID_ROOT,
     sandboxId,
     sessionId,
     artifactId,
     sessionPrefix: `${GRID_ROOT}/${sandboxId}/${sessionId}/`,
+    scope: owner.scope,
+    scopeUserId: owner.userId,
   };
 }
 

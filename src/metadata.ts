@@ -1,5 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ValidationError } from "./errors.js";
+import type { Scope } from "./grid.js";
 
 /** What callers see about an artifact. Timestamps are ISO-8601 strings; `ttl` null means "never". */
 export interface ArtifactMetadata {
@@ -21,6 +23,15 @@ export interface ArtifactMetadata {
   sessionProvider: string;
   /** The user that stored it, when known. */
   userId: string | null;
+  /**
+   * Who it belongs to: "session" (its session), "user" (its user, from any of their sessions) or
+   * "sandbox" (shared: readable by every user, written only by trusted calls).
+   */
+  scope: Scope;
+  /** 1 for the first bytes written, then one more for every write of new bytes. */
+  version: number;
+  /** Changes with every write (bytes or metadata): the precondition for `ifMatch`. */
+  etag: string;
 }
 
 /**
@@ -38,6 +49,8 @@ export interface ArtifactRecord extends ArtifactMetadata {
    * object holds them). Filled by the record layer; never part of the public metadata.
    */
   storage?: StorageVersion | undefined;
+  /** This version's bytes are also in the version log (src/versions.ts): no copy needed to keep them. */
+  kept?: boolean | undefined;
 }
 
 export interface StorageVersion {
@@ -63,6 +76,10 @@ export const artifactRecordSchema = z.object({
   storageProvider: z.string(),
   sessionProvider: z.string(),
   userId: z.string().nullable(),
+  scope: z.enum(["session", "user", "sandbox"]).optional(),
+  version: z.number().int().positive().optional(),
+  etag: z.string().optional(),
+  kept: z.boolean().optional(),
   status: z.enum(["ready", "pending"]),
   sessionExpiresAt: z.string().nullable(),
   upload: z
@@ -98,7 +115,7 @@ export function copyRecord(record: ArtifactRecord): ArtifactRecord {
 
 /** The public view: strips the internal fields of a record. */
 export function toMetadata(record: ArtifactRecord): ArtifactMetadata {
-  const { status: _s, sessionExpiresAt: _e, upload: _u, storage: _v, ...metadata } = record;
+  const { status: _s, sessionExpiresAt: _e, upload: _u, storage: _v, kept: _k, ...metadata } = record;
   return metadata;
 }
 
@@ -189,4 +206,9 @@ export function expiryFrom(nowMs: number, ttl: number | null): string | null {
 
 export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean {
   return expiresAt !== null && Date.parse(expiresAt) <= nowMs;
+}
+
+/** A fresh public etag: opaque, different for every write. */
+export function newEtag(version: number): string {
+  return `${version}-${randomBytes(8).toString("hex")}`;
 }

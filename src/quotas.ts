@@ -178,7 +178,9 @@ export class Quotas {
     const session = this.limits?.session;
     // Users first: a refused session then has nothing of the user's to give back, most of the time.
     if (user && owner.userId !== null) scopes.push([{ kind: "user", id: owner.userId }, user]);
-    if (session) scopes.push([{ kind: "session", id: owner.sessionId }, session]);
+    // User- and sandbox-scope artifacts sit in a reserved segment (`_u-…`, `_shared`), no session.
+    if (session && !owner.sessionId.startsWith("_"))
+      scopes.push([{ kind: "session", id: owner.sessionId }, session]);
     return scopes;
   }
 

@@ -26,9 +26,19 @@ const headMetaSchema = z.object({
   r: z.unknown().optional(),
   rev: z
     .string()
-    .regex(/^[0-9a-f]{16}$/)
+    .regex(/^([0-9a-f]{16}|v\d{10})$/)
     .optional(),
 });
+
+/** `~` is in no valid id, so no artifact key can spell a revision's key. */
+export function revKey(key: string, rev: string): string {
+  return `${key}~${rev}`;
+}
+
+/** A revision that is a version object of the version log (src/versions.ts), not a bare body. */
+export function isVersionRev(rev: string): boolean {
+  return rev.startsWith("v");
+}
 
 export interface DecodedHead {
   /** Null when the record is the head's body (read it with decodeRecordBody). */
@@ -39,8 +49,8 @@ export interface DecodedHead {
 
 type Stored = Omit<ArtifactRecord, "artifactId" | "sessionId" | "sandboxId" | "key" | "storage">;
 
-function stored(record: ArtifactRecord): Stored {
-  const { artifactId: _a, sessionId: _s, sandboxId: _b, key: _k, storage: _t, ...rest } = record;
+function stored(record: ArtifactRecord): Omit<Stored, "scope"> {
+  const { artifactId: _a, sessionId: _s, sandboxId: _b, key: _k, storage: _t, scope: _c, ...rest } = record;
   return rest;
 }
 
@@ -69,12 +79,17 @@ function withKey(value: unknown, key: string): ArtifactRecord | null {
   if (!parsed) return null;
   const checked = storedRecordSchema.safeParse(value);
   if (!checked.success) return null;
+  const stored = checked.data as Partial<Stored> & Stored;
   return {
     artifactId: parsed.artifactId,
     sessionId: parsed.sessionId,
     sandboxId: parsed.sandboxId,
     key,
-    ...(checked.data as Stored),
+    ...stored,
+    // The key says the scope; records written before versions existed are version 1.
+    scope: parsed.scope,
+    version: stored.version ?? 1,
+    etag: stored.etag ?? `1-${stored.sha256.slice(0, 16) || "pending"}`,
   };
 }
 

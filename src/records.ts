@@ -5,8 +5,15 @@ import { mapLimit } from "./concurrency.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
 import { GRID_ROOT, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
-import type { ArtifactRecord, StorageVersion } from "./metadata.js";
-import { decodeHeadMeta, decodeRecordBody, encodeHeadMeta, encodeRecordBody } from "./record-codec.js";
+import { type ArtifactRecord, newEtag, type StorageVersion } from "./metadata.js";
+import {
+  decodeHeadMeta,
+  decodeRecordBody,
+  encodeHeadMeta,
+  encodeRecordBody,
+  isVersionRev,
+  revKey,
+} from "./record-codec.js";
 import { type ObjectBody, releaseBody, type StorageDriver, type WriteCondition } from "./storage/driver.js";
 import { decodeCursor, encodeCursor } from "./storage/paging.js";
 import type {
@@ -21,6 +28,20 @@ import type {
   StorageProvider,
   StoredSession,
 } from "./storage/provider.js";
+import {
+  type RetentionPolicy,
+  type VersionEntry,
+  type VersionInfo,
+  VersionLog,
+  versionKey,
+  versionRev,
+} from "./versions.js";
+
+/** What a head read says: its storage version, and the record's version number when in meta. */
+interface HeadState extends StorageVersion {
+  version: number | null;
+  kept: boolean;
+}
 
 /**
  * Artifacts over any storage driver: the one place that knows how a record sits with its bytes.
@@ -42,8 +63,6 @@ import type {
  * either one object or a record naming an immutable revision.
  */
 
-/** The head objects of an artifact's bytes; `~` is in no valid id, so no artifact key can spell it. */
-const REV_MARK = "~";
 const UPLOADS = "_uploads";
 const LIST_PAGE_MAX = 1000;
 const LIST_CONCURRENCY = 32;
@@ -56,11 +75,16 @@ export class RecordStore implements StorageProvider {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
   private readonly background = new Set<Promise<unknown>>();
+  /** Earlier versions of every artifact (src/versions.ts). */
+  readonly versions: VersionLog;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly locator: IdLocator,
+    // The store passes its own (keepVersions defaults to 10 there); the bare record layer keeps none.
+    retention: RetentionPolicy = { keepVersions: 0, keepVersionsDays: null },
   ) {
+    this.versions = new VersionLog(driver, retention);
     this.name = driver.name;
     const c = driver.capabilities;
     this.capabilities = {
@@ -86,27 +110,50 @@ export class RecordStore implements StorageProvider {
     // a caller's own) replaces whatever is there now, or creates it.
     let condition: WriteCondition = { ifNoneMatch: true };
     let replaced: string | null = null;
-    const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
+    const state = options.fresh || record.storage ? null : await this.version(key);
+    const current = options.fresh ? null : (record.storage ?? state);
+    const readVersion = current ? (state?.version ?? record.version ?? 1) : 0;
     if (current) {
       condition = { ifMatch: current.etag };
       replaced = current.rev;
     } else if (record.storage) {
       throw new ArtifactNotFoundError(`artifact ${record.artifactId} no longer exists`);
     }
+    if (current && this.versions.enabled && record.status === "ready" && record.sha256 !== "") {
+      return this.putVersioned(record, measured, source, current, readVersion, options);
+    }
     // A new artifact's index entry is written while its bytes go up.
     const indexed = current ? null : this.locator.add(record.sandboxId, record.artifactId, key);
     indexed?.catch(() => {});
+    const stamp = (version: number): ArtifactRecord => ({
+      ...record,
+      bytes: measured.bytes,
+      sha256: measured.sha256,
+      version,
+      etag: newEtag(version),
+      kept: false,
+    });
     try {
       const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
-      if (head.ended) {
-        const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
-        const meta = encodeHeadMeta(committed, null);
-        if (this.fits(meta)) {
-          const version = await this.withRetries(record, condition, replaced, options.exact, (cond) =>
-            this.driver.put(key, chunksOf(head.chunks), { meta, contentType: record.mime, ...cond }),
-          );
-          return this.finishWrite(committed, version, null, indexed);
-        }
+      if (head.ended && this.fits(encodeHeadMeta(stamp(readVersion + 1), null))) {
+        const written = await this.withRetries(
+          record,
+          condition,
+          replaced,
+          readVersion,
+          options.exact,
+          async (cond, n) => {
+            const committed = stamp(n);
+            const meta = encodeHeadMeta(committed, null);
+            const put = await this.driver.put(key, chunksOf(head.chunks), {
+              meta,
+              contentType: record.mime,
+              ...cond,
+            });
+            return { etag: put.etag, committed };
+          },
+        );
+        return this.finishWrite(written, null, indexed);
       }
       // The revision layout: bytes first, then the head that names them.
       const rev = newRev();
@@ -115,12 +162,19 @@ export class RecordStore implements StorageProvider {
         contentType: record.mime,
         ifNoneMatch: true,
       });
-      const committed = { ...record, bytes: measured.bytes, sha256: measured.sha256 };
       try {
-        const version = await this.withRetries(record, condition, replaced, options.exact, (cond) =>
-          this.writeHead(committed, rev, cond),
+        const written = await this.withRetries(
+          record,
+          condition,
+          replaced,
+          readVersion,
+          options.exact,
+          async (cond, n) => {
+            const committed = stamp(n);
+            return { etag: await this.writeHead(committed, rev, cond), committed };
+          },
         );
-        return this.finishWrite(committed, version, rev, indexed);
+        return this.finishWrite(written, rev, indexed);
       } catch (err) {
         await this.driver.delete(revKey(key, rev)).catch(() => {});
         throw err;
@@ -134,8 +188,117 @@ export class RecordStore implements StorageProvider {
     }
   }
 
+  /**
+   * New bytes for an artifact whose earlier versions are kept (src/versions.ts explains the
+   * design): the version read is kept first if it is not yet, a number is claimed by creating its
+   * version object, then the head moves to it. Returns the record written; without `storage` when a
+   * newer version became current meanwhile (this one is kept, not current).
+   */
+  private async putVersioned(
+    record: ArtifactRecord,
+    measured: Measured,
+    source: AsyncIterator<Uint8Array>,
+    current: StorageVersion,
+    readVersion: number,
+    options: PutOptions,
+  ): Promise<ArtifactRecord> {
+    const key = record.key;
+    const changed = async (): Promise<never> => {
+      // Gone rather than changed: a delete wins, as for an unversioned write.
+      if (!(await this.version(key))) {
+        throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
+      }
+      throw new ConflictError(`artifact ${record.artifactId} changed while it was being updated; retry`);
+    };
+    const previous = options.previous ?? (await this.getRecord(key));
+    if (!previous?.storage || previous.storage.etag !== current.etag) return changed();
+    if (!previous.kept) {
+      const entry = entryOf(previous, current.rev, readVersion);
+      const kept = await this.versions.keepHead(key, entry, current.etag, (from, to, expect, meta) =>
+        this.copyExact(from, to, expect, { meta, contentType: previous.mime }),
+      );
+      if (!kept) return changed();
+    }
+    const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
+    let rev: string | null = null;
+    if (!head.ended) {
+      rev = newRev();
+      await this.driver.put(revKey(key, rev), concat(head.chunks, source), {
+        meta: "",
+        contentType: record.mime,
+        ifNoneMatch: true,
+      });
+    }
+    const storedAt = new Date().toISOString();
+    const claimed = await this.versions.claimNext(
+      key,
+      {
+        version: readVersion + 1,
+        bytes: measured.bytes,
+        sha256: measured.sha256,
+        storedAt,
+        etag: "",
+        mime: record.mime,
+        rev,
+      },
+      rev ? null : head.chunks,
+    );
+    const committed: ArtifactRecord = {
+      ...record,
+      bytes: measured.bytes,
+      sha256: measured.sha256,
+      version: claimed.version,
+      etag: newEtag(claimed.version),
+      kept: true,
+    };
+    const forget = async () => {
+      await this.driver.delete(versionKey(key, claimed.version)).catch(() => {});
+      if (rev) await this.driver.delete(revKey(key, rev)).catch(() => {});
+    };
+    let condition: WriteCondition = { ifMatch: current.etag };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A small body is written again as the head, so reading the current version stays one GET;
+        // a large one (or one whose record outgrew meta) is named: its revision, or its version object.
+        const meta = rev ? null : encodeHeadMeta(committed, null);
+        let etag: string;
+        let headRev: string | null = rev;
+        if (meta && this.fits(meta)) {
+          const put = await this.driver.put(key, chunksOf(head.chunks), {
+            meta,
+            contentType: record.mime,
+            ...condition,
+          });
+          etag = put.etag;
+        } else {
+          headRev = rev ?? versionRev(claimed.version);
+          etag = await this.writeHead(committed, headRev, condition);
+        }
+        await this.undoIfDeleted(committed);
+        this.inBackground(this.versions.dropOutgrown(key, claimed.version, headRev));
+        return { ...committed, storage: { etag, rev: headRev } };
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const now = await this.version(key);
+        if (!now) {
+          await forget();
+          throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
+        }
+        if (options.exact) {
+          await forget();
+          throw err;
+        }
+        // A newer version is current already: this one stays in the log, acknowledged.
+        if ((now.version ?? 0) >= claimed.version) return { ...committed, storage: undefined };
+        if (attempt >= CONTENT_RETRIES * 4) throw err;
+        condition = { ifMatch: now.etag };
+      }
+    }
+  }
+
   /** A metadata-only write over the same bytes, or a new bodiless record (an upload slot). */
-  async putRecord(record: ArtifactRecord, options: { fresh?: boolean } = {}): Promise<ArtifactRecord> {
+  async putRecord(given: ArtifactRecord, options: { fresh?: boolean } = {}): Promise<ArtifactRecord> {
+    const record = { ...given, version: given.version ?? 1, etag: newEtag(given.version ?? 1) };
     const key = record.key;
     const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
     if (!current) {
@@ -168,7 +331,14 @@ export class RecordStore implements StorageProvider {
       const source = await this.getRecord(sourceKey);
       if (!source?.storage || source.sha256 === "")
         throw new ArtifactNotFoundError(`no body at ${sourceKey}`);
-      const committed = { ...record, bytes: source.bytes, sha256: source.sha256 };
+      const committed = {
+        ...record,
+        bytes: source.bytes,
+        sha256: source.sha256,
+        version: 1,
+        etag: newEtag(1),
+        kept: false,
+      };
       await this.locator.add(record.sandboxId, record.artifactId, record.key);
       const from = source.storage.rev ? revKey(sourceKey, source.storage.rev) : sourceKey;
       const meta = encodeHeadMeta(committed, null);
@@ -211,7 +381,14 @@ export class RecordStore implements StorageProvider {
       await this.delete(key);
       throw new BodyTooLargeError(`upload is larger than the limit of ${options.maxBytes} bytes`);
     }
-    const committed = { ...record, bytes: current.bytes, sha256: current.sha256, storage: current.storage };
+    const committed = {
+      ...record,
+      bytes: current.bytes,
+      sha256: current.sha256,
+      storage: current.storage,
+      version: 1,
+      etag: newEtag(1),
+    };
     const version = await this.rewriteHead(committed, current.storage);
     await this.undoIfDeleted(committed);
     return { ...committed, storage: version };
@@ -230,7 +407,15 @@ export class RecordStore implements StorageProvider {
     await this.driver.delete(key);
     await this.locator.remove(parsed.sandboxId, parsed.artifactId);
     const leftovers: Promise<unknown>[] = [];
-    if (current?.rev) leftovers.push(this.driver.delete(revKey(key, current.rev)));
+    if (current?.rev && !isVersionRev(current.rev))
+      leftovers.push(this.driver.delete(revKey(key, current.rev)));
+    // Earlier versions go with the artifact (a record too large for meta does not say: look).
+    if (
+      current &&
+      (current.kept || current.version === null || (this.versions.enabled && current.version > 1))
+    ) {
+      leftovers.push(this.versions.removeAll(key));
+    }
     if (this.driver.presignPut) leftovers.push(this.driver.delete(stagingKey(key)));
     await Promise.allSettled(leftovers);
     // S3 cannot say whether a delete removed anything; the head read before it can.
@@ -361,6 +546,89 @@ export class RecordStore implements StorageProvider {
     return this.locator.locate(sandboxId, artifactId);
   }
 
+  // ---- versions -------------------------------------------------------------------------------
+
+  /** Every version still kept, newest first; the current one (from `record`, the head) included. */
+  async listVersions(record: ArtifactRecord): Promise<VersionInfo[]> {
+    const byNumber = new Map<number, VersionInfo>();
+    for (const e of await this.versions.entries(record.key)) {
+      byNumber.set(e.version, {
+        version: e.version,
+        bytes: e.bytes,
+        sha256: e.sha256,
+        storedAt: e.storedAt,
+        etag: e.etag,
+      });
+    }
+    const current = record.version ?? 1;
+    byNumber.set(current, {
+      version: current,
+      bytes: record.bytes,
+      sha256: record.sha256,
+      storedAt: byNumber.get(current)?.storedAt ?? record.updatedAt,
+      etag: record.etag,
+    });
+    return [...byNumber.values()].sort((a, b) => b.version - a.version);
+  }
+
+  /** A kept version's entry; null when it is not (or no longer) kept. */
+  versionEntry(key: string, version: number): Promise<VersionEntry | null> {
+    return this.versions.entry(key, version);
+  }
+
+  /** The bytes of a kept version, never another version's: null when they are gone. */
+  async openVersion(key: string, entry: VersionEntry, range?: ByteRange): Promise<OpenedBody | null> {
+    const got = await this.versions.open(key, entry, range);
+    return got ? opened(got, entry.sha256, range) : null;
+  }
+
+  /** The revision name presignGet takes for a kept version's bytes. */
+  versionRevOf(entry: VersionEntry): string {
+    return entry.rev ?? versionRev(entry.version);
+  }
+
+  /** Applies retention to one artifact's version log (cleanup); returns how many versions went. */
+  async pruneVersions(record: ArtifactRecord): Promise<number> {
+    return this.versions.prune(record.key, record.version ?? 1, record.storage?.rev ?? null);
+  }
+
+  // ---- small documents under reserved keys (checkpoints) --------------------------------------
+
+  async putDocument(key: string, value: unknown, condition: WriteCondition = {}): Promise<void> {
+    await this.driver.put(key, chunksOf([Buffer.from(JSON.stringify(value))]), {
+      meta: "",
+      contentType: "application/json",
+      ...condition,
+    });
+  }
+
+  async getDocument(key: string): Promise<unknown | null> {
+    const got = await this.driver.get(key);
+    if (!got) return null;
+    const body = await readAll(got);
+    if (!body) return null;
+    try {
+      return JSON.parse(body.toString("utf8"));
+    } catch {
+      return null;
+    }
+  }
+
+  async listDocuments(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await this.driver.list(prefix, { limit: LIST_PAGE_MAX, after });
+      keys.push(...page.keys);
+      if (!page.more || page.keys.length === 0) return keys;
+      after = page.keys[page.keys.length - 1]!;
+    }
+  }
+
+  async deleteDocument(key: string): Promise<void> {
+    await this.driver.delete(key);
+  }
+
   // ---- signed URLs and multipart (native drivers) ---------------------------------------------
 
   async presignGet(key: string, options: PresignGetOptions): Promise<string> {
@@ -442,12 +710,21 @@ export class RecordStore implements StorageProvider {
     return this.driver.metaBytes(meta) <= this.driver.capabilities.inlineMetaBytes;
   }
 
-  /** The head's etag and revision, or null when there is no artifact at `key`. */
-  private async version(key: string): Promise<StorageVersion | null> {
+  /**
+   * The head's etag and revision, or null when there is no artifact at `key`; with the version
+   * number and whether it is in the version log, when the record is in the head's meta.
+   */
+  private async version(key: string): Promise<HeadState | null> {
     const head = await this.driver.head(key);
     if (!head) return null;
     const decoded = decodeHeadMeta(head.meta, key);
-    return decoded ? { etag: head.etag, rev: decoded.rev } : null;
+    if (!decoded) return null;
+    return {
+      etag: head.etag,
+      rev: decoded.rev,
+      version: decoded.record?.version ?? null,
+      kept: decoded.record?.kept === true,
+    };
   }
 
   /** Writes a head that names revision `rev`: the record as meta, or as the body when too large. */
@@ -523,14 +800,19 @@ export class RecordStore implements StorageProvider {
     record: ArtifactRecord,
     first: WriteCondition,
     replaced: string | null,
+    readVersion: number,
     exact: boolean | undefined,
-    write: (condition: WriteCondition) => Promise<{ etag: string } | string>,
-  ): Promise<{ etag: string; replaced: string | null }> {
+    write: (
+      condition: WriteCondition,
+      version: number,
+    ) => Promise<{ etag: string; committed: ArtifactRecord }>,
+  ): Promise<{ etag: string; committed: ArtifactRecord; replaced: string | null }> {
     let condition = first;
+    let base = readVersion;
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await write(condition);
-        return { etag: typeof result === "string" ? result : result.etag, replaced };
+        const result = await write(condition, base + 1);
+        return { ...result, replaced };
       } catch (err) {
         if (!(err instanceof ConflictError) || condition.ifNoneMatch) throw err;
         const now = await this.version(record.key);
@@ -538,23 +820,24 @@ export class RecordStore implements StorageProvider {
         if (exact || attempt >= CONTENT_RETRIES) throw err;
         condition = { ifMatch: now.etag };
         replaced = now.rev;
+        base = now.version ?? base + 1;
       }
     }
   }
 
   private async finishWrite(
-    committed: ArtifactRecord,
-    version: { etag: string; replaced: string | null },
+    written: { etag: string; committed: ArtifactRecord; replaced: string | null },
     rev: string | null,
     indexed: Promise<void> | null,
   ): Promise<ArtifactRecord> {
+    const { committed, replaced } = written;
     if (indexed) await indexed;
     else await this.undoIfDeleted(committed);
     // The superseded revision is unreferenced once the new head is in place; off the write's path.
-    if (version.replaced && version.replaced !== rev) {
-      this.inBackground(this.driver.delete(revKey(committed.key, version.replaced)));
+    if (replaced && replaced !== rev && !isVersionRev(replaced)) {
+      this.inBackground(this.driver.delete(revKey(committed.key, replaced)));
     }
-    return { ...committed, storage: { etag: version.etag, rev } };
+    return { ...committed, storage: { etag: written.etag, rev } };
   }
 
   /**
@@ -564,10 +847,11 @@ export class RecordStore implements StorageProvider {
    * kept, even if the client PUTs to the staging key again meanwhile.
    */
   private async adoptStaged(
-    record: ArtifactRecord,
+    slotRecord: ArtifactRecord,
     staged: ObjectBody,
     maxBytes: number | null,
   ): Promise<ArtifactRecord> {
+    const record = { ...slotRecord, version: 1, etag: newEtag(1) };
     const key = record.key;
     const tooLarge = () => new BodyTooLargeError(`upload is larger than the limit of ${maxBytes} bytes`);
     if (maxBytes !== null && staged.size > maxBytes) {
@@ -695,9 +979,7 @@ export class RecordStore implements StorageProvider {
 
 // ---- keys ---------------------------------------------------------------------------------------
 
-export function revKey(key: string, rev: string): string {
-  return `${key}${REV_MARK}${rev}`;
-}
+export { revKey };
 
 /** Where presigned PUTs and native multipart uploads land until they are registered. */
 export function stagingKey(key: string): string {
@@ -813,4 +1095,17 @@ async function* concat(head: Uint8Array[], rest: AsyncIterator<Uint8Array>): Asy
     if (next.done) return;
     yield next.value;
   }
+}
+
+/** The version-log entry of the version a record describes. */
+function entryOf(record: ArtifactRecord, rev: string | null, version: number): VersionEntry {
+  return {
+    version,
+    bytes: record.bytes,
+    sha256: record.sha256,
+    storedAt: record.updatedAt,
+    etag: record.etag ?? "",
+    mime: record.mime,
+    rev: rev && !isVersionRev(rev) ? rev : null,
+  };
 }

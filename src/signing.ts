@@ -22,6 +22,8 @@ export interface SignedGrant {
   /** PUT only: a part of a multipart upload. */
   uploadId?: string | null;
   partNumber?: number | null;
+  /** GET only: an earlier version of the artifact rather than its current one. */
+  version?: number | null;
 }
 
 let warnedEphemeral = false;
@@ -54,6 +56,7 @@ export class UrlSigner {
     if (grant.mime != null) params.set("ct", grant.mime);
     if (grant.uploadId != null) params.set("upload", grant.uploadId);
     if (grant.partNumber != null) params.set("part", String(grant.partNumber));
+    if (grant.version != null) params.set("ver", String(grant.version));
     params.set("sig", this.mac(grant));
     return `${this.baseUrl}${SIGNED_PATH}${grant.key}?${params.toString()}`;
   }
@@ -87,6 +90,7 @@ export class UrlSigner {
       mime: query.get("ct"),
       uploadId: query.get("upload"),
       partNumber: optionalInt(query.get("part")),
+      version: optionalInt(query.get("ver")),
     };
     const expected = Buffer.from(this.mac(grant), "utf8");
     const given = Buffer.from(signature, "utf8");
@@ -111,6 +115,8 @@ export class UrlSigner {
       grant.mime ?? "",
       grant.uploadId ?? "",
       grant.partNumber ?? "",
+      // Only a version grant has this line, so URLs signed before versions existed stay valid.
+      ...(grant.version != null ? [`version=${grant.version}`] : []),
     ].join("\n");
     return createHmac("sha256", this.secret).update(canonical).digest("base64url");
   }

@@ -1,8 +1,10 @@
+import { ArtifactVersions, validateVersion } from "./artifact-versions.js";
 import { Artifacts, LIST_PAGE_MAX, type RangeChooser } from "./artifacts.js";
 import type { AuditEventType } from "./audit/event.js";
 import { type AuditSubject, AuditTrail } from "./audit/trail.js";
 import type { Backends } from "./backends.js";
 import { type ArtifactData, collect, sha256Hex, toChunks } from "./body.js";
+import { type Checkpoint, type CheckpointRestore, Checkpoints } from "./checkpoints.js";
 import { mapLimit } from "./concurrency.js";
 import { type ArtifactStoreOptions, type ResolvedConfig, resolveConfig } from "./config.js";
 import {
@@ -16,10 +18,12 @@ import {
 } from "./errors.js";
 import { type ArtifactChangeKind, type ArtifactEvents, createArtifactEvents, Listeners } from "./events.js";
 import {
-  buildKey,
+  keyBeside,
   newArtifactId,
   type ParsedGridKey,
   parseGridKey,
+  type Scope,
+  scopePrefix,
   sessionPrefix,
   validateSegment,
 } from "./grid.js";
@@ -37,6 +41,7 @@ import type { MultipartPart, PartReceipt } from "./multipart.js";
 import { sessionFactory, storageFactory } from "./providers.js";
 import { knownSize, Quotas, type Usage } from "./quotas.js";
 import { RecordStore } from "./records.js";
+import { placeArtifact } from "./scopes.js";
 import type { SearchOptions, SearchQuery } from "./search/query.js";
 import { Search, type SearchPage } from "./search/search.js";
 import { type AccessContext, SessionRules } from "./session-rules.js";
@@ -57,8 +62,11 @@ import {
   Uploads,
   validateExpires,
 } from "./uploads.js";
+import type { VersionInfo } from "./versions.js";
 
 export type { RangeChooser } from "./artifacts.js";
+export type { Checkpoint, CheckpointRestore } from "./checkpoints.js";
+export type { Scope } from "./grid.js";
 export type { AccessContext } from "./session-rules.js";
 export {
   type MultipartUploadInfo,
@@ -69,8 +77,11 @@ export {
   type PresignUploadOptions,
   type RegisterUploadOptions,
 } from "./uploads.js";
+export type { VersionInfo } from "./versions.js";
 
 export interface StoreOptions extends AccessContext {
+  /** "session" (default), "user" (the user's own, across sessions; needs userId) or "sandbox" (shared; trusted calls only). */
+  scope?: Scope;
   mime?: string;
   summary?: string;
   filename?: string | null;
@@ -88,7 +99,17 @@ export interface BatchItem {
   ttl?: number | null;
 }
 
-export interface UpdateFileOptions extends AccessContext {
+/** Only if the artifact's etag is still this one; otherwise a ConflictError and nothing is written. */
+export interface IfMatch {
+  ifMatch?: string;
+}
+
+/** Read an earlier version (1, 2, …) instead of the current one. */
+export interface AtVersion {
+  version?: number;
+}
+
+export interface UpdateFileOptions extends AccessContext, IfMatch {
   data?: ArtifactData;
   summary?: string;
   meta?: Record<string, unknown>;
@@ -97,7 +118,7 @@ export interface UpdateFileOptions extends AccessContext {
   ttl?: number | null;
 }
 
-export interface UpdateMetadataOptions extends AccessContext {
+export interface UpdateMetadataOptions extends AccessContext, IfMatch {
   summary?: string;
   meta?: Record<string, unknown>;
   filename?: string | null;
@@ -133,6 +154,8 @@ export class ArtifactStore implements AsyncDisposable {
   private readonly uploads: Uploads;
   private readonly quotas: Quotas;
   private readonly finder: Search;
+  private readonly versions: ArtifactVersions;
+  private readonly checkpoints: Checkpoints;
 
   constructor(options: ArtifactStoreOptions = {}) {
     this.config = resolveConfig(options);
@@ -164,6 +187,14 @@ export class ArtifactStore implements AsyncDisposable {
       this.signer,
       this.quotas,
     );
+    this.versions = new ArtifactVersions(backends, this.artifacts);
+    this.checkpoints = new Checkpoints(
+      this.sandboxId,
+      backends,
+      this.sessions,
+      this.artifacts,
+      this.versions,
+    );
   }
 
   get storageProviderName(): string {
@@ -184,7 +215,10 @@ export class ArtifactStore implements AsyncDisposable {
         storageFactory(this.config).open(),
         sessionFactory(this.config).open(),
       ]);
-      const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions));
+      const storage = new RecordStore(driver, new IdLocator(driver, async () => sessions), {
+        keepVersions: this.config.keepVersions,
+        keepVersionsDays: this.config.keepVersionsDays,
+      });
       return { storage, sessions, driver };
     })();
     this.backendsPromise.catch(() => {
@@ -226,6 +260,7 @@ export class ArtifactStore implements AsyncDisposable {
         () => true,
         (r) => this.audit.emit("artifact.deleted", r, context),
       );
+      await this.checkpoints.removeAll(sessionId);
       await this.sessions.forget(sessionId);
       return removed;
     });
@@ -238,10 +273,10 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("store", async () => {
       const fields = this.artifacts.validateNewFields(options, "application/octet-stream");
       const body = toChunks(data);
-      const target = await this.sessions.resolveForWrite(options);
-      const record = this.artifacts.newRecord(target.session, fields);
-      const committed = await this.quotas.write(target.session, knownSize(data), null, body, (capped) =>
-        this.artifacts.commitInto(target, record, capped),
+      const place = await placeArtifact(this.sessions, options);
+      const record = this.artifacts.newRecord(place, fields);
+      const committed = await this.quotas.write(record, knownSize(data), null, body, (capped) =>
+        this.artifacts.commitInto(place, record, capped),
       );
       await this.committed(committed, "created", options);
       return record.artifactId;
@@ -259,10 +294,15 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async storeBatch(
     items: BatchItem[],
-    options: AccessContext & { ttl?: number | null; concurrency?: number } = {},
+    options: AccessContext & { ttl?: number | null; concurrency?: number; scope?: Scope } = {},
   ): Promise<(string | null)[]> {
     if (!Array.isArray(items)) throw new ValidationError("items must be an array");
-    const session = await this.guard("store batch", () => this.sessions.resolve(options));
+    // The session is settled before any item is written, as each item stands alone.
+    const session = await this.guard("store batch", async () => {
+      const place = await placeArtifact(this.sessions, options);
+      await place.confirmed;
+      return place;
+    });
     return mapLimit(items, options.concurrency ?? 16, async (item) => {
       try {
         const fields = this.artifacts.validateNewFields(
@@ -271,7 +311,7 @@ export class ArtifactStore implements AsyncDisposable {
         );
         const record = this.artifacts.newRecord(session, fields);
         const committed = await this.quotas.write(
-          session,
+          record,
           knownSize(item.data),
           null,
           toChunks(item.data),
@@ -349,7 +389,7 @@ export class ArtifactStore implements AsyncDisposable {
       const record: ArtifactRecord = {
         ...rest,
         artifactId: copyId,
-        key: buildKey(source.sandboxId, source.sessionId, copyId),
+        key: keyBeside(source.key, copyId),
         filename,
         meta: { ...meta, copiedFrom: source.artifactId },
         summary,
@@ -403,12 +443,20 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** Deletes an artifact; false when it did not exist. A delete wins over a concurrent update. */
-  async delete(artifactId: string, context: AccessContext = {}): Promise<boolean> {
+  /**
+   * Deletes an artifact and every version of it; false when it did not exist. A delete wins over a
+   * concurrent update. With `ifMatch`, only while its etag is that one (ConflictError otherwise).
+   */
+  async delete(artifactId: string, context: AccessContext & IfMatch = {}): Promise<boolean> {
     return this.guard("delete", async () => {
       let record: ArtifactRecord;
       try {
-        record = await this.artifacts.read(artifactId, context, { allowExpired: true, allowPending: true });
+        record = await this.artifacts.read(artifactId, context, {
+          allowExpired: true,
+          allowPending: true,
+          write: true,
+          ifMatch: context.ifMatch,
+        });
       } catch (err) {
         if (err instanceof ArtifactNotFoundError) return false;
         throw err;
@@ -421,8 +469,16 @@ export class ArtifactStore implements AsyncDisposable {
 
   // ---- reading --------------------------------------------------------------------------------
 
-  async metadata(artifactId: string, context: AccessContext = {}): Promise<ArtifactMetadata> {
-    return this.guard("metadata", async () => toMetadata(await this.artifacts.read(artifactId, context)));
+  /** The artifact's metadata; with `version`, that earlier version's (its bytes, sha256, etag, mime). */
+  async metadata(artifactId: string, context: AccessContext & AtVersion = {}): Promise<ArtifactMetadata> {
+    return this.guard("metadata", async () => {
+      const record = await this.artifacts.read(artifactId, context);
+      if (context.version === undefined || context.version === record.version) return toMetadata(record);
+      return this.versions.metadataAt(
+        record,
+        await this.versions.entry(record, validateVersion(context.version)),
+      );
+    });
   }
 
   /** True when the artifact exists and has not expired. */
@@ -438,10 +494,14 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
-  /** The whole content, checked against its sha256. */
-  async retrieve(artifactId: string, context: AccessContext = {}): Promise<Buffer> {
+  /** The whole content (or that of an earlier `version`), checked against its sha256. */
+  async retrieve(artifactId: string, context: AccessContext & AtVersion = {}): Promise<Buffer> {
     return this.guard("retrieve", async () => {
-      const { body: opened } = await this.artifacts.readOpen(artifactId, context);
+      // The current version: record and bytes from one storage read where the layout allows.
+      const opened =
+        context.version === undefined
+          ? (await this.artifacts.readOpen(artifactId, context)).body
+          : await this.earlierBody(artifactId, context, validateVersion(context.version));
       const bytes = await collect(opened.stream);
       if (bytes.byteLength !== opened.totalBytes || sha256Hex(bytes) !== opened.sha256) {
         throw new ArtifactCorruptedError(`artifact ${artifactId} does not match its recorded sha256`);
@@ -450,15 +510,24 @@ export class ArtifactStore implements AsyncDisposable {
     });
   }
 
+  private async earlierBody(
+    artifactId: string,
+    context: AccessContext,
+    version: number,
+  ): Promise<OpenedBody> {
+    const record = await this.artifacts.read(artifactId, context);
+    return version === record.version ? this.artifacts.openBody(record) : this.versions.body(record, version);
+  }
+
   /** Content as text (UTF-8 unless `encoding` says otherwise), or as bytes with `asText: false`. */
-  async readFile(artifactId: string, options: AccessContext & { asText: false }): Promise<Buffer>;
+  async readFile(artifactId: string, options: AccessContext & AtVersion & { asText: false }): Promise<Buffer>;
   async readFile(
     artifactId: string,
-    options?: AccessContext & { asText?: true; encoding?: BufferEncoding },
+    options?: AccessContext & AtVersion & { asText?: true; encoding?: BufferEncoding },
   ): Promise<string>;
   async readFile(
     artifactId: string,
-    options: AccessContext & { asText?: boolean; encoding?: BufferEncoding } = {},
+    options: AccessContext & AtVersion & { asText?: boolean; encoding?: BufferEncoding } = {},
   ): Promise<string | Buffer> {
     const bytes = await this.retrieve(artifactId, options);
     return options.asText === false ? bytes : bytes.toString(options.encoding ?? "utf8");
@@ -470,12 +539,75 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async openStream(
     artifactId: string,
-    options: AccessContext & { range?: ByteRange | RangeChooser } = {},
+    options: AccessContext & AtVersion & { range?: ByteRange | RangeChooser } = {},
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      if (options.range === undefined) return this.artifacts.openVerifiedWhole(artifactId, options);
+      if (options.range === undefined && options.version === undefined) {
+        return this.artifacts.openVerifiedWhole(artifactId, options);
+      }
       const record = await this.artifacts.read(artifactId, options);
+      if (options.version !== undefined && options.version !== record.version) {
+        return this.versions.open(record, validateVersion(options.version), options.range);
+      }
       return this.artifacts.openVerified(record, options.range);
+    });
+  }
+
+  // ---- versions and checkpoints ---------------------------------------------------------------
+
+  /** The versions kept of an artifact, newest first (the current one included). */
+  async listVersions(artifactId: string, context: AccessContext = {}): Promise<VersionInfo[]> {
+    return this.guard("list versions", async () =>
+      this.versions.list(await this.artifacts.read(artifactId, context)),
+    );
+  }
+
+  /** Makes a new version with the content of `version` (history is kept); returns the new metadata. */
+  async restoreVersion(
+    artifactId: string,
+    version: number,
+    context: AccessContext = {},
+  ): Promise<ArtifactMetadata> {
+    return this.guard("restore version", async () => {
+      const restored = await this.versions.restore(artifactId, validateVersion(version), context);
+      return toMetadata(await this.committed(restored, "updated", context, "artifact.restored"));
+    });
+  }
+
+  /** Records the current version of every artifact of a session. */
+  async createCheckpoint(
+    sessionId: string,
+    options: { name?: string; userId?: string } = {},
+  ): Promise<Checkpoint> {
+    return this.guard("create checkpoint", () => this.checkpoints.create(sessionId, options));
+  }
+
+  /** A session's checkpoints, newest first. */
+  async listCheckpoints(sessionId: string, options: { userId?: string } = {}): Promise<Checkpoint[]> {
+    return this.guard("list checkpoints", () => this.checkpoints.list(sessionId, options));
+  }
+
+  /**
+   * Brings every artifact of a checkpoint back to its recorded version (new versions, so history is
+   * kept) and deletes the session's artifacts created after it.
+   */
+  async restoreCheckpoint(
+    sessionId: string,
+    checkpointId: string,
+    options: { userId?: string } = {},
+  ): Promise<CheckpointRestore> {
+    return this.guard("restore checkpoint", async () => {
+      const result = await this.checkpoints.restore(sessionId, checkpointId, options);
+      for (const artifactId of result.restored)
+        this.changed(
+          { sandboxId: this.sandboxId, sessionId, artifactId },
+          "updated",
+          options,
+          "artifact.restored",
+        );
+      for (const artifactId of result.deleted)
+        this.changed({ sandboxId: this.sandboxId, sessionId, artifactId }, "deleted", options);
+      return result;
     });
   }
 
@@ -491,8 +623,29 @@ export class ArtifactStore implements AsyncDisposable {
         // Sessions unavailable and nothing in storage names an owner: the listing is empty anyway.
         await unlessSessionsUnavailable(this.sessions.info(sessionId, options.userId), null);
       }
+      return this.listUnder(sessionPrefix(this.sandboxId, sessionId), options);
+    });
+  }
+
+  /** A user's own artifacts (scope "user"), from any of their sessions; pages like listBySession. */
+  async listByUser(
+    userId: string,
+    options: { limit?: number; cursor?: string | null } = {},
+  ): Promise<ArtifactPage> {
+    return this.guard("list", () => this.listUnder(scopePrefix(this.sandboxId, "user", { userId }), options));
+  }
+
+  /** The sandbox's shared artifacts (scope "sandbox"), readable by every user; pages like listBySession. */
+  async listShared(options: { limit?: number; cursor?: string | null } = {}): Promise<ArtifactPage> {
+    return this.guard("list", () => this.listUnder(scopePrefix(this.sandboxId, "sandbox", {}), options));
+  }
+
+  private async listUnder(
+    prefix: string,
+    options: { limit?: number; cursor?: string | null },
+  ): Promise<ArtifactPage> {
+    {
       const { storage } = await this.backends();
-      const prefix = sessionPrefix(this.sandboxId, sessionId);
       const visible = (r: ArtifactRecord) => r.status === "ready" && !isExpired(r.expiresAt);
       if (options.limit === undefined) {
         const all: ArtifactMetadata[] = [];
@@ -510,7 +663,7 @@ export class ArtifactStore implements AsyncDisposable {
       }
       const page = await storage.list(prefix, { limit, cursor: options.cursor ?? null });
       return asPage(page.records.filter(visible).map(toMetadata), page.cursor);
-    });
+    }
   }
 
   /** Artifacts of a session whose filename starts with `directoryPrefix` (e.g. "docs/"). */
@@ -527,22 +680,45 @@ export class ArtifactStore implements AsyncDisposable {
   // ---- signed URLs ----------------------------------------------------------------------------
 
   /** A URL that downloads the artifact for `expires` seconds (default 3600). */
-  async presign(artifactId: string, options: AccessContext & { expires?: number } = {}): Promise<string> {
+  async presign(
+    artifactId: string,
+    options: AccessContext & AtVersion & { expires?: number } = {},
+  ): Promise<string> {
     return this.guard("presign", async () => {
       const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
       const record = await this.artifacts.read(artifactId, options);
       const { storage } = await this.backends();
       const expiresAt = nowSeconds() + expires;
-      const url =
-        storage.capabilities.nativePresign && storage.presignGet
-          ? await storage.presignGet(record.key, {
-              expires,
-              filename: record.filename,
-              mime: record.mime,
-              sha256: record.sha256,
-              ...(record.storage && { rev: record.storage.rev }),
-            })
-          : this.signer.sign({ method: "GET", key: record.key, expires: expiresAt });
+      let url: string;
+      if (options.version !== undefined && options.version !== record.version) {
+        const entry = await this.versions.entry(record, validateVersion(options.version));
+        url =
+          storage.capabilities.nativePresign && storage.presignGet
+            ? await storage.presignGet(record.key, {
+                expires,
+                filename: record.filename,
+                mime: entry.mime,
+                sha256: entry.sha256,
+                rev: storage.versionRevOf(entry),
+              })
+            : this.signer.sign({
+                method: "GET",
+                key: record.key,
+                expires: expiresAt,
+                version: entry.version,
+              });
+      } else {
+        url =
+          storage.capabilities.nativePresign && storage.presignGet
+            ? await storage.presignGet(record.key, {
+                expires,
+                filename: record.filename,
+                mime: record.mime,
+                sha256: record.sha256,
+                ...(record.storage && { rev: record.storage.rev }),
+              })
+            : this.signer.sign({ method: "GET", key: record.key, expires: expiresAt });
+      }
       const expiresIso = new Date(expiresAt * 1000).toISOString();
       this.audit.emit("artifact.presigned", record, { userId: options.userId, expiresAt: expiresIso });
       return url;
@@ -597,20 +773,32 @@ export class ArtifactStore implements AsyncDisposable {
   async openSigned(
     key: string,
     range?: ByteRange | RangeChooser,
+    version?: number | null,
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     return this.guard("open", async () => {
-      const parsed = this.artifacts.parseOwnKey(key);
-      const record = await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId });
+      const record = await this.signedRecord(key);
+      if (version != null && version !== record.version) return this.versions.open(record, version, range);
       return this.artifacts.openVerified(record, range);
     });
   }
 
   /** For the HTTP handler: the metadata behind a verified signed GET (HEAD, conditional GET). */
-  async signedMetadata(key: string): Promise<ArtifactMetadata> {
+  async signedMetadata(key: string, version?: number | null): Promise<ArtifactMetadata> {
     return this.guard("metadata", async () => {
-      const parsed = this.artifacts.parseOwnKey(key);
-      return toMetadata(await this.artifacts.read(parsed.artifactId, { sessionId: parsed.sessionId }));
+      const record = await this.signedRecord(key);
+      if (version != null && version !== record.version) {
+        return this.versions.metadataAt(record, await this.versions.entry(record, version));
+      }
+      return toMetadata(record);
     });
+  }
+
+  /** The artifact a verified signed URL names: at exactly that key (its session or scope). */
+  private async signedRecord(key: string): Promise<ArtifactRecord> {
+    const parsed = this.artifacts.parseOwnKey(key);
+    const record = await this.artifacts.read(parsed.artifactId, {});
+    if (record.key !== key) throw new ArtifactNotFoundError("no such artifact");
+    return record;
   }
 
   // ---- multipart uploads ----------------------------------------------------------------------
@@ -786,22 +974,30 @@ export class ArtifactStore implements AsyncDisposable {
         }
         return found;
       };
+      const { storage } = await this.backends();
       let removedBytes = 0;
-      const expired = (r: ArtifactRecord) => {
-        removedBytes += r.bytes;
-        this.audit.emit("artifact.expired", r);
+      const expired = async (r: ArtifactRecord): Promise<boolean> => {
+        if (isExpired(r.expiresAt, now)) return true;
+        if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
+        // User and sandbox artifacts outlive every session: only their own ttl applies.
+        if (r.scope !== "session") return false;
+        if (expiredSessions.has(r.sessionId)) return true;
+        const session = await sessionOf(r.sessionId);
+        // The session store may have lost the session: fall back to the expiry recorded with the artifact.
+        return session === null && isExpired(r.sessionExpiresAt, now);
       };
       const removed = await this.artifacts.removeUnder(
         `grid/${this.sandboxId}/`,
         async (r) => {
-          if (isExpired(r.expiresAt, now)) return true;
-          if (r.status === "pending" && r.upload && isExpired(r.upload.expiresAt, now)) return true;
-          if (expiredSessions.has(r.sessionId)) return true;
-          const session = await sessionOf(r.sessionId);
-          // The session store may have lost the session: fall back to the expiry recorded with the artifact.
-          return session === null && isExpired(r.sessionExpiresAt, now);
+          if (await expired(r)) return true;
+          // Retention of earlier versions (by count and age) applies to the artifacts that stay.
+          if (r.kept) await storage.pruneVersions(r);
+          return false;
         },
-        expired,
+        (r) => {
+          removedBytes += r.bytes;
+          this.audit.emit("artifact.expired", r);
+        },
       );
       for (const id of expiredSessions) await this.sessions.forget(id);
       await this.uploads.multipart.sweep(now);

@@ -2,6 +2,7 @@ import type { Artifacts } from "./artifacts.js";
 import type { BackendsGetter } from "./backends.js";
 import type { ResolvedConfig } from "./config.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
+import type { Scope } from "./grid.js";
 import {
   type ArtifactMetadata,
   type ArtifactRecord,
@@ -15,10 +16,13 @@ import {
 } from "./metadata.js";
 import { type MultipartPart, MultipartUploads, type PartReceipt } from "./multipart.js";
 import { Quotas } from "./quotas.js";
+import { placeArtifact } from "./scopes.js";
 import type { AccessContext, SessionRules } from "./session-rules.js";
 import type { SignedGrant, UrlSigner } from "./signing.js";
 
 export interface PresignUploadOptions extends AccessContext {
+  /** "session" (default), "user" (needs userId) or "sandbox" (trusted calls only). */
+  scope?: Scope;
   filename?: string | null;
   mimeType?: string | null;
   /** Seconds the URL stays valid. Default 3600. */
@@ -103,6 +107,7 @@ export class Uploads {
     const pending = await this.artifacts.read(artifactId, options, {
       allowPending: true,
       allowExpired: true,
+      write: true,
     });
     if (pending.status !== "pending") throw new ConflictError(`artifact ${artifactId} is already registered`);
     const limits = pending.upload ?? { maxBytes: null, mime: null, expiresAt: pending.storedAt };
@@ -199,11 +204,10 @@ export class Uploads {
     if (maxBytes !== null && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
       throw new ValidationError("maxBytes must be a non-negative whole number");
     }
-    const session = await this.sessions.resolve(options);
-    // Held until registration settles it, or until the slot is aborted or cleaned up (released).
-    const hold = await this.quotas.reserve(session, { bytes: maxBytes ?? 0, artifacts: 1 });
+    const place = await placeArtifact(this.sessions, options);
+    await place.confirmed;
     const expiresAt = new Date((nowSeconds() + expires) * 1000).toISOString();
-    const record = this.artifacts.newRecord(session, {
+    const record = this.artifacts.newRecord(place, {
       mime: mime ?? "application/octet-stream",
       summary: "",
       filename,
@@ -214,6 +218,8 @@ export class Uploads {
     record.upload = { maxBytes, mime, expiresAt };
     // The slot lives as long as its upload window; registration sets the artifact's own expiry.
     record.expiresAt = expiresAt;
+    // Held until registration settles it, or until the slot is aborted or cleaned up (released).
+    const hold = await this.quotas.reserve(record, { bytes: maxBytes ?? 0, artifacts: 1 });
     const { storage } = await this.backends();
     try {
       return { record: await storage.putRecord(record, { fresh: true }), expires };

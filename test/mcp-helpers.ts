@@ -54,7 +54,7 @@ export async function startTestFront(): Promise<TestFront> {
       if (!verdict.ok)
         return new Response(verdict.reason, { status: verdict.reason === "expired" ? 410 : 403 });
       if (request.method === "GET") {
-        const { metadata, body } = await store.openSigned(key);
+        const { metadata, body } = await store.openSigned(key, undefined, verdict.grant.version);
         return new Response(new Uint8Array(await collect(body.stream)), {
           headers: { "content-type": metadata.mime },
         });

@@ -29,6 +29,7 @@ export const TOOL_NAMES = [
   "delete_file",
   "get_metadata",
   "list_files",
+  "list_versions",
   "move_file",
   "presign_download",
   "presign_upload",
@@ -162,6 +163,46 @@ export function mcpServerSuite(h: () => McpHarness): void {
     expect(again.artifact.bytes).toBe(8);
     const reread = await call(alice, "read_file", { artifactId: written.artifact.artifactId });
     expect(reread.content[0]).toEqual({ type: "text", text: "replaced" });
+  });
+
+  it("list_versions lists every write of content; read_file, get_metadata and presign_download take a version", async () => {
+    const alice = await h().client("alice");
+    const first = await ok<{ artifact: ArtifactView & { version: number; etag: string } }>(
+      alice,
+      "write_file",
+      {
+        content: "draft one",
+        filename: "versions.md",
+      },
+    );
+    const id = first.artifact.artifactId;
+    expect(first.artifact.version).toBe(1);
+    const second = await ok<{ artifact: ArtifactView & { version: number; etag: string } }>(
+      alice,
+      "write_file",
+      {
+        artifactId: id,
+        content: "draft two",
+      },
+    );
+    expect(second.artifact.version).toBe(2);
+    expect(second.artifact.etag).not.toBe(first.artifact.etag);
+    const listed = await ok<{ versions: { version: number; bytes: number }[] }>(alice, "list_versions", {
+      artifactId: id,
+    });
+    expect(listed.versions.map((v) => v.version)).toEqual([2, 1]);
+    const old = await call(alice, "read_file", { artifactId: id, version: 1 });
+    expect(old.content[0]).toEqual({ type: "text", text: "draft one" });
+    const meta = await ok<{ artifact: { version: number } }>(alice, "get_metadata", {
+      artifactId: id,
+      version: 1,
+    });
+    expect(meta.artifact.version).toBe(1);
+    const url = await ok<{ url: string }>(alice, "presign_download", { artifactId: id, version: 1 });
+    expect(await (await fetch(url.url)).text()).toBe("draft one");
+    const bob = await h().client("bob");
+    expect((await fails(bob, "list_versions", { artifactId: id })).text).toBeTruthy();
+    expect((await fails(alice, "read_file", { artifactId: id, version: 9 })).text).toContain("version 9");
   });
 
   it("list_files pages with a cursor and filters by a directory prefix", async () => {

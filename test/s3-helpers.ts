@@ -87,6 +87,9 @@ export function record(sandboxId: string, sessionId: string, overrides: Partial<
     userId: null,
     status: "ready",
     sessionExpiresAt: null,
+    scope: "session",
+    version: 1,
+    etag: "1-s3test",
   };
   return { ...r, ...overrides, key: buildKey(sandboxId, sessionId, artifactId) };
 }

@@ -10,9 +10,15 @@ import { sampleRedisDown } from "./redis-down.js";
 import { peakRow, throughputRow } from "./rows.js";
 import { measureSearch } from "./search.js";
 import type { S3Services } from "./services.js";
-import { newSandboxId, openSubject, type ProviderName, type ProviderSettings } from "./setup.js";
+import {
+  newSandboxId,
+  openSubject,
+  type ProviderName,
+  type ProviderSettings,
+  storeOptions,
+} from "./setup.js";
 import { collectGarbage, type Spread, spread, timed } from "./stats.js";
-import type { OursSubject, Subject } from "./subject.js";
+import { OursSubject, type Subject } from "./subject.js";
 import { TripCounter, type Trips } from "./trips.js";
 
 export const WORKLOADS = [
@@ -22,6 +28,7 @@ export const WORKLOADS = [
   "retrieve-seq",
   "retrieve-conc",
   "update",
+  "update-history",
   "metadata",
   "presign",
   "list-small",
@@ -135,6 +142,8 @@ interface Workload {
   label: string;
   unit: string;
   work: number;
+  /** Runs on this subject instead of the shared `ours` one (a store configured differently). */
+  ours?: Subject;
   /** Untimed preparation, once per side. */
   setup?: (subject: Subject, side: Side) => Promise<void>;
   /** Untimed housekeeping before every run of one side. */
@@ -230,6 +239,8 @@ async function benchProvider(
     ours: await openSubject(settings, "ours"),
     raw: await openSubject(settings, "raw"),
   };
+  const noHistory = await new OursSubject({ ...storeOptions(settings), keepVersions: 0 }).open();
+  const noHistoryIds: Record<Side, string[]> = { ours: [], raw: [] };
   const counter = await TripCounter.open(settings.redisUrl);
   const payloads = Array.from({ length: n }, () => randomBytes(options.size));
   const replacements = Array.from({ length: n }, () => randomBytes(options.size));
@@ -320,8 +331,27 @@ async function benchProvider(
       run: onIds(c, (s, id) => s.retrieve(id)),
     },
     {
+      // Updates as cheap as before versions existed: a store that keeps no history.
       id: "update",
-      label: `updateFile ${sizeLabel}, ${c} in flight`,
+      label: `updateFile ${sizeLabel}, ${c} in flight, history off (keepVersions 0)`,
+      unit: "ops/s",
+      work: n,
+      ours: noHistory,
+      setup: async (s, side) => {
+        if (noHistoryIds[side].length >= n) return;
+        const session = fresh(side, "update");
+        noHistoryIds[side] = await mapLimit(payloads, c, (d) => s.store(d, session));
+      },
+      run: async (s, side, scale) => {
+        await mapLimit(noHistoryIds[side].slice(0, count(scale)), c, (id, i) =>
+          s.update(id, replacements[i]!),
+        );
+      },
+    },
+    {
+      // The default store: every update also keeps the version it replaces (src/versions.ts).
+      id: "update-history",
+      label: `updateFile ${sizeLabel}, ${c} in flight, history on (keepVersions 10)`,
       unit: "ops/s",
       work: n,
       setup: needIds,
@@ -409,6 +439,7 @@ async function benchProvider(
   } finally {
     await counter.close();
     await cleanup(subjects, sessions, removeWhatWeWrote && !options.keep);
+    await noHistory.close();
   }
   return rows;
 }
@@ -446,20 +477,21 @@ async function measure(
       ...(note !== undefined && { note }),
     };
   };
+  const subjectOf = (side: Side) => (side === "ours" && w.ours ? w.ours : subjects[side]);
   try {
-    for (const side of SIDES) await w.setup?.(subjects[side], side);
+    for (const side of SIDES) await w.setup?.(subjectOf(side), side);
     for (const side of SIDES) {
-      await w.before?.(subjects[side], side);
-      await w.run(subjects[side], side, warmScale);
+      await w.before?.(subjectOf(side), side);
+      await w.run(subjectOf(side), side, warmScale);
     }
     for (let rep = 0; rep < options.reps; rep++) {
       // Alternate who goes first, so drift in machine load does not favour one side.
       const order: Side[] = rep % 2 === 0 ? ["raw", "ours"] : ["ours", "raw"];
       for (const side of order) {
-        await w.before?.(subjects[side], side);
+        await w.before?.(subjectOf(side), side);
         collectGarbage();
         const before = await counter.snapshot();
-        const { seconds } = await timed(() => w.run(subjects[side], side, 1));
+        const { seconds } = await timed(() => w.run(subjectOf(side), side, 1));
         const after = await counter.snapshot();
         samples[side].push(w.work / seconds);
         trips[side] = {

@@ -31,6 +31,18 @@ export function readContext(c: RestContext): AccessContext {
   return p.admin ? {} : { userId: p.userId };
 }
 
+/**
+ * Context for creating an artifact of scope "user" (the caller's own) or "sandbox" (shared: only
+ * an admin writes there; anyone else's call carries their userId, which the store refuses).
+ */
+export function scopedContext(
+  c: RestContext,
+  scope: "user" | "sandbox",
+): AccessContext & { scope: "user" | "sandbox" } {
+  const p = principalOf(c);
+  return scope === "sandbox" && p.admin ? { scope } : { scope, userId: p.userId };
+}
+
 /** Context for creating artifacts: the named session, else the caller's own `user_{id}` session. */
 export function writeContext(c: RestContext, sessionId: string | undefined): AccessContext {
   const p = principalOf(c);

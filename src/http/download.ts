@@ -6,7 +6,7 @@ import { streamedResponse } from "./streams.js";
 
 /**
  * Serves an artifact's bytes for a signed GET or a REST download: a single `Range` (206 with
- * Content-Range, 416 past the end), `If-None-Match` against the ETag (the quoted sha256; 304),
+ * Content-Range, 416 past the end), `If-None-Match` against the ETag (the artifact's etag, quoted; 304),
  * HEAD without opening the body. A large body streams and is never held whole; a small one is
  * read whole (its sha256 checked on the way) and sent in one write.
  */
@@ -70,8 +70,9 @@ async function whole(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array<Arra
   return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)) as Uint8Array<ArrayBuffer>;
 }
 
+/** The artifact's own etag (it changes with every write), quoted as HTTP wants it. */
 export function etagOf(metadata: ArtifactMetadata): string {
-  return `"${metadata.sha256}"`;
+  return `"${metadata.etag}"`;
 }
 
 function etagMatches(header: string, etag: string): boolean {

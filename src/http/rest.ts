@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { ConflictError } from "../errors.js";
 import { userSessionId } from "../grid.js";
 import type { ArtifactStore } from "../store.js";
 import type { AuthEnv } from "./auth.js";
@@ -12,7 +13,7 @@ import {
   readContext,
   refuseInvalid,
 } from "./context.js";
-import { serveArtifact } from "./download.js";
+import { etagOf, serveArtifact } from "./download.js";
 import { HttpError } from "./errors.js";
 import * as routes from "./routes.js";
 import { asData, requestChunks } from "./streams.js";
@@ -26,7 +27,13 @@ import { asData, requestChunks } from "./streams.js";
 
 export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIHono<AuthEnv> {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: refuseInvalid });
-  limitJsonBodies(app, options.maxJsonBytes, [routes.update, routes.copy, routes.move, routes.presign]);
+  limitJsonBodies(app, options.maxJsonBytes, [
+    routes.update,
+    routes.copy,
+    routes.move,
+    routes.presign,
+    routes.createCheckpoint,
+  ]);
 
   app.openapi(routes.whoami, (c) => {
     const p = principalOf(c);
@@ -34,7 +41,18 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
   });
 
   // The caller's own session, or ?sessionId= for another one they own (any, for an admin).
+  // ?scope=user: the caller's own user-scope artifacts; ?scope=sandbox: the shared ones.
   app.openapi(routes.listOwn, async (c) => {
+    const scope = c.req.query("scope");
+    if (scope === "user" || scope === "sandbox") {
+      const page = { limit: intQuery(c, "limit") ?? 100, cursor: c.req.query("cursor") || null };
+      const userId = principalOf(c).userId;
+      const found = scope === "user" ? await store.listByUser(userId, page) : await store.listShared(page);
+      return c.json(
+        { sessionId: scope === "user" ? `_u-${userId}` : "_shared", items: [...found], cursor: found.cursor },
+        200,
+      );
+    }
     const sessionId = c.req.query("sessionId") ?? userSessionId(principalOf(c).userId);
     return c.json(await listPage(c, sessionId), 200);
   });
@@ -62,7 +80,7 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
 
   app.openapi(routes.download, (c) => {
     const id = c.req.param("id");
-    const context = readContext(c);
+    const context = { ...readContext(c), ...versionQuery(c) };
     return serveArtifact(c.req.raw, {
       metadata: () => store.metadata(id, context),
       open: (range) => store.openStream(id, { ...context, range }),
@@ -73,24 +91,62 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
   app.openapi(routes.replace, async (c) => {
     const id = c.req.param("id");
     const mime = c.req.header("content-type");
-    const metadata = await store.updateFile(id, {
-      ...readContext(c),
-      data: asData(requestChunks(c.req.raw, options.maxUploadBytes)),
-      ...(mime !== undefined && { mime: mime.trim() }),
-    });
-    return c.json(metadata, 200);
+    const metadata = await preconditioned(c, (ifMatch) =>
+      store.updateFile(id, {
+        ...readContext(c),
+        ...ifMatch,
+        data: asData(requestChunks(c.req.raw, options.maxUploadBytes)),
+        ...(mime !== undefined && { mime: mime.trim() }),
+      }),
+    );
+    return c.json(metadata, 200, { etag: etagOf(metadata) });
   });
 
-  app.openapi(routes.metadata, async (c) =>
-    c.json(await store.metadata(c.req.param("id"), readContext(c)), 200),
-  );
+  app.openapi(routes.metadata, async (c) => {
+    const metadata = await store.metadata(c.req.param("id"), { ...readContext(c), ...versionQuery(c) });
+    return c.json(metadata, 200, { etag: etagOf(metadata) });
+  });
 
   app.openapi(routes.update, async (c) => {
     const changes = c.req.valid("json");
-    return c.json(
-      await store.updateMetadata(c.req.param("id"), { ...stripUndefined(changes), ...readContext(c) }),
-      200,
+    const metadata = await preconditioned(c, (ifMatch) =>
+      store.updateMetadata(c.req.param("id"), { ...stripUndefined(changes), ...readContext(c), ...ifMatch }),
     );
+    return c.json(metadata, 200, { etag: etagOf(metadata) });
+  });
+
+  app.openapi(routes.listVersions, async (c) => {
+    const id = c.req.param("id");
+    return c.json({ artifactId: id, versions: await store.listVersions(id, readContext(c)) }, 200);
+  });
+
+  app.openapi(routes.restoreVersion, async (c) => {
+    const version = Number(c.req.param("version"));
+    const metadata = await store.restoreVersion(c.req.param("id"), version, readContext(c));
+    return c.json(metadata, 200, { etag: etagOf(metadata) });
+  });
+
+  app.openapi(routes.createCheckpoint, async (c) => {
+    const sessionId = c.req.param("sessionId");
+    await checkSessionVisible(store, c, sessionId, "read");
+    const body = (await c.req.json().catch(() => ({}))) as { name?: string };
+    const checkpoint = await store.createCheckpoint(sessionId, {
+      ...readContext(c),
+      ...(body.name !== undefined && { name: body.name }),
+    });
+    return c.json(checkpoint, 201);
+  });
+
+  app.openapi(routes.listCheckpoints, async (c) => {
+    const sessionId = c.req.param("sessionId");
+    await checkSessionVisible(store, c, sessionId, "read");
+    return c.json({ items: await store.listCheckpoints(sessionId, readContext(c)) }, 200);
+  });
+
+  app.openapi(routes.restoreCheckpoint, async (c) => {
+    const sessionId = c.req.param("sessionId");
+    await checkSessionVisible(store, c, sessionId, "read");
+    return c.json(await store.restoreCheckpoint(sessionId, c.req.param("checkpointId"), readContext(c)), 200);
   });
 
   app.openapi(routes.copy, async (c) => {
@@ -109,7 +165,9 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
   });
 
   app.openapi(routes.remove, async (c) => {
-    const removed = await store.delete(c.req.param("id"), readContext(c));
+    const removed = await preconditioned(c, (ifMatch) =>
+      store.delete(c.req.param("id"), { ...readContext(c), ...ifMatch }),
+    );
     if (!removed) throw new HttpError(404, "ARTIFACT_NOT_FOUND", `artifact ${c.req.param("id")} not found`);
     return c.body(null, 204);
   });
@@ -169,6 +227,31 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
   }
 
   return app;
+}
+
+/** `?version=` as the store takes it (a bad value is the store's ValidationError). */
+function versionQuery(c: RestContext): { version?: number } {
+  const raw = c.req.query("version");
+  return raw === undefined || raw === "" ? {} : { version: Number(raw) };
+}
+
+/**
+ * Runs a write with the request's `If-Match` (an etag, quoted or not; `*` is any version): an
+ * etag the artifact no longer has is 412 and nothing was written.
+ */
+async function preconditioned<T>(
+  c: RestContext,
+  write: (ifMatch: { ifMatch?: string }) => Promise<T>,
+): Promise<T> {
+  const header = c.req.header("if-match")?.trim();
+  if (header === undefined || header === "*") return write({});
+  const ifMatch = header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+  try {
+    return await write({ ifMatch });
+  } catch (err) {
+    if (err instanceof ConflictError) throw new HttpError(412, "PRECONDITION_FAILED", err.message);
+    throw err;
+  }
 }
 
 /** Drops absent fields, so `undefined` never reaches the store as "set to undefined". */

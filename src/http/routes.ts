@@ -4,6 +4,11 @@ import {
   ArtifactIdParam,
   ArtifactMetadata,
   Binary,
+  Checkpoint,
+  CheckpointCreate,
+  CheckpointList,
+  CheckpointParams,
+  CheckpointRestore,
   Completed,
   CompleteRequest,
   CopyRequest,
@@ -29,6 +34,9 @@ import {
   UploadRequest,
   UsageQuery,
   UsageReport,
+  VersionList,
+  VersionParams,
+  VersionQuery,
   Whoami,
 } from "./schemas.js";
 
@@ -55,6 +63,7 @@ export const errors = {
   ),
   409: error("The session exists already, the upload URL was used, or nothing was uploaded yet (CONFLICT)"),
   410: error("Expired artifact (ARTIFACT_EXPIRED) or URL (URL_EXPIRED)"),
+  412: error("If-Match names an etag the artifact no longer has; nothing was written (PRECONDITION_FAILED)"),
   413: error(
     "Body over a limit (PAYLOAD_TOO_LARGE), or a write past the user's or session's quota (QUOTA_EXCEEDED); nothing stored",
   ),
@@ -91,7 +100,9 @@ export const listOwn = createRoute({
   path: "/artifacts",
   summary: "List a session: the caller's own (`user_{userId}`) unless `sessionId` names another of theirs",
   security: bearer,
-  request: { query: ListQuery.extend({ sessionId: UploadQuery.shape.sessionId }) },
+  request: {
+    query: ListQuery.extend({ sessionId: UploadQuery.shape.sessionId, scope: UploadQuery.shape.scope }),
+  },
   responses: { 200: { description: "A page", content: json(Page) }, ...common, 404: errors[404] },
 });
 
@@ -125,9 +136,10 @@ export const download = createRoute({
   operationId: "download",
   method: "get",
   path: "/artifacts/{id}",
-  summary: "Download (streamed; Range, If-None-Match and HEAD as for signed URLs)",
+  summary:
+    "Download (streamed; Range, If-None-Match and HEAD as for signed URLs); ?version= an earlier version. ETag: the artifact's etag",
   security: bearer,
-  request: { params: ArtifactIdParam },
+  request: { params: ArtifactIdParam, query: VersionQuery },
   responses: {
     200: { description: "The bytes", content: { "*/*": { schema: Binary } } },
     206: { description: "The requested range" },
@@ -150,6 +162,7 @@ export const replace = createRoute({
   responses: {
     200: { description: "Replaced", content: json(ArtifactMetadata) },
     ...found,
+    412: errors[412],
     413: errors[413],
     429: errors[429],
   },
@@ -159,9 +172,9 @@ export const metadata = createRoute({
   operationId: "metadata",
   method: "get",
   path: "/artifacts/{id}/metadata",
-  summary: "Metadata",
+  summary: "Metadata (ETag: the artifact's etag); ?version= an earlier version's",
   security: bearer,
-  request: { params: ArtifactIdParam },
+  request: { params: ArtifactIdParam, query: VersionQuery },
   responses: { 200: { description: "Metadata", content: json(ArtifactMetadata) }, ...found },
 });
 
@@ -175,6 +188,7 @@ export const update = createRoute({
   responses: {
     200: { description: "Updated", content: json(ArtifactMetadata) },
     ...found,
+    412: errors[412],
     413: errors[413],
     415: errors[415],
   },
@@ -187,7 +201,7 @@ export const remove = createRoute({
   summary: "Delete",
   security: bearer,
   request: { params: ArtifactIdParam },
-  responses: { 204: { description: "Deleted" }, ...common, 404: errors[404] },
+  responses: { 204: { description: "Deleted" }, ...common, 404: errors[404], 412: errors[412] },
 });
 
 export const copy = createRoute({
@@ -382,4 +396,54 @@ export const search = createRoute({
     ...common,
     404: errors[404],
   },
+});
+
+export const listVersions = createRoute({
+  operationId: "listVersions",
+  method: "get",
+  path: "/artifacts/{id}/versions",
+  summary: "The versions kept of an artifact, newest first",
+  security: bearer,
+  request: { params: ArtifactIdParam },
+  responses: { 200: { description: "Versions", content: json(VersionList) }, ...found },
+});
+
+export const restoreVersion = createRoute({
+  operationId: "restoreVersion",
+  method: "post",
+  path: "/artifacts/{id}/versions/{version}/restore",
+  summary: "Make a new version with the content of an earlier one",
+  security: bearer,
+  request: { params: VersionParams },
+  responses: { 200: { description: "The new version", content: json(ArtifactMetadata) }, ...found },
+});
+
+export const createCheckpoint = createRoute({
+  operationId: "createCheckpoint",
+  method: "post",
+  path: "/sessions/{sessionId}/checkpoints",
+  summary: "Record the version of every artifact of a session",
+  security: bearer,
+  request: { params: SessionIdParam, ...body(CheckpointCreate, false) },
+  responses: { 201: { description: "The checkpoint", content: json(Checkpoint) }, ...found },
+});
+
+export const listCheckpoints = createRoute({
+  operationId: "listCheckpoints",
+  method: "get",
+  path: "/sessions/{sessionId}/checkpoints",
+  summary: "A session's checkpoints, newest first",
+  security: bearer,
+  request: { params: SessionIdParam },
+  responses: { 200: { description: "Checkpoints", content: json(CheckpointList) }, ...found },
+});
+
+export const restoreCheckpoint = createRoute({
+  operationId: "restoreCheckpoint",
+  method: "post",
+  path: "/sessions/{sessionId}/checkpoints/{checkpointId}/restore",
+  summary: "Bring every artifact back to its recorded version; delete the ones created after",
+  security: bearer,
+  request: { params: CheckpointParams },
+  responses: { 200: { description: "What was restored", content: json(CheckpointRestore) }, ...found },
 });

@@ -17,8 +17,64 @@ export const ErrorBody = z
 
 // The record schema storage providers parse, less its internal fields: one definition of the shape.
 export const ArtifactMetadata = artifactRecordSchema
-  .omit({ status: true, sessionExpiresAt: true, upload: true, storage: true })
+  .omit({ status: true, sessionExpiresAt: true, upload: true, storage: true, kept: true })
   .openapi("ArtifactMetadata");
+
+export const VersionList = z
+  .object({
+    artifactId: z.string(),
+    versions: z.array(
+      z.object({
+        version: z.number().int(),
+        bytes: z.number().int(),
+        sha256: z.string(),
+        storedAt: z.string(),
+        etag: z.string(),
+      }),
+    ),
+  })
+  .openapi("VersionList");
+
+export const VersionParams = z.object({
+  id: z.string().openapi({ param: { name: "id", in: "path" } }),
+  version: z.string().openapi({ param: { name: "version", in: "path" }, description: "1, 2, …" }),
+});
+
+export const VersionQuery = z.object({
+  version: z
+    .string()
+    .optional()
+    .openapi({ param: { name: "version", in: "query" }, description: "An earlier version (1, 2, …)." }),
+});
+
+export const CheckpointCreate = z.strictObject({ name: z.string().optional() }).openapi("CheckpointCreate");
+
+export const Checkpoint = z
+  .object({
+    checkpointId: z.string(),
+    sessionId: z.string(),
+    name: z.string().nullable(),
+    createdAt: z.string(),
+    artifacts: z.array(z.object({ artifactId: z.string(), version: z.number().int() })),
+  })
+  .openapi("Checkpoint");
+
+export const CheckpointList = z.object({ items: z.array(Checkpoint) }).openapi("CheckpointList");
+
+export const CheckpointParams = z.object({
+  sessionId: z.string().openapi({ param: { name: "sessionId", in: "path" } }),
+  checkpointId: z.string().openapi({ param: { name: "checkpointId", in: "path" } }),
+});
+
+export const CheckpointRestore = z
+  .object({
+    checkpointId: z.string(),
+    restored: z.array(z.string()),
+    unchanged: z.array(z.string()),
+    deleted: z.array(z.string()),
+    missing: z.array(z.string()),
+  })
+  .openapi("CheckpointRestore");
 
 export const Page = z
   .object({
@@ -200,6 +256,10 @@ export const ListQuery = z.object({
 /** Upload fields given in the query string of a raw upload (multipart forms carry them as fields). */
 export const UploadQuery = z.object({
   sessionId: z.string().optional(),
+  scope: z.enum(["session", "user", "sandbox"]).optional().openapi({
+    description:
+      'Raw uploads: "user" (the caller\'s own, across sessions) or "sandbox" (shared; admin only).',
+  }),
   filename: z.string().optional().openapi({ description: "Metadata only, never a path." }),
   mime: z.string().optional(),
   summary: z.string().optional(),

@@ -39,8 +39,8 @@ export function signedRoutes(store: ArtifactStore, options: { maxUploadBytes: nu
     return serveArtifact(
       c.req.raw,
       {
-        metadata: () => store.signedMetadata(grant.key),
-        open: (range) => store.openSigned(grant.key, range),
+        metadata: () => store.signedMetadata(grant.key, grant.version),
+        open: (range) => store.openSigned(grant.key, range, grant.version),
       },
       CORS_HEADERS,
     );

@@ -10,6 +10,7 @@ import {
   type RestOptions,
   readContext,
   refuseInvalid,
+  scopedContext,
   ttlValue,
   writeContext,
 } from "./context.js";
@@ -51,9 +52,12 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
   async function storeRaw(c: RestContext, contentType: string): Promise<string> {
     const q = (name: string) => c.req.query(name);
     const sessionId = q("sessionId");
+    const scope = q("scope");
     if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
     return store.store(asData(requestChunks(c.req.raw, options.maxUploadBytes)), {
-      ...writeContext(c, q("sessionId")),
+      ...(scope === "user" || scope === "sandbox"
+        ? scopedContext(c, scope)
+        : { ...writeContext(c, q("sessionId")), ...(scope !== undefined && { scope: scope as "session" }) }),
       ...fields({
         mime: q("mime") ?? (contentType.trim() || undefined),
         summary: q("summary"),

@@ -20,6 +20,8 @@ export const artifactViewSchema = z.object({
   storedAt: iso,
   updatedAt: iso,
   expiresAt: iso.nullable(),
+  version: z.number().int().describe("1, 2, …: one more for every write of new content"),
+  etag: z.string().describe("Changes with every write"),
 });
 
 const artifactResult = z.object({ artifact: artifactViewSchema });
@@ -74,6 +76,18 @@ export const outputSchemas = {
     next: z.string(),
   }),
   register_upload: artifactResult,
+  list_versions: z.object({
+    artifactId: z.string(),
+    versions: z.array(
+      z.object({
+        version: z.number().int(),
+        bytes: z.number().int(),
+        sha256: z.string(),
+        storedAt: iso,
+        etag: z.string(),
+      }),
+    ),
+  }),
 } satisfies Record<string, z.ZodObject>;
 
 export type ToolName = keyof typeof outputSchemas;

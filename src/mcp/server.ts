@@ -165,6 +165,8 @@ export function artifactView(context: ConnectionContext, m: ArtifactMetadata) {
     storedAt: m.storedAt,
     updatedAt: m.updatedAt,
     expiresAt: m.expiresAt,
+    version: m.version,
+    etag: m.etag,
   };
 }
 

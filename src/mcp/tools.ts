@@ -53,6 +53,12 @@ const ttl = z
   .positive()
   .nullable()
   .describe("Seconds until the file expires; null keeps it until deleted; omitted uses the server's default");
+const version = z
+  .number()
+  .int()
+  .min(1)
+  .optional()
+  .describe("An earlier version (1, 2, …; see list_versions); omitted: the current one");
 const expiresIn = z
   .number()
   .int()
@@ -223,6 +229,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       "follow nextOffset.",
     input: {
       artifactId,
+      version,
       offset: z.number().int().min(0).optional().describe("First byte to read (default 0)"),
       length: z
         .number()
@@ -239,7 +246,8 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     run: async (args) => {
       const id = idOf(args.artifactId);
       const max = ctx.maxReadBytes;
-      const first = await store.metadata(id, access);
+      const at = { ...access, ...defined({ version: args.version }) };
+      const first = await store.metadata(id, at);
       const name = first.filename ?? id;
       const ranged = args.offset !== undefined || args.length !== undefined;
       const start = args.offset ?? 0;
@@ -257,9 +265,9 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       let m = first;
       let bytes: Buffer;
       if (start === 0 && wanted === first.bytes) {
-        bytes = await store.retrieve(id, access);
+        bytes = await store.retrieve(id, at);
       } else {
-        const opened = await store.openStream(id, { ...access, range: { start, end: start + wanted - 1 } });
+        const opened = await store.openStream(id, { ...at, range: { start, end: start + wanted - 1 } });
         m = opened.metadata;
         bytes = await collect(opened.body.stream);
       }
@@ -306,7 +314,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       if (!cut) return ok(structured, [link(m)], [data]);
       // The handoff for large files: a signed URL for the whole file, in the result itself.
       const seconds = 3600;
-      const url = await store.presign(id, { ...access, expires: seconds });
+      const url = await store.presign(id, { ...at, expires: seconds });
       const download = { url, expiresAt: new Date(Date.now() + seconds * 1000).toISOString() };
       const urlLink: ContentBlock = {
         type: "resource_link",
@@ -381,10 +389,13 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     title: "Get file metadata",
     description:
       "Returns a file's metadata: name, MIME type, size, sha256, summary, your meta fields, times.",
-    input: { artifactId },
+    input: { artifactId, version },
     annotations: { readOnlyHint: true, idempotentHint: true },
     run: async (args) => {
-      const m = await store.metadata(idOf(args.artifactId), access);
+      const m = await store.metadata(idOf(args.artifactId), {
+        ...access,
+        ...defined({ version: args.version }),
+      });
       return ok({ artifact: { ...view(m), ttl: m.ttl } }, [link(m)]);
     },
   });
@@ -487,15 +498,29 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     description:
       "Returns a signed URL anyone holding it can GET the file from until it expires, without MCP: " +
       "use it for big files or to hand a file to a person or another program.",
-    input: { artifactId, expiresIn: expiresIn.optional() },
+    input: { artifactId, version, expiresIn: expiresIn.optional() },
     annotations: { readOnlyHint: true, idempotentHint: false },
     run: async (args) => {
       const id = idOf(args.artifactId);
       const seconds = args.expiresIn ?? 3600;
-      const url = await store.presign(id, { ...access, expires: seconds });
-      const m = await store.metadata(id, access);
+      const at = { ...access, ...defined({ version: args.version }) };
+      const url = await store.presign(id, { ...at, expires: seconds });
+      const m = await store.metadata(id, at);
       const expiresAt = new Date(Date.now() + seconds * 1000).toISOString();
       return ok({ url, method: "GET", expiresAt, artifact: view(m) }, [link(m)]);
+    },
+  });
+
+  define("list_versions", {
+    title: "List a file's versions",
+    description:
+      "Lists the versions kept of a file, newest first: every write of new content is a new version. " +
+      `Read an earlier one with ${t("read_file")}'s version argument.`,
+    input: { artifactId },
+    annotations: { readOnlyHint: true, idempotentHint: true },
+    run: async (args) => {
+      const id = idOf(args.artifactId);
+      return ok({ artifactId: id, versions: await store.listVersions(id, access) }, []);
     },
   });
 

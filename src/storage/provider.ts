@@ -48,6 +48,8 @@ export interface PutOptions {
    * ConflictError instead of a retry on the newer version (last writer wins otherwise).
    */
   exact?: boolean;
+  /** The record the caller read and is replacing: the version a version log keeps (src/versions.ts). */
+  previous?: ArtifactRecord;
 }
 
 export interface PresignGetOptions {

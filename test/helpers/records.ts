@@ -37,6 +37,9 @@ export function makeRecord(place: RecordPlace, overrides: Partial<ArtifactRecord
     userId: "alice@example.com",
     status: "ready",
     sessionExpiresAt: new Date(stored + 86_400_000).toISOString(),
+    scope: "session",
+    version: 1,
+    etag: "1-contract",
   };
   return { ...record, ...overrides };
 }
@@ -72,9 +75,14 @@ export function makeSession(
   };
 }
 
-/** A record without the storage version the record layer attaches, for comparing contents. */
-export function plain(record: ArtifactRecord | null | undefined): ArtifactRecord | null | undefined {
+/**
+ * A record without what the record layer stamps on every write (the storage version, the public
+ * etag, whether the version log holds it), for comparing contents. The versions suite checks those.
+ */
+export function plain(
+  record: ArtifactRecord | null | undefined,
+): Omit<ArtifactRecord, "etag"> | null | undefined {
   if (!record) return record;
-  const { storage: _version, ...rest } = record;
+  const { storage: _version, etag: _etag, kept: _kept, ...rest } = record;
   return rest;
 }

@@ -1,9 +1,9 @@
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAS_CHROMIUM, launchChromium } from "./helpers/chromium.js";
 import { bearer, json, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
 
 /**
@@ -12,10 +12,9 @@ import { bearer, json, KEY_ENV, KEYS, type RunningServer, startServer } from "./
  * state are kept in test-results/console-versions/. Needs /usr/bin/chromium (apt package chromium).
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = resolve(import.meta.dirname, "../test-results/console-versions");
 
-describe.skipIf(!existsSync(CHROMIUM))("web console: scopes and versions in Chromium", () => {
+describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", () => {
   let dir: string;
   let server: RunningServer;
   let browser: Browser;
@@ -23,14 +22,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web console: scopes and versions in Chro
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "chuk-console-versions-"));
-    await rm(SHOTS, { recursive: true, force: true });
-    await mkdir(SHOTS, { recursive: true });
     server = await startServer({ cwd: dir, env: KEY_ENV });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    browser = await launchChromium(SHOTS);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

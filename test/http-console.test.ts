@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAS_CHROMIUM, launchChromium } from "./helpers/chromium.js";
 import { gradientPng, onePagePdf } from "./helpers/documents.js";
 import { json, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-harness.js";
 
@@ -17,14 +17,11 @@ import { json, KEY_ENV, KEYS, type RunningServer, startServer } from "./http-har
  * Needs /usr/bin/chromium (apt package chromium).
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = resolve(import.meta.dirname, "../test-results/console");
-if (!existsSync(CHROMIUM))
-  console.warn(`\n*** ${CHROMIUM} not found: the web console browser test is NOT run ***\n`);
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
+describe.skipIf(!HAS_CHROMIUM)("web console in Chromium", () => {
   let dir: string;
   let server: RunningServer;
   let browser: Browser;
@@ -32,14 +29,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web console in Chromium", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "chuk-console-"));
-    await rm(SHOTS, { recursive: true, force: true });
-    await mkdir(SHOTS, { recursive: true });
     server = await startServer({ cwd: dir, env: KEY_ENV });
-    const { chromium } = await import("playwright-core");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
+    browser = await launchChromium(SHOTS);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

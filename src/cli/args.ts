@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from "node:util";
 import type { ArtifactStoreOptions } from "../config.js";
 import { ArtifactStoreError } from "../errors.js";
+import { SCOPES, type Scope } from "../grid.js";
 import { ArtifactStore } from "../store.js";
 import { personalStore } from "./defaults.js";
 
@@ -70,6 +71,19 @@ export function wholeNumber(value: string, flag: string, min = 0): number {
   if (!Number.isSafeInteger(n) || n < min)
     throw new UsageError(`${flag} must be a whole number ≥ ${min} (got ${value})`);
   return n;
+}
+
+/** `--scope`: session (the default), user or sandbox. */
+export function parseScope(value: string | undefined): Scope {
+  if (value === undefined) return "session";
+  if (!(SCOPES as readonly string[]).includes(value))
+    throw new UsageError(`--scope must be one of ${SCOPES.join(", ")} (got ${value})`);
+  return value as Scope;
+}
+
+/** `--version`: an artifact version, 1 or more. */
+export function parseVersion(value: string | undefined): number | undefined {
+  return value === undefined ? undefined : wholeNumber(value, "--version", 1);
 }
 
 /** Handles --help for a command: prints `help` and returns true when it was asked for. */

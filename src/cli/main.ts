@@ -27,6 +27,18 @@ const COMMANDS: Record<
   cp: { summary: "copy an artifact within its session", load: () => import("./commands/cp.js") },
   mv: { summary: "rename an artifact (a new filename)", load: () => import("./commands/mv.js") },
   meta: { summary: "show or change an artifact's metadata", load: () => import("./commands/meta.js") },
+  versions: {
+    summary: "list the versions kept of an artifact",
+    load: () => import("./commands/versions.js"),
+  },
+  restore: {
+    summary: "make an earlier version the current one (a new version)",
+    load: () => import("./commands/restore.js"),
+  },
+  checkpoint: {
+    summary: "create, list or restore a session's checkpoints",
+    load: () => import("./commands/checkpoint.js"),
+  },
   presign: { summary: "print a signed download URL", load: () => import("./commands/presign.js") },
   stats: { summary: "print configuration and provider health", load: () => import("./commands/stats.js") },
   cleanup: { summary: "delete expired artifacts and sessions", load: () => import("./commands/cleanup.js") },

@@ -7,6 +7,7 @@ import {
   CONTEXT_FLAGS,
   contextFrom,
   helpRequested,
+  parseVersion,
   STORE_FLAGS,
   STORE_FLAGS_HELP,
   UsageError,
@@ -20,6 +21,7 @@ Writes the artifact's bytes to standard output, or to FILE (written aside and re
 place once complete), streamed and checked against its sha256.
 
   -o, --out FILE   write to FILE ("-": standard output, the default)
+  --version N      an earlier version's bytes (see "versions ARTIFACT_ID"), checked against its sha256
   --meta, --json   print the metadata as JSON instead of the bytes (with -o FILE: after writing it)
   --user ID, --session ID   the artifact must belong to this user / session
 
@@ -33,12 +35,16 @@ export async function run(argv: string[]): Promise<number> {
       ...CONTEXT_FLAGS,
       out: { type: "string", short: "o" },
       meta: { type: "boolean" },
+      version: { type: "string" },
     },
     allowPositionals: true,
   });
   if (helpRequested(values, HELP)) return 0;
   const [id, ...extra] = positionals;
   if (!id || extra.length > 0) throw new UsageError("get takes one ARTIFACT_ID");
+  const version = parseVersion(values.version);
+  if (version !== undefined && (values.meta || values.json) && (values.out ?? "-") === "-")
+    throw new UsageError('--version reads bytes; "versions ARTIFACT_ID --json" describes each version');
   const out = values.out ?? "-";
   const metadataOnly = (values.meta || values.json) && out === "-";
   return withStore(values, async (store) => {
@@ -47,7 +53,10 @@ export async function run(argv: string[]): Promise<number> {
       console.log(JSON.stringify(await store.metadata(id, context), null, 2));
       return 0;
     }
-    const { metadata, body } = await store.openStream(id, context);
+    const { metadata, body } = await store.openStream(id, {
+      ...context,
+      ...(version !== undefined && { version }),
+    });
     // No bar while the bytes themselves go to the terminal; redirected, they get one.
     const toTerminal = out === "-" && process.stdout.isTTY === true;
     const progress = await progressFor(metadata.filename ?? id, toTerminal ? 0 : metadata.bytes);

@@ -39,6 +39,12 @@ export const PAGE = `<!doctype html>
     <div class="row"><button class="primary">Connect</button></div>
   </form>
   <section id="main" hidden aria-label="Artifacts">
+    <div class="tabs" role="tablist" aria-label="Which files">
+      <button type="button" role="tab" id="tab-session" data-scope="session" aria-selected="true" aria-controls="rows">Session</button>
+      <button type="button" role="tab" id="tab-user" data-scope="user" aria-selected="false" aria-controls="rows">Mine</button>
+      <button type="button" role="tab" id="tab-sandbox" data-scope="sandbox" aria-selected="false" aria-controls="rows">Shared</button>
+      <span id="scope-note" class="muted"></span>
+    </div>
     <label id="drop" class="drop" for="file">
       <input id="file" class="vh" type="file" multiple>
       <strong>Drop files here</strong> or <u>choose files</u>
@@ -96,6 +102,10 @@ export const PAGE = `<!doctype html>
       <input id="link-url" readonly aria-label="Signed link">
       <span id="link-expiry" class="muted"></span>
     </div>
+  </section>
+  <section aria-labelledby="versions-title">
+    <h3 id="versions-title">Versions</h3>
+    <ol id="versions" class="versions"></ol>
   </section>
   <section aria-labelledby="edit-title">
     <h3 id="edit-title">Details</h3>

@@ -20,6 +20,7 @@ const state = {
   key: sessionStorage.getItem(KEY_ITEM),
   me: null,
   sessionId: null,
+  scope: "session", // the tab: "session", "user" (Mine) or "sandbox" (Shared)
   items: [],
   sort: { field: "storedAt", dir: "desc" },
   filter: "",
@@ -124,6 +125,7 @@ async function api(method, path, body) {
 }
 
 const sessionQuery = () => "sessionId=" + encodeURIComponent(state.sessionId);
+const listQuery = () => (state.scope === "session" ? sessionQuery() : "scope=" + state.scope);
 
 // ---- connecting and sessions ---------------------------------------------------------------
 
@@ -154,9 +156,37 @@ async function openSession(sessionId) {
   state.sessionId = sessionId;
   $("session").textContent = sessionId;
   $("session-input").value = sessionId;
+  await selectScope("session"); // a session opened is shown on its own tab
+  if (state.me.admin) rememberSession(sessionId);
+}
+
+// ---- the scope tabs: this session, my own files (every session), files shared with everyone ---
+
+const SCOPE_NOTES = {
+  session: "Files of this session",
+  user: "Your own files, kept across sessions",
+  sandbox: "Shared with every user",
+};
+const EMPTY_TEXT = {
+  session: "No files in this session yet: drop some above.",
+  user: "No files of your own yet: drop some above to keep them across sessions.",
+  sandbox: "Nothing is shared yet.",
+};
+
+// Shared files are written only with an admin key: the others get no buttons that would be refused.
+const readOnly = () => state.scope === "sandbox" && !state.me.admin;
+
+async function selectScope(scope) {
+  state.scope = scope;
+  for (const tab of document.querySelectorAll("[role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.scope === scope));
+  $("scope-note").textContent = SCOPE_NOTES[scope] + (scope === "sandbox" && !state.me.admin ? " (read only: an admin key shares files)" : "");
+  // Only an admin writes shared files.
+  $("drop").hidden = readOnly();
+  state.page = 0;
+  state.found = null;
   closeDetail();
   await refresh();
-  if (state.me.admin) rememberSession(sessionId);
+  if (state.filter.trim()) await runSearch();
 }
 
 // ---- the list ------------------------------------------------------------------------------
@@ -165,7 +195,7 @@ async function refresh() {
   const items = [];
   let cursor = null;
   do {
-    const page = await api("GET", "/artifacts?limit=500&" + sessionQuery() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    const page = await api("GET", "/artifacts?limit=500&" + listQuery() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
     items.push(...page.items);
     cursor = page.cursor;
   } while (cursor);
@@ -204,6 +234,13 @@ async function runSearch() {
   const filter = state.filter.trim();
   if (!filter) {
     state.found = null;
+    render();
+    return;
+  }
+  if (state.scope !== "session") {
+    // The search covers the session's files; the Mine and Shared tabs filter their own list by name.
+    const needle = filter.toLowerCase();
+    state.found = state.items.filter((m) => (m.filename || m.artifactId).toLowerCase().includes(needle));
     render();
     return;
   }
@@ -265,7 +302,7 @@ function render() {
     ? all.length + " of " + total + " files match"
     : total + (total === 1 ? " file" : " files") + ", " + humanBytes(state.items.reduce((n, m) => n + m.bytes, 0));
   $("empty").hidden = all.length > 0;
-  $("empty").textContent = total === 0 ? "No files in this session yet: drop some above." : "No file matches the search.";
+  $("empty").textContent = total === 0 ? EMPTY_TEXT[state.scope] : "No file matches the search.";
   $("pager").hidden = pages <= 1;
   $("page-info").textContent = "Page " + (state.page + 1) + " of " + pages;
   $("prev").disabled = state.page === 0;
@@ -283,7 +320,7 @@ function row(m) {
     el("td", { class: "expires" }, timeCell(m.expiresAt, "never")),
     el("td", { class: "actions" },
       el("button", { type: "button", text: "Download", "aria-label": "Download " + nameOf(m), onclick: guarded(() => download(m)) }),
-      el("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete " + nameOf(m), onclick: guarded(() => confirmDelete(m)) })));
+      readOnly() ? null : el("button", { type: "button", class: "danger", text: "Delete", "aria-label": "Delete " + nameOf(m), onclick: guarded(() => confirmDelete(m)) })));
 }
 
 // ---- uploads -------------------------------------------------------------------------------
@@ -329,9 +366,13 @@ function uploadView(file) {
 }
 
 function put(url, headers, body, onProgress) {
+  return send("PUT", url, headers, body, onProgress);
+}
+
+function send(method, url, headers, body, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("PUT", url);
+    xhr.open(method, url);
     for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
     xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
     xhr.addEventListener("load", () => {
@@ -348,6 +389,12 @@ function put(url, headers, body, onProgress) {
 async function upload(file, view) {
   view.progress(0);
   const mimeType = file.type || "application/octet-stream";
+  if (state.scope !== "session") {
+    // Mine and Shared: one streamed upload to the REST API, which takes the scope.
+    const query = "scope=" + state.scope + "&filename=" + encodeURIComponent(file.name) + "&mime=" + encodeURIComponent(mimeType);
+    await send("POST", base + "/v1/artifacts?" + query, { authorization: "Bearer " + state.key, "content-type": mimeType }, file, (n) => view.progress(n));
+    return view.done();
+  }
   const target = { sessionId: state.sessionId, filename: file.name, mimeType };
   let artifactId;
   if (file.size <= SINGLE_PUT_MAX) {
@@ -401,9 +448,50 @@ async function openDetail(id) {
   state.selected = m;
   fillDetail(m);
   $("link-row").hidden = true;
+  $("versions").replaceChildren();
+  $("edit").closest("section").hidden = readOnly();
   $("detail").hidden = false;
   $("detail").focus();
-  await preview(m);
+  await Promise.all([preview(m), showVersions(m)]);
+}
+
+// ---- versions: every write of bytes is one; an earlier one can be downloaded or restored ----
+
+async function showVersions(m) {
+  const { versions } = await api("GET", "/artifacts/" + m.artifactId + "/versions");
+  if (state.selected !== m) return;
+  $("versions").replaceChildren(...versions.map((v) => {
+    const current = v.version === m.version;
+    const label = "version " + v.version;
+    return el("li", { "data-version": String(v.version) },
+      el("span", { class: "v", text: "v" + v.version }),
+      el("span", { class: "muted", title: v.bytes + " bytes", text: humanBytes(v.bytes) }),
+      timeCell(v.storedAt, ""),
+      current ? el("span", { class: "current", text: "current" }) : null,
+      current ? null : el("span", { class: "actions" },
+        el("button", { type: "button", text: "Download", "aria-label": "Download " + label, onclick: guarded(() => downloadVersion(m, v.version)) }),
+        readOnly() ? null : el("button", { type: "button", text: "Restore", "aria-label": "Restore " + label, onclick: guarded(() => restoreVersion(m, v.version)) })));
+  }));
+}
+
+// An earlier version has no signed link: fetched with the key, handed over as a file.
+async function downloadVersion(m, version) {
+  const res = await fetch(base + "/v1/artifacts/" + m.artifactId + "?version=" + version, { headers: { authorization: "Bearer " + state.key } });
+  if (!res.ok) throw new Error("download failed: HTTP " + res.status);
+  const url = URL.createObjectURL(await res.blob());
+  const name = nameOf(m).split("/").pop();
+  el("a", { href: url, download: name.replace(/(\.[^.]*)?$/, ".v" + version + "$1"), rel: "noopener" }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+async function restoreVersion(m, version) {
+  const updated = await api("POST", "/artifacts/" + m.artifactId + "/versions/" + version + "/restore");
+  state.selected = updated;
+  fillDetail(updated);
+  state.items = state.items.map((x) => (x.artifactId === updated.artifactId ? updated : x));
+  render();
+  say("Restored version " + version + " of " + nameOf(updated) + " as version " + updated.version);
+  await Promise.all([preview(updated), showVersions(updated)]);
 }
 
 function fillDetail(m) {
@@ -420,6 +508,8 @@ function fillDetail(m) {
     ["Expires", m.expiresAt ? absoluteTime(m.expiresAt) + " · " + relativeTime(m.expiresAt) : "never"],
     ["sha256", m.sha256],
     ["Artifact id", m.artifactId],
+    ["Version", String(m.version)],
+    ["Scope", { session: "session", user: "mine (" + m.userId + ")", sandbox: "shared" }[m.scope] || m.scope],
     ["Session", m.sessionId],
     ["Key", m.key],
   ];
@@ -590,6 +680,7 @@ $("filter").addEventListener("input", () => {
   state.searchTimer = setTimeout(guarded(runSearch), 150);
 });
 $("refresh").addEventListener("click", guarded(refresh));
+for (const tab of document.querySelectorAll("[role=tab]")) tab.addEventListener("click", guarded(() => selectScope(tab.dataset.scope)));
 for (const button of document.querySelectorAll("th button[data-sort]")) {
   button.addEventListener("click", () => {
     const field = button.dataset.sort;

@@ -60,6 +60,15 @@ main { max-width: 72rem; margin: 0 auto; padding: 1rem 1.25rem 4rem; }
 .progress > span { display: block; height: 100%; width: 0; background: var(--accent); transition: width .15s linear; }
 .uploads li.done .progress > span { background: var(--ok); }
 .uploads li.failed .progress > span { background: var(--danger); }
+.tabs { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem; margin: 0 0 1rem; border-bottom: 1px solid var(--line); }
+.tabs [role=tab] { border: 0; border-bottom: 2px solid transparent; border-radius: 0; background: none; padding: .45rem .9rem; color: var(--muted); }
+.tabs [role=tab][aria-selected=true] { color: var(--text); border-bottom-color: var(--accent); font-weight: 600; }
+.tabs .muted { margin-left: auto; font-size: .9em; }
+.versions { list-style: none; margin: 0; padding: 0; }
+.versions li { display: flex; flex-wrap: wrap; align-items: center; gap: .35rem .6rem; padding: .35rem 0; border-bottom: 1px solid var(--line); }
+.versions li .v { font-weight: 600; min-width: 2.2rem; }
+.versions li .actions { margin-left: auto; display: flex; gap: .35rem; }
+.versions .current { color: var(--ok); font-size: .9em; }
 .listbar { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 1.25rem 0 .5rem; }
 .listbar input[type=search] { flex: 1 1 16rem; }
 .listbar .count { color: var(--muted); }

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { ValidationError } from "./errors.js";
+import { randomHex } from "./random.js";
 
 /**
  * Grid keys: `grid/{sandboxId}/{owner}/{artifactId}`, where `{owner}` says the artifact's scope:
@@ -136,12 +136,12 @@ export function parseGridKey(key: string): ParsedGridKey | null {
 
 /** 128 random bits, hex: unguessable and a valid segment. */
 export function newArtifactId(): string {
-  return randomBytes(16).toString("hex");
+  return randomHex(16);
 }
 
 /** Anonymous session ids carry 128 random bits too. */
 export function newSessionId(): string {
-  return `sess-${randomBytes(16).toString("hex")}`;
+  return `sess-${randomHex(16)}`;
 }
 
 /** The user a `user_{userId}` session implicitly belongs to, or null for other session ids. */

@@ -1,7 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ValidationError } from "./errors.js";
 import type { Scope } from "./grid.js";
+import { randomHex } from "./random.js";
 
 /** What callers see about an artifact. Timestamps are ISO-8601 strings; `ttl` null means "never". */
 export interface ArtifactMetadata {
@@ -210,5 +210,5 @@ export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean
 
 /** A fresh public etag: opaque, different for every write. */
 export function newEtag(version: number): string {
-  return `${version}-${randomBytes(8).toString("hex")}`;
+  return `${version}-${randomHex(8)}`;
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { BodyTooLargeError, Measured } from "./body.js";
 import { mapLimit } from "./concurrency.js";
@@ -6,6 +5,7 @@ import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.
 import { GRID_ROOT, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
 import { type ArtifactRecord, newEtag, type StorageVersion } from "./metadata.js";
+import { randomHex } from "./random.js";
 import {
   decodeHeadMeta,
   decodeRecordBody,
@@ -1017,7 +1017,7 @@ function checkListPrefix(prefix: string): void {
 }
 
 function newRev(): string {
-  return randomBytes(8).toString("hex");
+  return randomHex(8);
 }
 
 // ---- helpers ------------------------------------------------------------------------------------

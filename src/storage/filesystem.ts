@@ -3,6 +3,7 @@ import { link, mkdir, open, readdir, readlink, rename, rmdir, stat, symlink, unl
 import { dirname, join, resolve } from "node:path";
 import { once } from "../body.js";
 import { ConflictError, ValidationError } from "../errors.js";
+import { randomHex } from "../random.js";
 import {
   type DriverCapabilities,
   type ObjectBody,
@@ -103,7 +104,7 @@ export class FilesystemDriver implements StorageDriver {
   async put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult> {
     const path = this.pathOf(key);
     const temp = this.tempPath();
-    const etag = randomBytes(8).toString("hex");
+    const etag = randomHex(8);
     this.listing = null;
     let bytes: number;
     try {
@@ -271,7 +272,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private tempPath(): string {
-    return join(this.root, TEMP_DIR, `${randomBytes(12).toString("hex")}.tmp`);
+    return join(this.root, TEMP_DIR, `${randomHex(12)}.tmp`);
   }
 
   private async ensureFolder(folder: string): Promise<void> {

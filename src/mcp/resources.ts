@@ -11,12 +11,18 @@ import { decodeText, isTextMime } from "./content.js";
 import { resourceError, TooLargeError } from "./errors.js";
 import { listArtifacts } from "./listing.js";
 import type { ConnectionContext } from "./server.js";
-import { ARTIFACT_URI_TEMPLATE, parseArtifactUri } from "./uri.js";
+import {
+  ARTIFACT_URI_TEMPLATE,
+  ARTIFACT_VERSION_URI_TEMPLATE,
+  artifactUri,
+  parseArtifactUri,
+  readableOwners,
+} from "./uri.js";
 
 /** The resource entry of an artifact in resources/list. */
 function resourceEntry(ctx: ConnectionContext, m: ArtifactMetadata): Resource {
   return {
-    uri: ctx.uri(m.artifactId),
+    uri: ctx.uri(m.artifactId, m.sessionId),
     name: m.filename ?? m.artifactId,
     ...(m.filename !== null && { title: m.filename }),
     ...(m.summary && { description: m.summary }),
@@ -81,18 +87,38 @@ export function registerResources(server: McpServer, ctx: ConnectionContext): vo
       }
     },
   );
+  server.registerResource(
+    `${ctx.toolPrefix}artifact-version`,
+    new ResourceTemplate(ARTIFACT_VERSION_URI_TEMPLATE, { list: undefined }),
+    {
+      title: "Artifact version",
+      description: "A kept earlier version of a file (see the list_versions tool); read it for its content",
+      annotations: { audience: ["user", "assistant"] },
+    },
+    async (uri: URL) => {
+      try {
+        return await readArtifact(ctx, uri.href);
+      } catch (err) {
+        throw resourceError(err, uri.href, ctx.log);
+      }
+    },
+  );
   installPagedList(server, ctx);
 }
 
 async function readArtifact(ctx: ConnectionContext, uri: string): Promise<ReadResourceResult> {
   const parsed = parseArtifactUri(uri);
   if (!parsed) throw new ArtifactNotFoundError(`${uri} is not an artifact://session/id URI`);
-  if (parsed.sessionId !== ctx.sessionId) {
+  if (!readableOwners(ctx.sessionId, ctx.userId).includes(parsed.sessionId)) {
     throw new AccessDeniedError(
-      `${uri} belongs to another session; this connection reads only artifact://${encodeURIComponent(ctx.sessionId)}/…`,
+      `${uri} belongs to another session; this connection reads only artifact://${encodeURIComponent(ctx.sessionId)}/… and its user's and the shared files`,
     );
   }
-  const m = await ctx.store.metadata(parsed.artifactId, ctx.access);
+  // A user's or the shared scope is read as the connection's user (the store checks the owner).
+  const access = parsed.sessionId === ctx.sessionId ? ctx.access : { userId: ctx.userId };
+  const at = parsed.version === null ? access : { ...access, version: parsed.version };
+  const m = await ctx.store.metadata(parsed.artifactId, at);
+  if (m.sessionId !== parsed.sessionId) throw new ArtifactNotFoundError(`${uri} does not exist`);
   if (m.bytes > ctx.maxReadBytes) {
     throw new TooLargeError(
       `${m.filename ?? m.artifactId} is ${m.bytes} bytes, over this server's read limit of ${ctx.maxReadBytes}; ` +
@@ -100,9 +126,9 @@ async function readArtifact(ctx: ConnectionContext, uri: string): Promise<ReadRe
     );
   }
   ctx.spend(m.bytes);
-  const bytes = await ctx.store.retrieve(parsed.artifactId, ctx.access);
+  const bytes = await ctx.store.retrieve(parsed.artifactId, at);
   const text = isTextMime(m.mime) ? decodeText(bytes, m.mime, true) : null;
-  const href = ctx.uri(m.artifactId);
+  const href = artifactUri(m.sessionId, m.artifactId, parsed.version ?? undefined);
   return {
     contents: [
       text !== null

@@ -66,7 +66,8 @@ export interface ConnectionContext {
   listPageSize: number;
   toolPrefix: string;
   log(line: string): void;
-  uri(artifactId: string): string;
+  /** The artifact's resource URI; `owner` is its session or scope segment (default: this session). */
+  uri(artifactId: string, owner?: string): string;
   /** Takes `bytes` from the response budget, or throws TooLargeError when they are not left. */
   spend(bytes: number): void;
 }
@@ -96,7 +97,7 @@ export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOption
     ),
     toolPrefix: options.toolPrefix ?? "",
     log: options.log ?? ((line) => process.stderr.write(`chuk-artifacts mcp: ${line}\n`)),
-    uri: (artifactId) => artifactUri(sessionId, artifactId),
+    uri: (artifactId, owner = sessionId) => artifactUri(owner, artifactId),
     spend: budget(options.responseBudgetBytes),
   };
   const t = (name: string) => context.toolPrefix + name;
@@ -155,7 +156,7 @@ function positiveInt(value: number | undefined, fallback: number, name: string):
 export function artifactView(context: ConnectionContext, m: ArtifactMetadata) {
   return {
     artifactId: m.artifactId,
-    uri: context.uri(m.artifactId),
+    uri: context.uri(m.artifactId, m.sessionId),
     filename: m.filename,
     mime: m.mime,
     bytes: m.bytes,
@@ -174,7 +175,7 @@ export function artifactView(context: ConnectionContext, m: ArtifactMetadata) {
 export function resourceLink(context: ConnectionContext, m: ArtifactMetadata) {
   return {
     type: "resource_link" as const,
-    uri: context.uri(m.artifactId),
+    uri: context.uri(m.artifactId, m.sessionId),
     name: m.filename ?? m.artifactId,
     mimeType: m.mime,
     size: m.bytes,

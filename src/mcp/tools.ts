@@ -97,7 +97,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   const { store, access } = ctx;
   const view = (m: ArtifactMetadata) => artifactView(ctx, m);
   const link = (m: ArtifactMetadata) => resourceLink(ctx, m);
-  const idOf = (ref: string) => artifactIdFrom(ref, ctx.sessionId);
+  const idOf = (ref: string) => artifactIdFrom(ref, ctx.sessionId, ctx.userId);
   /** A tool's name as this server registers it, for descriptions and hints. */
   const t = (name: string) => ctx.toolPrefix + name;
 

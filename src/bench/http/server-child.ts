@@ -44,8 +44,8 @@ const FIXTURE_CONCURRENCY = 32;
 
 interface Side {
   server: Server;
-  /** Stores `count` artifacts of `size` random bytes; their keys (raw) or ids (ours). */
-  fixtures(count: number, size: number): Promise<{ handle: string; sha256: string }[]>;
+  /** Stores `count` artifacts of `size` random bytes; their keys (raw) or ids (ours), and the ETag each server gives them. */
+  fixtures(count: number, size: number): Promise<{ handle: string; etag: string }[]>;
   signedGet(handle: string): Promise<string>;
   restGet(handle: string): string;
   /** A pending upload slot: the PUT path and the register path. */
@@ -82,7 +82,7 @@ async function openOurs(request: Extract<ServerRequest, { type: "start" }>): Pro
           userId: BENCH_USER,
           mime: "application/octet-stream",
         });
-        return { handle: id, sha256: (await store.metadata(id)).sha256 };
+        return { handle: id, etag: (await store.metadata(id)).etag };
       }),
     signedGet: async (id) => pathOf(await store.presign(id, { expires: SIGNED_SECONDS })),
     restGet: (id) => `/v1/artifacts/${id}`,
@@ -133,7 +133,7 @@ async function openRaw(request: Extract<ServerRequest, { type: "start" }>): Prom
     fixtures: (count, size) =>
       mapLimit(Array.from({ length: count }), FIXTURE_CONCURRENCY, async () => {
         const record = await backend.receive(backend.newKey(), once(randomBytes(size)), null, false);
-        return { handle: record.key, sha256: record.sha256 };
+        return { handle: record.key, etag: record.sha256 };
       }),
     signedGet: async (key) => rawSignedPath("GET", key, SIGNED_SECONDS),
     restGet: (key) => `/v1/artifacts/${key}`,
@@ -212,12 +212,12 @@ async function prepare(
     default: {
       const made = await side.fixtures(count, size);
       const requests = await Promise.all(
-        made.map(async ({ handle, sha256 }): Promise<RequestSpec> => {
+        made.map(async ({ handle, etag }): Promise<RequestSpec> => {
           if (workload === "http-rest-get")
             return { method: "GET", path: side.restGet(handle), headers: AUTH };
           const path = await side.signedGet(handle);
           if (workload === "http-head-inm")
-            return { method: "HEAD", path, headers: { "if-none-match": `"${sha256}"` } };
+            return { method: "HEAD", path, headers: { "if-none-match": `"${etag}"` } };
           if (workload === "http-range-get") {
             const end = Math.min(size - 1, Math.floor(size / 4) + 511);
             return { method: "GET", path, headers: { range: `bytes=${Math.floor(size / 4)}-${end}` } };

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseGridKey } from "./grid.js";
 import { type ArtifactRecord, artifactRecordSchema, copyRecord } from "./metadata.js";
+import { ParsedMemo } from "./parsed-memo.js";
 
 /**
  * How an artifact's record is kept in its head object (the object at its grid key). The head's
@@ -98,21 +99,16 @@ function withKey(value: unknown, key: string): ArtifactRecord | null {
  * more often than written, and parsing and checking its record costs more than the rest of a read
  * on the memory driver. Each answer is a copy, so no caller can change what another reads.
  */
-const recent = new Map<string, { meta: string; decoded: DecodedHead }>();
-const RECENT_MAX = 4096;
+const recent = new ParsedMemo<DecodedHead>(4096);
 
 /** Null for anything malformed (treated as absent, as a torn or foreign object would be). */
 export function decodeHeadMeta(meta: string, key: string): DecodedHead | null {
-  const hit = recent.get(key);
-  if (hit && hit.meta === meta) return copyHead(hit.decoded);
+  const hit = recent.get(key, meta);
+  if (hit) return copyHead(hit);
   const decoded = parseHeadMeta(meta, key);
-  if (decoded) {
-    recent.delete(key);
-    if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
-    recent.set(key, { meta, decoded });
-    return copyHead(decoded);
-  }
-  return decoded;
+  if (!decoded) return null;
+  recent.set(key, meta, decoded);
+  return copyHead(decoded);
 }
 
 function copyHead({ record, rev }: DecodedHead): DecodedHead {

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { ProviderError } from "../errors.js";
 import { buildKey } from "../grid.js";
 import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
+import { ParsedMemo } from "../parsed-memo.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import type { SessionProvider, SessionRecord } from "./provider.js";
 import { RedisSearchIndex } from "./redis-search.js";
@@ -525,20 +526,15 @@ function parseSession(json: string, sandboxId: string, sessionId: string): Sessi
 function parseCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
   // The same entry is read far more often than written: parse and check each text once.
   const memoKey = `${sandboxId}/${artifactId}`;
-  const hit = parsedLately.get(memoKey);
-  if (hit && hit.json === json) return copyRecord(hit.record);
+  const hit = parsedLately.get(memoKey, json);
+  if (hit) return copyRecord(hit);
   const record = checkCached(json, sandboxId, artifactId);
-  if (record) {
-    parsedLately.delete(memoKey);
-    if (parsedLately.size >= PARSED_LATELY_MAX) parsedLately.delete(parsedLately.keys().next().value!);
-    parsedLately.set(memoKey, { json, record });
-    return copyRecord(record);
-  }
-  return null;
+  if (!record) return null;
+  parsedLately.set(memoKey, json, record);
+  return copyRecord(record);
 }
 
-const parsedLately = new Map<string, { json: string; record: ArtifactRecord }>();
-const PARSED_LATELY_MAX = 4096;
+const parsedLately = new ParsedMemo<ArtifactRecord>(4096);
 
 function checkCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
   const record = parseRecord(json);

@@ -50,6 +50,14 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   const rowNames = (page: Page) => page.locator("#rows td.name button").allTextContents();
+  /** Waits for the table to list exactly these names: a tab's rows stay until its own list arrives. */
+  const showsRows = (page: Page, names: string[]) =>
+    page.waitForFunction(
+      (want) =>
+        JSON.stringify([...document.querySelectorAll("#rows td.name button")].map((b) => b.textContent)) ===
+        JSON.stringify(want),
+      names,
+    );
   const raw = async (key: string, query: string, body: string, mime = "text/plain") => {
     const res = await fetch(`${server.url}/v1/artifacts?${query}`, {
       method: "POST",
@@ -138,7 +146,7 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
 
     // A file dropped on Mine is the user's own, kept across sessions.
     await drop(page, "profile.txt", "likes: tea");
-    await page.waitForFunction(() => document.querySelectorAll("#rows tr").length === 1);
+    await showsRows(page, ["profile.txt"]);
     expect(await rowNames(page)).toEqual(["profile.txt"]);
     const mine = await json(`${server.url}/v1/artifacts?scope=user`, "GET", KEYS.alice);
     expect(mine.body.items.map((m: { filename: string; scope: string }) => [m.filename, m.scope])).toEqual([
@@ -151,7 +159,7 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
 
     // Shared: the admin's file, read only for alice (no drop zone).
     await page.click("#tab-sandbox");
-    await page.waitForFunction(() => document.querySelectorAll("#rows tr").length === 1);
+    await showsRows(page, ["template.md"]);
     expect(await rowNames(page)).toEqual(["template.md"]);
     expect(await page.isHidden("#drop")).toBe(true);
     expect(await page.textContent("#scope-note")).toContain("read only");
@@ -164,7 +172,7 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
 
     // Back on Session: only the session's file, the drop zone back.
     await page.click("#tab-session");
-    await page.waitForFunction(() => document.querySelectorAll("#rows tr").length === 1);
+    await showsRows(page, ["draft.txt"]);
     expect(await rowNames(page)).toEqual(["draft.txt"]);
     expect(await page.isVisible("#drop")).toBe(true);
 
@@ -173,7 +181,7 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
     await bob.click("#tab-user");
     await bob.waitForSelector("#empty:not([hidden])");
     await bob.click("#tab-sandbox");
-    await bob.waitForFunction(() => document.querySelectorAll("#rows tr").length === 1);
+    await showsRows(bob, ["template.md"]);
     expect(await rowNames(bob)).toEqual(["template.md"]);
     expect(problems).toEqual([]);
   });

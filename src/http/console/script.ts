@@ -192,6 +192,7 @@ async function selectScope(scope) {
 // ---- the list ------------------------------------------------------------------------------
 
 async function refresh() {
+  const scope = state.scope;
   const items = [];
   let cursor = null;
   do {
@@ -199,6 +200,7 @@ async function refresh() {
     items.push(...page.items);
     cursor = page.cursor;
   } while (cursor);
+  if (state.scope !== scope) return; // another tab was chosen meanwhile: its own refresh shows it
   state.items = items;
   await runSearch();
   await showUsage();

@@ -54,8 +54,9 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
   const showsRows = (page: Page, names: string[]) =>
     page.waitForFunction(
       (want) =>
-        JSON.stringify([...document.querySelectorAll("#rows td.name button")].map((b) => b.textContent)) ===
-        JSON.stringify(want),
+        JSON.stringify(
+          Array.from(document.querySelectorAll("#rows td.name button"), (b) => b.textContent),
+        ) === JSON.stringify(want),
       names,
     );
   const raw = async (key: string, query: string, body: string, mime = "text/plain") => {

@@ -35,7 +35,7 @@ import {
 import type { AccessContext, SessionRules, WriteTarget } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
-import type { ByteRange, OpenedBody, StorageProvider } from "./storage/provider.js";
+import type { ByteRange, OpenedBody, PutOptions, StorageProvider } from "./storage/provider.js";
 
 /**
  * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
@@ -259,7 +259,11 @@ export class Artifacts {
       sessionId: owner,
       sandboxId: this.sandboxId,
       key: scopePrefix(this.sandboxId, scope, { sessionId: owner, userId }) + artifactId,
-      ...fields,
+      mime: fields.mime,
+      summary: fields.summary,
+      filename: fields.filename,
+      meta: fields.meta,
+      ttl: fields.ttl,
       bytes: 0,
       sha256: "",
       storedAt: iso,
@@ -304,11 +308,10 @@ export class Artifacts {
   ): Promise<ArtifactRecord> {
     const { storage } = await this.backends();
     if (options.replacing) await this.cacheEvict(record);
-    const committed = await storage.put(record, body, {
-      fresh: !options.replacing,
-      ...(options.previous && { previous: options.previous }),
-      ...(options.exact && { exact: true }),
-    });
+    const putOptions: PutOptions = { fresh: !options.replacing };
+    if (options.previous) putOptions.previous = options.previous;
+    if (options.exact) putOptions.exact = true;
+    const committed = await storage.put(record, body, putOptions);
     // Without a storage version it was kept as an earlier version: a newer one is current.
     if (committed.storage) await this.cachePut(committed);
     return committed;

@@ -99,6 +99,22 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       expect((await provider.getRecord(record.key))!.meta).toStrictEqual({ team: { name: "red" } });
     });
 
+    it("keeps what was written, not the writer's objects: changing them after put changes nothing stored", async () => {
+      const meta = { team: { name: "red" }, tags: ["a"] };
+      const record = makeRecord(place(), { meta });
+      const committed = await provider.put(record, single(randomBody(10)));
+      meta.team.name = "blue";
+      meta.tags.push("b");
+      record.summary = "changed by the writer";
+      committed.meta.extra = true;
+      const again = (await provider.getRecord(record.key))!;
+      expect(again.meta).toStrictEqual({ team: { name: "red" }, tags: ["a"] });
+      expect(again.summary).not.toBe("changed by the writer");
+      const updated = await provider.putRecord({ ...again, summary: "second", meta: { n: 1 } });
+      updated.meta.n = 2;
+      expect((await provider.getRecord(record.key))!.meta).toStrictEqual({ n: 1 });
+    });
+
     it("round-trips records at the store's field limits and with null fields", async () => {
       const at = place();
       const big = makeRecord(at, {

@@ -196,6 +196,7 @@ export class Search {
   }
 
   private async dropStale(index: SearchIndex): Promise<void> {
+    if (this.stale.size === 0) return;
     for (const [name, area] of [...this.stale]) {
       await index.invalidate(this.sandboxId, area);
       this.stale.delete(name);
@@ -220,12 +221,23 @@ function areasOf(m: Pick<ArtifactMetadata, "sessionId" | "userId">): UsageScope[
  * limits or storage version.
  */
 function slim(m: ArtifactMetadata): IndexEntry {
-  const {
-    key: _key,
-    sandboxId: _sandbox,
-    storageProvider: _storage,
-    sessionProvider: _sessions,
-    ...kept
-  } = toMetadata(m as ArtifactRecord);
-  return kept;
+  // Field by field: a rest copy costs microseconds a call on Node 20.
+  return {
+    artifactId: m.artifactId,
+    sessionId: m.sessionId,
+    mime: m.mime,
+    summary: m.summary,
+    meta: m.meta,
+    filename: m.filename,
+    bytes: m.bytes,
+    sha256: m.sha256,
+    storedAt: m.storedAt,
+    updatedAt: m.updatedAt,
+    ttl: m.ttl,
+    expiresAt: m.expiresAt,
+    userId: m.userId,
+    scope: m.scope,
+    version: m.version,
+    etag: m.etag,
+  };
 }

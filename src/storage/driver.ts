@@ -39,6 +39,8 @@ export interface DriverCapabilities {
   nativePresign: boolean;
   /** Native multipart upload with per-part URLs. */
   nativeMultipart: boolean;
+  /** Keeps a ParsedSlot per stored object (see ObjectHead.parsed): worth filling one on a write. */
+  parsedSlots?: boolean;
 }
 
 /** An object's identity and the small text stored with it. */
@@ -47,6 +49,17 @@ export interface ObjectHead {
   etag: string;
   size: number;
   meta: string;
+  /**
+   * A driver that keeps objects in this process hands out one slot per stored version of an
+   * object, where the layer above keeps what it decoded from `meta` (so it decodes once per write,
+   * not once per read). Absent on drivers whose objects live elsewhere.
+   */
+  parsed?: ParsedSlot | undefined;
+}
+
+/** What the record layer decoded from an object's meta; see ObjectHead.parsed. */
+export interface ParsedSlot {
+  value?: unknown;
 }
 
 export interface ObjectBody extends ObjectHead {
@@ -66,6 +79,8 @@ export interface WriteCondition {
 export interface PutObjectOptions extends WriteCondition {
   meta: string;
   contentType?: string;
+  /** The slot for the stored object, already holding `meta` decoded (drivers that keep slots). */
+  parsed?: ParsedSlot;
 }
 
 export interface PutResult {
@@ -107,7 +122,12 @@ export interface StorageDriver {
   copy(
     from: string,
     to: string,
-    options: WriteCondition & { meta: string; contentType?: string; sourceEtag?: string },
+    options: WriteCondition & {
+      meta: string;
+      contentType?: string;
+      sourceEtag?: string;
+      parsed?: ParsedSlot;
+    },
   ): Promise<{ etag: string } | null>;
 
   /** False when nothing was there. */

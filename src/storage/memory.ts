@@ -3,6 +3,7 @@ import type {
   DriverCapabilities,
   ObjectBody,
   ObjectHead,
+  ParsedSlot,
   PutObjectOptions,
   PutResult,
   StorageDriver,
@@ -14,6 +15,7 @@ interface StoredObject {
   body: Blocks;
   meta: string;
   etag: string;
+  parsed: ParsedSlot;
 }
 
 /** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
@@ -29,6 +31,7 @@ export class MemoryDriver implements StorageDriver {
     atomicConditionalWrites: true,
     nativePresign: false,
     nativeMultipart: false,
+    parsedSlots: true,
   };
   private readonly objects = new Map<string, StoredObject>();
   /** Keys per folder (up to the last `/`), sorted lazily: listing a session is no full scan. */
@@ -48,13 +51,15 @@ export class MemoryDriver implements StorageDriver {
     // Checked after the body arrived and set in the same turn: nothing can come in between.
     this.check(key, options);
     const etag = this.nextEtag();
-    this.set(key, { body: bytes, meta: options.meta, etag });
+    this.set(key, { body: bytes, meta: options.meta, etag, parsed: options.parsed ?? {} });
     return { etag, bytes: bytes.byteLength };
   }
 
   async head(key: string): Promise<ObjectHead | null> {
     const found = this.objects.get(key);
-    return found ? { etag: found.etag, size: found.body.byteLength, meta: found.meta } : null;
+    return found
+      ? { etag: found.etag, size: found.body.byteLength, meta: found.meta, parsed: found.parsed }
+      : null;
   }
 
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
@@ -67,6 +72,7 @@ export class MemoryDriver implements StorageDriver {
       etag: found.etag,
       size: body.byteLength,
       meta: found.meta,
+      parsed: found.parsed,
       stream: body.slices(start, end),
       length: Math.max(0, end - start),
     };
@@ -75,7 +81,7 @@ export class MemoryDriver implements StorageDriver {
   async copy(
     from: string,
     to: string,
-    options: WriteCondition & { meta: string; sourceEtag?: string },
+    options: WriteCondition & { meta: string; sourceEtag?: string; parsed?: ParsedSlot },
   ): Promise<{ etag: string } | null> {
     const source = this.objects.get(from);
     if (!source) return null;
@@ -85,7 +91,7 @@ export class MemoryDriver implements StorageDriver {
     this.check(to, options);
     const etag = this.nextEtag();
     // Blocks are immutable: the copy shares them.
-    this.set(to, { body: source.body, meta: options.meta, etag });
+    this.set(to, { body: source.body, meta: options.meta, etag, parsed: options.parsed ?? {} });
     return { etag };
   }
 

@@ -112,6 +112,21 @@ export function keyBeside(key: string, artifactId: string): string {
 /** Parses a grid key; returns null for anything that is not a well-formed, valid key. */
 export function parseGridKey(key: string): ParsedGridKey | null {
   if (typeof key !== "string") return null;
+  const known = parsedKeys.get(key);
+  if (known) return known;
+  const parsed = parseKey(key);
+  if (!parsed) return null;
+  // A key is parsed several times per operation (read, access check, listing): remember a
+  // bounded number of valid keys (never a caller's invalid text); frozen, as callers share them.
+  if (parsedKeys.size >= PARSED_KEYS_MAX) parsedKeys.clear();
+  parsedKeys.set(key, Object.freeze(parsed));
+  return parsed;
+}
+
+const PARSED_KEYS_MAX = 16_384;
+const parsedKeys = new Map<string, Readonly<ParsedGridKey>>();
+
+function parseKey(key: string): ParsedGridKey | null {
   const parts = key.split("/");
   if (parts.length !== 4 || parts[0] !== GRID_ROOT) return null;
   const [, sandboxId, sessionId, artifactId] = parts as [string, string, string, string];

@@ -101,6 +101,12 @@ const UPDATABLE_FIELDS = new Set([
 export class Artifacts {
   /** Serialises this process's read-modify-write updates of one artifact. */
   private readonly updates = new KeyedMutex();
+  /**
+   * Cache writes of committed records, by artifact id, not yet awaited: the store awaits each
+   * together with the search-index write that follows it (settled()), so both go to Redis in one
+   * pipelined round trip rather than one after the other.
+   */
+  private readonly caching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -313,8 +319,22 @@ export class Artifacts {
     if (options.exact) putOptions.exact = true;
     const committed = await storage.put(record, body, putOptions);
     // Without a storage version it was kept as an earlier version: a newer one is current.
-    if (committed.storage) await this.cachePut(committed);
+    if (committed.storage) this.cacheSoon(committed);
     return committed;
+  }
+
+  /** Writes the cache now; settled() waits for it. Ordered before later commands of this process. */
+  private cacheSoon(record: ArtifactRecord): void {
+    const id = record.artifactId;
+    const pending = this.cachePut(record).finally(() => {
+      if (this.caching.get(id) === pending) this.caching.delete(id);
+    });
+    this.caching.set(id, pending);
+  }
+
+  /** Waits for the cache write of an artifact's last commit (cachePut never rejects). */
+  settled(artifactId: string): Promise<void> {
+    return this.caching.get(artifactId) ?? Promise.resolve();
   }
 
   /**
@@ -372,7 +392,7 @@ export class Artifacts {
           const { storage } = await this.backends();
           await this.cacheEvict(next);
           const committed = await storage.putRecord(next);
-          await this.cachePut(committed);
+          this.cacheSoon(committed);
           return committed;
         } catch (err) {
           if (!(err instanceof ConflictError) || attempt >= 3) throw err;

@@ -1029,7 +1029,8 @@ export class ArtifactStore implements AsyncDisposable {
     context: AccessContext,
     type?: AuditEventType,
   ): Promise<T> {
-    await this.finder.indexed(artifact);
+    // The index write and the cache write of the commit, in one round trip.
+    await Promise.all([this.finder.indexed(artifact), this.artifacts.settled(artifact.artifactId)]);
     return this.changed(artifact, kind, context, type);
   }
 

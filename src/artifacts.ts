@@ -25,6 +25,7 @@ import {
   expiryFrom,
   isExpired,
   newEtag,
+  recordWith,
   toMetadata,
   validateFilename,
   validateMeta,
@@ -416,7 +417,8 @@ export class Artifacts {
     if (changes.length === 0 && !hasData)
       throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
     const now = Date.now();
-    const next: ArtifactRecord = { ...current, updatedAt: new Date(now).toISOString() };
+    const next = recordWith(current, current.storage);
+    next.updatedAt = new Date(now).toISOString();
     if (options.summary !== undefined) next.summary = validateSummary(options.summary);
     if (options.filename !== undefined) next.filename = validateFilename(options.filename);
     if (options.mime !== undefined) next.mime = validateMime(options.mime);
@@ -474,7 +476,7 @@ export class Artifacts {
     context: AccessContext,
   ): Promise<{ metadata: ArtifactMetadata; body: OpenedBody }> {
     const { record, body } = await this.readOpen(artifactId, context);
-    return { metadata: toMetadata(record), body: { ...body, stream: verifiedStream(body, artifactId) } };
+    return { metadata: toMetadata(record), body: verified(body, artifactId) };
   }
 
   /** Opens for a server: a range picked from the metadata, and a full read checked against sha256. */
@@ -486,7 +488,7 @@ export class Artifacts {
     const chosen = typeof range === "function" ? range(metadata) : range;
     const body = await this.openBody(record, chosen);
     if (chosen) return { metadata, body };
-    return { metadata, body: { ...body, stream: verifiedStream(body, record.artifactId) } };
+    return { metadata, body: verified(body, record.artifactId) };
   }
 
   async openBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
@@ -505,10 +507,9 @@ export class Artifacts {
       if (range.end >= record.bytes)
         throw new ValidationError(`range ends beyond the artifact's ${record.bytes} bytes`);
     }
-    const opened = await storage.openBody(record.key, range, {
-      sha256: record.sha256,
-      ...(record.storage && { rev: record.storage.rev }),
-    });
+    const expected: { sha256: string; rev?: string | null } = { sha256: record.sha256 };
+    if (record.storage) expected.rev = record.storage.rev;
+    const opened = await storage.openBody(record.key, range, expected);
     if (!opened) throw new ArtifactNotFoundError(`the bytes of artifact ${record.artifactId} are missing`);
     return opened;
   }
@@ -547,6 +548,16 @@ export class Artifacts {
     const { sessions } = await this.backends();
     if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
   }
+}
+
+/** The body with its stream checked as it is read (built field by field: spreads are slow on Node 20). */
+function verified(body: OpenedBody, artifactId: string): OpenedBody {
+  return {
+    stream: verifiedStream(body, artifactId),
+    length: body.length,
+    totalBytes: body.totalBytes,
+    sha256: body.sha256,
+  };
 }
 
 /**

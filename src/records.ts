@@ -132,15 +132,7 @@ export class RecordStore implements StorageProvider {
     // A new artifact's index entry is written while its bytes go up.
     const indexed = current ? null : this.locator.add(record.sandboxId, record.artifactId, key);
     indexed?.catch(() => {});
-    const stamp = (version: number): ArtifactRecord => {
-      const stamped = recordWith(record, record.storage);
-      stamped.bytes = measured.bytes;
-      stamped.sha256 = measured.sha256;
-      stamped.version = version;
-      stamped.etag = newEtag(version);
-      stamped.kept = false;
-      return stamped;
-    };
+    const stamp = (version: number) => withContent(record, measured.bytes, measured.sha256, version, false);
     try {
       const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
       // The first attempt's record and meta, encoded once for the size check and the write.
@@ -254,14 +246,7 @@ export class RecordStore implements StorageProvider {
       },
       rev ? null : head.chunks,
     );
-    const committed: ArtifactRecord = {
-      ...record,
-      bytes: measured.bytes,
-      sha256: measured.sha256,
-      version: claimed.version,
-      etag: newEtag(claimed.version),
-      kept: true,
-    };
+    const committed = withContent(record, measured.bytes, measured.sha256, claimed.version, true);
     const forget = async () => {
       await this.driver.delete(versionKey(key, claimed.version)).catch(() => {});
       if (rev) await this.driver.delete(revKey(key, rev)).catch(() => {});
@@ -275,11 +260,11 @@ export class RecordStore implements StorageProvider {
         let etag: string;
         let headRev: string | null = rev;
         if (meta && this.fits(meta)) {
-          const put = await this.driver.put(key, chunksOf(head.chunks), {
-            meta,
-            contentType: record.mime,
-            ...condition,
-          });
+          const put = await this.driver.put(
+            key,
+            chunksOf(head.chunks),
+            this.headOptions(meta, condition, committed, null, record.mime),
+          );
           etag = put.etag;
         } else {
           headRev = rev ?? versionRev(claimed.version);
@@ -287,7 +272,7 @@ export class RecordStore implements StorageProvider {
         }
         await this.undoIfDeleted(committed);
         this.inBackground(this.versions.dropOutgrown(key, claimed.version, headRev));
-        return { ...committed, storage: { etag, rev: headRev } };
+        return recordWith(committed, { etag, rev: headRev });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         const now = await this.version(key);
@@ -300,7 +285,7 @@ export class RecordStore implements StorageProvider {
           throw err;
         }
         // A newer version is current already: this one stays in the log, acknowledged.
-        if ((now.version ?? 0) >= claimed.version) return { ...committed, storage: undefined };
+        if ((now.version ?? 0) >= claimed.version) return recordWith(committed, undefined);
         if (attempt >= CONTENT_RETRIES * 4) throw err;
         condition = { ifMatch: now.etag };
       }
@@ -309,19 +294,21 @@ export class RecordStore implements StorageProvider {
 
   /** A metadata-only write over the same bytes, or a new bodiless record (an upload slot). */
   async putRecord(given: ArtifactRecord, options: { fresh?: boolean } = {}): Promise<ArtifactRecord> {
-    const record = { ...given, version: given.version ?? 1, etag: newEtag(given.version ?? 1) };
+    const record = recordWith(given, given.storage);
+    record.version = given.version ?? 1;
+    record.etag = newEtag(record.version);
     const key = record.key;
     const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
     if (!current) {
       const meta = encodeHeadMeta(record, null);
       if (!this.fits(meta)) throw new ValidationError("the record is too large for this storage");
       await this.locator.add(record.sandboxId, record.artifactId, key);
-      const written = await this.driver.put(key, chunksOf([]), {
-        meta,
-        contentType: record.mime,
-        ifNoneMatch: true,
-      });
-      return { ...record, storage: { etag: written.etag, rev: null } };
+      const written = await this.driver.put(
+        key,
+        chunksOf([]),
+        this.headOptions(meta, { ifNoneMatch: true }, record, null, record.mime),
+      );
+      return recordWith(record, { etag: written.etag, rev: null });
     }
     if (!record.storage) {
       // Built without reading the head: it must still describe the bytes that are there.
@@ -334,7 +321,7 @@ export class RecordStore implements StorageProvider {
     }
     const version = await this.rewriteHead(record, current);
     await this.undoIfDeleted(record);
-    return { ...record, storage: version };
+    return recordWith(record, version);
   }
 
   async copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord> {
@@ -342,14 +329,7 @@ export class RecordStore implements StorageProvider {
       const source = await this.getRecord(sourceKey);
       if (!source?.storage || source.sha256 === "")
         throw new ArtifactNotFoundError(`no body at ${sourceKey}`);
-      const committed = {
-        ...record,
-        bytes: source.bytes,
-        sha256: source.sha256,
-        version: 1,
-        etag: newEtag(1),
-        kept: false,
-      };
+      const committed = withContent(record, source.bytes, source.sha256, 1, false);
       await this.locator.add(record.sandboxId, record.artifactId, record.key);
       const from = source.storage.rev ? revKey(sourceKey, source.storage.rev) : sourceKey;
       const meta = encodeHeadMeta(committed, null);
@@ -358,7 +338,7 @@ export class RecordStore implements StorageProvider {
       if (!source.storage.rev && this.fits(meta)) {
         const etag = await this.copyExact(from, record.key, expect, { meta, contentType: record.mime });
         if (etag === null) continue; // replaced or removed meanwhile: read the source again
-        return { ...committed, storage: { etag, rev: null } };
+        return recordWith(committed, { etag, rev: null });
       }
       const rev = newRev();
       const copied = await this.copyExact(from, revKey(record.key, rev), expect, {
@@ -367,7 +347,7 @@ export class RecordStore implements StorageProvider {
       });
       if (copied === null) continue;
       const etag = await this.writeHead(committed, rev, { ifNoneMatch: true });
-      return { ...committed, storage: { etag, rev } };
+      return recordWith(committed, { etag, rev });
     }
     throw new ConflictError("the source kept changing during the copy");
   }
@@ -1056,6 +1036,23 @@ function newRev(): string {
 
 function withVersion(record: ArtifactRecord, etag: string, rev: string | null): ArtifactRecord {
   return recordWith(record, { etag, rev });
+}
+
+/** The record with new bytes as version `version` (field by field, see recordWith). */
+function withContent(
+  record: ArtifactRecord,
+  bytes: number,
+  sha256: string,
+  version: number,
+  kept: boolean,
+): ArtifactRecord {
+  const next = recordWith(record, record.storage);
+  next.bytes = bytes;
+  next.sha256 = sha256;
+  next.version = version;
+  next.etag = newEtag(version);
+  next.kept = kept;
+  return next;
 }
 
 async function recordOfBody(got: ObjectBody, key: string): Promise<ArtifactRecord | null> {

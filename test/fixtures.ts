@@ -142,7 +142,9 @@ export function storeConfigs(): Fixture<ArtifactStoreOptions>[] {
     { name: "memory", open: async () => ({ sandboxId: uniqueSandbox() }), dispose: async () => {} },
     tempDirFixture("filesystem", async (dir) => ({
       storageProvider: "filesystem" as const,
-      fsRoot: dir,
+      // Two private folders above the root: the bad-input tests watch what `..` and `../..` name,
+      // and the shared temp folder itself changes whenever any other process uses it.
+      fsRoot: join(dir, "above", "root"),
       sandboxId: uniqueSandbox(),
     }))(),
   ];

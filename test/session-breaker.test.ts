@@ -62,7 +62,8 @@ describe("SessionBreaker", () => {
     for (let i = 0; i < 100; i++) {
       const { ms, result } = await timed(() => breaker.get(sb, "s1"));
       expect(result.status).toBe("rejected");
-      expect(ms).toBeLessThan(50);
+      // At once: far inside the probe interval and any deadline, even on a loaded machine.
+      expect(ms).toBeLessThan(250);
     }
     expect(inner.calls).toBe(callsBefore);
     expect((await breaker.health()).ok).toBe(false);

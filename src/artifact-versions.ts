@@ -74,12 +74,18 @@ export class ArtifactVersions {
   }
 
   /**
-   * Makes a new version with the content (and mime) of `version`. The bytes are read back and
-   * checked against that version's sha256 as they are written.
+   * Makes a new version with the content (and mime) of `version`. A body kept in a revision is
+   * named by the new version (no bytes copied: src/versions.ts); a small one is read back, checked
+   * against that version's sha256, and written inline.
    */
   async restore(artifactId: string, version: number, context: AccessContext): Promise<ArtifactRecord> {
     const record = await this.artifacts.read(artifactId, context, { write: true });
     if (version === record.version) return record;
+    const entry = await this.entry(record, version);
+    const { storage } = await this.backends();
+    // A body held in a revision is named again, not copied; a small one is written inline.
+    if (entry.rev && storage.versions.enabled)
+      return this.artifacts.restoreShared(artifactId, context, entry);
     const { body, metadata } = await this.open(record, version);
     return this.artifacts.replaceContent(
       artifactId,

@@ -37,6 +37,7 @@ import type { AccessContext, SessionRules, WriteTarget } from "./session-rules.j
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
 import type { ByteRange, OpenedBody, PutOptions, StorageProvider } from "./storage/provider.js";
+import type { VersionEntry } from "./versions.js";
 
 /**
  * Chooses the byte range to open once the artifact's metadata is known (a server's Range header
@@ -373,6 +374,29 @@ export class Artifacts {
         previous: current,
         exact: context.ifMatch !== undefined,
       });
+    });
+  }
+
+  /**
+   * Makes a kept version held in a revision current again by naming that revision in a new version
+   * (no bytes copied), one update of an artifact at a time in this process.
+   */
+  async restoreShared(
+    artifactId: string,
+    context: AccessContext,
+    entry: VersionEntry,
+  ): Promise<ArtifactRecord> {
+    return this.updates.run(artifactId, async () => {
+      const current = await this.read(artifactId, context, { write: true });
+      const { storage } = await this.backends();
+      await this.cacheEvict(current);
+      const committed = await storage.restoreShared(
+        { ...current, updatedAt: new Date().toISOString() },
+        entry,
+        { previous: current },
+      );
+      if (committed.storage) await this.cachePut(committed);
+      return committed;
     });
   }
 

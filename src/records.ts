@@ -206,22 +206,7 @@ export class RecordStore implements StorageProvider {
     options: PutOptions,
   ): Promise<ArtifactRecord> {
     const key = record.key;
-    const changed = async (): Promise<never> => {
-      // Gone rather than changed: a delete wins, as for an unversioned write.
-      if (!(await this.version(key))) {
-        throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
-      }
-      throw new ConflictError(`artifact ${record.artifactId} changed while it was being updated; retry`);
-    };
-    const previous = options.previous ?? (await this.getRecord(key));
-    if (!previous?.storage || previous.storage.etag !== current.etag) return changed();
-    if (!previous.kept) {
-      const entry = entryOf(previous, current.rev, readVersion);
-      const kept = await this.versions.keepHead(key, entry, current.etag, (from, to, expect, meta) =>
-        this.copyExact(from, to, expect, { meta, contentType: previous.mime }),
-      );
-      if (!kept) return changed();
-    }
+    await this.keepPrevious(record, current, readVersion, options.previous);
     const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
     let rev: string | null = null;
     if (!head.ended) {
@@ -232,37 +217,112 @@ export class RecordStore implements StorageProvider {
         ifNoneMatch: true,
       });
     }
-    const storedAt = new Date().toISOString();
     const claimed = await this.versions.claimNext(
       key,
       {
         version: readVersion + 1,
         bytes: measured.bytes,
         sha256: measured.sha256,
-        storedAt,
+        storedAt: new Date().toISOString(),
         etag: "",
         mime: record.mime,
         rev,
       },
       rev ? null : head.chunks,
     );
-    const committed = withContent(record, measured.bytes, measured.sha256, claimed.version, true);
-    const forget = async () => {
-      await this.driver.delete(versionKey(key, claimed.version)).catch(() => {});
-      if (rev) await this.driver.delete(revKey(key, rev)).catch(() => {});
-    };
+    return this.moveHead(record, claimed, rev ? null : head.chunks, current, options);
+  }
+
+  /**
+   * Makes a kept version whose body is in a revision current again without copying it: a new
+   * version naming that same revision (src/versions.ts, "Restores share bodies"). `record` is the
+   * new record built on the head as read (its `storage`); ArtifactNotFoundError when the version
+   * was dropped meanwhile.
+   */
+  async restoreShared(
+    record: ArtifactRecord,
+    entry: VersionEntry,
+    options: { previous?: ArtifactRecord; exact?: boolean } = {},
+  ): Promise<ArtifactRecord> {
+    const key = record.key;
+    const current = record.storage;
+    const rev = entry.rev;
+    if (!current || !rev || !this.versions.enabled) {
+      throw new ValidationError("only a kept version held in a revision is restored by reference");
+    }
+    const readVersion = record.version ?? 1;
+    await this.keepPrevious(record, current, readVersion, options.previous);
+    await this.versions.share(key, rev);
+    const claimed = await this.versions.claimNext(
+      key,
+      { ...entry, version: readVersion + 1, storedAt: new Date().toISOString(), etag: "" },
+      null,
+    );
+    // The name just made stands only if the one it was made from still does.
+    const source = await this.versions.entry(key, entry.version);
+    if (source?.rev !== rev) {
+      await this.forgetClaim(key, claimed);
+      throw new ArtifactNotFoundError(`version ${entry.version} of ${record.artifactId} is no longer kept`);
+    }
+    return this.moveHead({ ...record, mime: entry.mime }, claimed, null, current, options);
+  }
+
+  /** Keeps the version read in the log if it is not yet; ConflictError (or not found) if it moved. */
+  private async keepPrevious(
+    record: ArtifactRecord,
+    current: StorageVersion,
+    readVersion: number,
+    given: ArtifactRecord | undefined,
+  ): Promise<void> {
+    const key = record.key;
+    const previous = given ?? (await this.getRecord(key));
+    if (previous?.storage && previous.storage.etag === current.etag) {
+      if (previous.kept) return;
+      const entry = entryOf(previous, current.rev, readVersion);
+      const kept = await this.versions.keepHead(key, entry, current.etag, (from, to, expect, meta) =>
+        this.copyExact(from, to, expect, { meta, contentType: previous.mime }),
+      );
+      if (kept) return;
+    }
+    // Gone rather than changed: a delete wins, as for an unversioned write.
+    if (!(await this.version(key))) {
+      throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
+    }
+    throw new ConflictError(`artifact ${record.artifactId} changed while it was being updated; retry`);
+  }
+
+  /** Removes a claimed version that will not stand, and its revision unless something else names it. */
+  private async forgetClaim(key: string, claimed: VersionEntry): Promise<void> {
+    await this.driver.delete(versionKey(key, claimed.version)).catch(() => {});
+    if (claimed.rev) await this.versions.release(key, claimed.rev).catch(() => {});
+  }
+
+  /**
+   * Moves the head to a claimed version, conditional on the head read (`current`), retrying on a
+   * newer head. A small body (`inline`) is written again as the head, so reading the current version
+   * stays one GET; a large one (or one whose record outgrew meta) is named: its revision, or its
+   * version object.
+   */
+  private async moveHead(
+    record: ArtifactRecord,
+    claimed: VersionEntry,
+    inline: Uint8Array[] | null,
+    current: StorageVersion,
+    options: { exact?: boolean },
+  ): Promise<ArtifactRecord> {
+    const key = record.key;
+    const rev = claimed.rev;
+    const committed = withContent(record, claimed.bytes, claimed.sha256, claimed.version, true);
     let condition: WriteCondition = { ifMatch: current.etag };
     for (let attempt = 1; ; attempt++) {
       try {
-        // A small body is written again as the head, so reading the current version stays one GET;
-        // a large one (or one whose record outgrew meta) is named: its revision, or its version object.
-        const meta = rev ? null : encodeHeadMeta(committed, null);
+        const meta = inline ? encodeHeadMeta(committed, null) : null;
         let etag: string;
         let headRev: string | null = rev;
-        if (meta && this.fits(meta)) {
+        if (inline && meta && this.fits(meta)) {
           const put = await this.driver.put(
             key,
-            chunksOf(head.chunks),
+            chunksOf(inline),
             this.headOptions(meta, condition, committed, null, record.mime),
           );
           etag = put.etag;
@@ -277,11 +337,11 @@ export class RecordStore implements StorageProvider {
         if (!(err instanceof ConflictError)) throw err;
         const now = await this.version(key);
         if (!now) {
-          await forget();
+          await this.forgetClaim(key, claimed);
           throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
         }
         if (options.exact) {
-          await forget();
+          await this.forgetClaim(key, claimed);
           throw err;
         }
         // A newer version is current already: this one stays in the log, acknowledged.
@@ -542,7 +602,10 @@ export class RecordStore implements StorageProvider {
   /** Every version still kept, newest first; the current one (from `record`, the head) included. */
   async listVersions(record: ArtifactRecord): Promise<VersionInfo[]> {
     const byNumber = new Map<number, VersionInfo>();
+    const current = record.version ?? 1;
     for (const e of await this.versions.entries(record.key)) {
+      // Claimed past the current one: a write in flight, or one that failed before its head moved.
+      if (e.version > current) continue;
       byNumber.set(e.version, {
         version: e.version,
         bytes: e.bytes,
@@ -551,7 +614,6 @@ export class RecordStore implements StorageProvider {
         etag: e.etag,
       });
     }
-    const current = record.version ?? 1;
     byNumber.set(current, {
       version: current,
       bytes: record.bytes,

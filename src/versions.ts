@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { mapLimit } from "./concurrency.js";
 import { ConflictError } from "./errors.js";
-import { asciiJson } from "./record-codec.js";
+import { asciiJson, decodeHeadMeta, revKey } from "./record-codec.js";
 import type { ObjectBody, StorageDriver } from "./storage/driver.js";
 
 /**
@@ -28,6 +28,24 @@ import type { ObjectBody, StorageDriver } from "./storage/driver.js";
  * updates cost what they did before), and none older than `keepVersionsDays` when set. After each
  * write, off its path, the one version that fell out of the count is dropped; cleanup prunes by
  * count and age from a listing.
+ *
+ * Restores share bodies. Restoring a version whose body is in a revision copies no bytes: the new
+ * version's entry, and the head, name that same revision (its bytes are immutable, so they still
+ * match the sha256 both record). A small version is written again inline (one small PUT, the size
+ * of an inline body — not a copy of a stored body). A revision may now be named by several
+ * entries, so it goes only when nothing names it any more, under this rule:
+ * - Before a restore names revision R in a second entry it creates the marker `{key}~{R}.shared`
+ *   (kept until R itself goes). So R without a marker is named by one entry at most (and maybe by
+ *   the head of that same version).
+ * - A new name for R is only ever made from an existing one: the restore claims its entry, *then*
+ *   checks that the entry it restores from is still there, and gives up (ArtifactNotFoundError,
+ *   its claim removed) if not.
+ * - Dropping an entry deletes the entry first, then looks: no marker → R goes (unless the head
+ *   names it); a marker → R goes only if neither the head nor any remaining entry names it.
+ * A restore racing the pruning of the version it restores therefore either sees its source gone
+ * (and fails) or was claimed before the pruner looked (and is seen). A crash at any step leaves the
+ * old state, or an extra entry naming a revision that exists, or an unreferenced revision (space,
+ * never a dangling name).
  */
 
 const MARK = "~v";
@@ -73,6 +91,11 @@ const entrySchema = z.object({
 /** The revision name of version `n`: `{key}~{versionRev(n)}` is its object. */
 export function versionRev(n: number): string {
   return `v${String(n).padStart(DIGITS, "0")}`;
+}
+
+/** The marker saying revision `rev` may be named by more than one entry. */
+function sharedKey(key: string, rev: string): string {
+  return `${revKey(key, rev)}.shared`;
 }
 
 export function versionKey(key: string, n: number): string {
@@ -201,8 +224,7 @@ export class VersionLog {
       const byAge = cutoff !== null && entry !== null && Date.parse(entry.storedAt) < cutoff;
       if (!byCount && !byAge) return;
       await this.driver.delete(objectKey);
-      if (entry?.rev && entry.rev !== headRev)
-        await this.driver.delete(`${key}~${entry.rev}`).catch(() => {});
+      if (entry?.rev && entry.rev !== headRev) await this.release(key, entry.rev);
       removed++;
     });
     return removed;
@@ -219,7 +241,30 @@ export class VersionLog {
     const entry = await this.entry(key, outgrown);
     if (!entry) return;
     await this.driver.delete(versionKey(key, outgrown));
-    if (entry.rev && entry.rev !== headRev) await this.driver.delete(`${key}~${entry.rev}`).catch(() => {});
+    if (entry.rev && entry.rev !== headRev) await this.release(key, entry.rev);
+  }
+
+  /** Marks revision `rev` as (about to be) named by more than one entry; before the second is claimed. */
+  async share(key: string, rev: string): Promise<void> {
+    await this.driver.put(sharedKey(key, rev), chunksOf([]), { meta: "" });
+  }
+
+  /**
+   * After an entry naming `rev` was deleted (or a claim naming it given up): deletes the revision
+   * unless something still names it. Without a marker nothing else can (see the header); with one,
+   * the head and every remaining entry are looked at.
+   */
+  async release(key: string, rev: string): Promise<void> {
+    if ((await this.driver.head(sharedKey(key, rev))) && (await this.names(key, rev))) return;
+    await this.driver.delete(revKey(key, rev)).catch(() => {});
+    await this.driver.delete(sharedKey(key, rev)).catch(() => {});
+  }
+
+  /** Whether the head or any kept entry names revision `rev`. */
+  private async names(key: string, rev: string): Promise<boolean> {
+    const head = await this.driver.head(key);
+    if (head && decodeHeadMeta(head.meta, key)?.rev === rev) return true;
+    return (await this.entries(key)).some((e) => e.rev === rev);
   }
 
   /** Removes every version and revision object of a deleted artifact. */

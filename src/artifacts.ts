@@ -464,10 +464,25 @@ export class Artifacts {
     await storage.delete(record.key);
   }
 
-  async remove(record: ArtifactRecord): Promise<boolean> {
+  /**
+   * Deletes an artifact. With `exact`, only while storage still holds the very version `record`
+   * was read at (ConflictError otherwise, nothing deleted): the check and the delete are one step.
+   */
+  async remove(record: ArtifactRecord, options: { exact?: boolean } = {}): Promise<boolean> {
     const { storage, sessions } = await this.backends();
+    let ifMatch: string | undefined;
+    if (options.exact) {
+      // A record from the cache may not carry its storage version: read it, and check it is that one.
+      const stored = record.storage ? record : await storage.getRecord(record.key);
+      if (!stored?.storage || stored.etag !== record.etag) {
+        throw new ConflictError(
+          `artifact ${record.artifactId} has changed: its etag is no longer ${record.etag}`,
+        );
+      }
+      ifMatch = stored.storage.etag;
+    }
     if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
-    const removed = await storage.delete(record.key);
+    const removed = await storage.delete(record.key, { ...(ifMatch !== undefined && { ifMatch }) });
     if (removed) await this.onRemoved(record);
     return removed;
   }

@@ -76,6 +76,28 @@ export class IdLocator {
     return (await this.index()).wasDeleted(sandboxId, artifactId).catch(() => false);
   }
 
+  /** Marks a conditional delete pending (see SessionProvider); throws when the mark cannot be set. */
+  async markDeletePending(sandboxId: string, artifactId: string, token: string): Promise<boolean> {
+    return (await this.index()).markDeletePending(sandboxId, artifactId, token, DELETE_MARK_MS);
+  }
+
+  /** Settles a pending mark; false when it is no longer that one (or cannot be reached). */
+  async settleDeleteMark(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    deleted: boolean,
+  ): Promise<boolean> {
+    return (await this.index())
+      .settleDeleteMark(sandboxId, artifactId, token, deleted, DELETE_MARK_MS)
+      .catch(() => false);
+  }
+
+  /** The id's deletion mark (null, DELETED or a pending token); null when that cannot be known. */
+  async deleteMark(sandboxId: string, artifactId: string): Promise<string | null> {
+    return (await this.index()).deleteMark(sandboxId, artifactId).catch(() => null);
+  }
+
   private async fromIndex(sandboxId: string, artifactId: string): Promise<string | null | undefined> {
     const index = await this.index();
     if (this.stale.has(sandboxId)) {

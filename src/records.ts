@@ -15,6 +15,7 @@ import {
   parsedSlotOf,
   revKey,
 } from "./record-codec.js";
+import { DELETED } from "./sessions/provider.js";
 import {
   type ObjectBody,
   type PutObjectOptions,
@@ -445,17 +446,32 @@ export class RecordStore implements StorageProvider {
     return { ...committed, storage: version };
   }
 
-  async delete(key: string): Promise<boolean> {
+  /**
+   * Deletes the artifact and everything kept beside it. With `ifMatch` (the head's storage etag as
+   * read), only while the head is still that one: ConflictError otherwise, and then nothing is
+   * deleted — checked atomically by the driver where it can; on storage that cannot (RGW) by a
+   * pending deletion mark that a write landing meanwhile cancels (see SessionProvider).
+   */
+  async delete(key: string, options: { ifMatch?: string } = {}): Promise<boolean> {
     const parsed = parseGridKey(key);
     if (!parsed) return false;
+    const { ifMatch } = options;
     // Read first: whatever happens during this delete (a racing update undoing itself included),
     // an artifact that was there when it began was deleted by it.
     const current = await this.version(key);
+    if (ifMatch !== undefined && current?.etag !== ifMatch) {
+      throw new ConflictError(`the artifact at ${key} changed or was deleted; nothing was deleted`);
+    }
     if (!this.driver.capabilities.atomicConditionalWrites) {
-      await this.locator.markDeleted(parsed.sandboxId, parsed.artifactId);
+      if (ifMatch === undefined) await this.locator.markDeleted(parsed.sandboxId, parsed.artifactId);
+      else await this.markConditionalDelete(key, ifMatch);
     }
     // The head is the artifact: once it is gone, so is the artifact, whatever fails after.
-    await this.driver.delete(key);
+    if (ifMatch !== undefined && this.driver.capabilities.atomicConditionalWrites) {
+      await this.driver.delete(key, { ifMatch });
+    } else {
+      await this.driver.delete(key);
+    }
     await this.locator.remove(parsed.sandboxId, parsed.artifactId);
     const leftovers: Promise<unknown>[] = [];
     if (current?.rev && !isVersionRev(current.rev))
@@ -471,6 +487,25 @@ export class RecordStore implements StorageProvider {
     await Promise.allSettled(leftovers);
     // S3 cannot say whether a delete removed anything; the head read before it can.
     return current !== null;
+  }
+
+  /**
+   * A conditional delete on storage without atomic conditional deletes: marks the id pending, checks
+   * the head is still `ifMatch`, and turns the mark into a deletion mark — unless a write that landed
+   * meanwhile cancelled it (undoIfDeleted), which makes this a ConflictError. Either the write stands
+   * and the delete fails, or the delete stands and the write undoes itself.
+   */
+  private async markConditionalDelete(key: string, ifMatch: string): Promise<void> {
+    const { sandboxId, artifactId } = parseGridKey(key)!;
+    const token = randomHex(16);
+    if (!(await this.locator.markDeletePending(sandboxId, artifactId, token))) {
+      throw new ConflictError(`another delete of artifact ${artifactId} is under way; nothing was deleted`);
+    }
+    const now = await this.version(key).catch(() => null);
+    if (now?.etag === ifMatch && (await this.locator.settleDeleteMark(sandboxId, artifactId, token, true)))
+      return;
+    await this.locator.settleDeleteMark(sandboxId, artifactId, token, false);
+    throw new ConflictError(`artifact ${artifactId} changed while it was being deleted; nothing was deleted`);
   }
 
   // ---- reading --------------------------------------------------------------------------------
@@ -1029,7 +1064,13 @@ export class RecordStore implements StorageProvider {
    */
   private async undoIfDeleted(record: ArtifactRecord): Promise<void> {
     if (this.driver.capabilities.atomicConditionalWrites) return;
-    if (!(await this.locator.wasDeleted(record.sandboxId, record.artifactId))) return;
+    const mark = await this.locator.deleteMark(record.sandboxId, record.artifactId);
+    if (mark === null) return;
+    if (mark !== DELETED) {
+      // A conditional delete is checking: this write landed first, so it stands and that delete fails.
+      if (await this.locator.settleDeleteMark(record.sandboxId, record.artifactId, mark, false)) return;
+      if ((await this.locator.deleteMark(record.sandboxId, record.artifactId)) !== DELETED) return;
+    }
     await this.delete(record.key);
     throw new ArtifactNotFoundError(`artifact ${record.artifactId} was deleted meanwhile`);
   }

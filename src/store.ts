@@ -461,7 +461,7 @@ export class ArtifactStore implements AsyncDisposable {
         if (err instanceof ArtifactNotFoundError) return false;
         throw err;
       }
-      const removed = await this.artifacts.remove(record);
+      const removed = await this.artifacts.remove(record, { exact: context.ifMatch !== undefined });
       if (removed && record.status === "ready") this.changed(record, "deleted", context);
       return removed;
     });

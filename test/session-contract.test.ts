@@ -300,4 +300,30 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       expect(findSecrets(facts, knownSecrets())).toStrictEqual([]);
     });
   });
+  describe("deletion marks", () => {
+    it("a pending conditional delete is settled once: into a deletion, or cancelled by a write", async () => {
+      const sb = sandbox();
+      const a = newArtifactId();
+      expect(await provider.deleteMark(sb, a)).toBeNull();
+      expect(await provider.markDeletePending(sb, a, "t1", 60_000)).toBe(true);
+      expect(await provider.markDeletePending(sb, a, "t2", 60_000)).toBe(false);
+      expect(await provider.deleteMark(sb, a)).toBe("t1");
+      expect(await provider.wasDeleted(sb, a)).toBe(false);
+      // A write cancels it; the delete's own settle then fails.
+      expect(await provider.settleDeleteMark(sb, a, "t1", false, 60_000)).toBe(true);
+      expect(await provider.settleDeleteMark(sb, a, "t1", true, 60_000)).toBe(false);
+      expect(await provider.deleteMark(sb, a)).toBeNull();
+      // Settled as a deletion: a deletion mark, which nothing pending can replace.
+      expect(await provider.markDeletePending(sb, a, "t3", 60_000)).toBe(true);
+      expect(await provider.settleDeleteMark(sb, a, "t3", true, 60_000)).toBe(true);
+      expect(await provider.settleDeleteMark(sb, a, "t3", false, 60_000)).toBe(false);
+      expect(await provider.wasDeleted(sb, a)).toBe(true);
+      expect(await provider.markDeletePending(sb, a, "t4", 60_000)).toBe(false);
+      // A pending mark runs out.
+      const b = newArtifactId();
+      expect(await provider.markDeletePending(sb, b, "t5", 50)).toBe(true);
+      await sleep(120);
+      expect(await provider.deleteMark(sb, b)).toBeNull();
+    });
+  });
 });

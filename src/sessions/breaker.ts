@@ -191,6 +191,28 @@ export class SessionBreaker implements SessionProvider {
     return this.call("read a deletion mark", () => this.inner.wasDeleted(sandboxId, artifactId));
   }
 
+  markDeletePending(sandboxId: string, artifactId: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.call("mark a deletion", () =>
+      this.inner.markDeletePending(sandboxId, artifactId, token, ttlMs),
+    );
+  }
+
+  settleDeleteMark(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    deleted: boolean,
+    ttlMs: number,
+  ): Promise<boolean> {
+    return this.call("settle a deletion mark", () =>
+      this.inner.settleDeleteMark(sandboxId, artifactId, token, deleted, ttlMs),
+    );
+  }
+
+  deleteMark(sandboxId: string, artifactId: string): Promise<string | null> {
+    return this.call("read a deletion mark", () => this.inner.deleteMark(sandboxId, artifactId));
+  }
+
   /**
    * The backend's own check, under the same rules: an open breaker answers without the network.
    * The check is several round trips, so its deadline is a few call deadlines.

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ArtifactRecord } from "../metadata.js";
 import { pageAfter } from "../storage/paging.js";
-import type { SessionProvider, SessionRecord } from "./provider.js";
+import { DELETED, type SessionProvider, type SessionRecord } from "./provider.js";
 import { MemorySearchIndex } from "./search-index.js";
 import { MemoryUsageCounters } from "./usage.js";
 
@@ -17,6 +17,8 @@ export class MemorySessionProvider implements SessionProvider {
   private readonly ids = new Map<string, Map<string, string>>();
   private readonly complete = new Map<string, string | true>();
   private readonly deleted = new Map<string, number>();
+  /** Pending conditional deletes: their token and when the mark runs out. */
+  private readonly pending = new Map<string, { token: string; until: number }>();
 
   async get(sandboxId: string, sessionId: string): Promise<SessionRecord | null> {
     const record = this.sessions.get(sessionKey(sandboxId, sessionId));
@@ -121,7 +123,42 @@ export class MemorySessionProvider implements SessionProvider {
   }
 
   async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (this.deleted.get(sessionKey(sandboxId, artifactId)) ?? 0) > Date.now();
+    return (await this.deleteMark(sandboxId, artifactId)) === DELETED;
+  }
+
+  async markDeletePending(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    if ((await this.deleteMark(sandboxId, artifactId)) !== null) return false;
+    this.pending.set(sessionKey(sandboxId, artifactId), { token, until: Date.now() + ttlMs });
+    return true;
+  }
+
+  async settleDeleteMark(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    deleted: boolean,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const key = sessionKey(sandboxId, artifactId);
+    if ((await this.deleteMark(sandboxId, artifactId)) !== token) return false;
+    this.pending.delete(key);
+    if (deleted) await this.markDeleted(sandboxId, artifactId, ttlMs);
+    return true;
+  }
+
+  async deleteMark(sandboxId: string, artifactId: string): Promise<string | null> {
+    const key = sessionKey(sandboxId, artifactId);
+    const now = Date.now();
+    if ((this.deleted.get(key) ?? 0) > now) return DELETED;
+    const pending = this.pending.get(key);
+    if (pending && pending.until > now) return pending.token;
+    if (pending) this.pending.delete(key);
+    return null;
   }
 
   async health(): Promise<{ ok: boolean; detail: string }> {

@@ -36,7 +36,29 @@ export interface IdIndex {
    */
   markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void>;
   wasDeleted(sandboxId: string, artifactId: string): Promise<boolean>;
+  /**
+   * A conditional delete (`ifMatch`) on such storage marks the id *pending* (with its own token)
+   * before it checks the etag; false when another mark is there. A write that lands meanwhile
+   * cancels the pending mark, and the delete then fails: exactly one of them stands.
+   */
+  markDeletePending(sandboxId: string, artifactId: string, token: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Settles the pending mark `token` in one step: into a deletion mark (`deleted`), or away. False
+   * when it is no longer that pending mark (a write cancelled it, or it ran out).
+   */
+  settleDeleteMark(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    deleted: boolean,
+    ttlMs: number,
+  ): Promise<boolean>;
+  /** The id's mark: null, "deleted", or the token of a pending conditional delete. */
+  deleteMark(sandboxId: string, artifactId: string): Promise<string | null>;
 }
+
+/** What deleteMark answers for a deletion; a pending mark's token (hex) never reads like it. */
+export const DELETED = "deleted";
 
 /**
  * Holds sessions, and may cache artifact records to save storage round trips. It is never the

@@ -7,7 +7,7 @@ import { buildKey } from "../grid.js";
 import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
 import { ParsedMemo } from "../parsed-memo.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
-import type { SessionProvider, SessionRecord } from "./provider.js";
+import { DELETED, type SessionProvider, type SessionRecord } from "./provider.js";
 import { RedisSearchIndex } from "./redis-search.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
 import { RedisUsageCounters } from "./redis-usage.js";
@@ -69,11 +69,20 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 const ID_INDEX_COMPLETE = "complete";
+// Settles a conditional delete's pending mark, only if it is still that one.
+// KEYS: mark key. ARGV: expected pending value, new value ("" deletes), ttl ms.
+const SETTLE_MARK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return 1`;
+/** A deletion mark's value; a pending conditional delete's is `p:{token}`. */
+const GONE = "1";
 /** A rebuild that has not finished by then (its process died) stops blocking the next one. */
 const ID_REBUILD_MS = 10 * 60_000;
 
 interface Scripts {
   chukFinishIndex(key: string, token: string, complete: string): Promise<number>;
+  chukSettleMark(key: string, expected: string, next: string, ttlMs: number): Promise<number>;
   chukIndexSession(index: string, id: string, ttlMs: number): Promise<number>;
 }
 type Client = (Redis | Cluster) & Scripts;
@@ -304,14 +313,45 @@ export class RedisSessionProvider implements SessionProvider {
 
   async markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void> {
     await this.run("mark a deletion", () =>
-      this.client.set(goneKey(sandboxId, artifactId), "1", "PX", ttlMs),
+      this.client.set(goneKey(sandboxId, artifactId), GONE, "PX", ttlMs),
     );
   }
 
   async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (
-      (await this.run("read a deletion mark", () => this.client.exists(goneKey(sandboxId, artifactId)))) === 1
+    return (await this.deleteMark(sandboxId, artifactId)) === DELETED;
+  }
+
+  async markDeletePending(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const set = await this.run("mark a deletion", () =>
+      this.client.set(goneKey(sandboxId, artifactId), `p:${token}`, "PX", ttlMs, "NX"),
     );
+    return set === "OK";
+  }
+
+  async settleDeleteMark(
+    sandboxId: string,
+    artifactId: string,
+    token: string,
+    deleted: boolean,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const done = await this.run("settle a deletion mark", () =>
+      this.client.chukSettleMark(goneKey(sandboxId, artifactId), `p:${token}`, deleted ? GONE : "", ttlMs),
+    );
+    return done === 1;
+  }
+
+  async deleteMark(sandboxId: string, artifactId: string): Promise<string | null> {
+    const value = await this.run("read a deletion mark", () =>
+      this.client.get(goneKey(sandboxId, artifactId)),
+    );
+    if (value === null) return null;
+    return value.startsWith("p:") ? value.slice(2) : DELETED;
   }
 
   /** PING plus a write/read/delete of a probe key; never throws. */
@@ -424,6 +464,7 @@ export function createClient(
   const scripts = {
     chukIndexSession: { lua: INDEX_SESSION, numberOfKeys: 1 },
     chukFinishIndex: { lua: FINISH_INDEX, numberOfKeys: 1 },
+    chukSettleMark: { lua: SETTLE_MARK, numberOfKeys: 1 },
   };
   // Reconnect forever, quickly (so the provider is usable soon after Redis returns), but never
   // let a command wait for a connection: with no offline queue and no retries a dead Redis fails

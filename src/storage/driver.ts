@@ -130,8 +130,12 @@ export interface StorageDriver {
     },
   ): Promise<{ etag: string } | null>;
 
-  /** False when nothing was there. */
-  delete(key: string): Promise<boolean>;
+  /**
+   * False when nothing was there. With `ifMatch`, only while the object has that etag (a
+   * ConflictError otherwise, also when it is gone), atomically where `atomicConditionalWrites`; a
+   * backend that cannot (Ceph RGW ignores If-Match on DELETE) leaves it to the record layer.
+   */
+  delete(key: string, condition?: { ifMatch?: string }): Promise<boolean>;
 
   /** Keys starting with `prefix`, in byte order, after `after`, at most `limit` of them. */
   list(

@@ -167,10 +167,17 @@ export class FilesystemDriver implements StorageDriver {
     return { etag };
   }
 
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, condition: { ifMatch?: string } = {}): Promise<boolean> {
     const path = this.pathOf(key);
     this.listing = null;
     return this.locked(path, async () => {
+      // Under the lock every conditional write of this key takes: checked and unlinked as one step.
+      if (condition.ifMatch !== undefined) {
+        const handle = await openIfExists(path);
+        const current = handle ? await readTail(handle, false).finally(() => handle.close()) : null;
+        if (current?.head?.etag !== condition.ifMatch)
+          throw new ConflictError("the object changed or was deleted");
+      }
       try {
         await unlink(path);
         return true;

@@ -95,7 +95,9 @@ export class MemoryDriver implements StorageDriver {
     return { etag };
   }
 
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, condition: { ifMatch?: string } = {}): Promise<boolean> {
+    // Checked and deleted in the same turn: nothing can come in between.
+    if (condition.ifMatch !== undefined) this.check(key, condition);
     if (!this.objects.delete(key)) return false;
     this.allSorted = null;
     const folder = this.folders.get(folderOf(key));

@@ -132,7 +132,7 @@ export interface StorageProvider {
   copy(sourceKey: string, record: ArtifactRecord): Promise<ArtifactRecord>;
 
   /** Removes bytes, record and index entry. False when nothing was there. */
-  delete(key: string): Promise<boolean>;
+  delete(key: string, options?: { ifMatch?: string }): Promise<boolean>;
 
   /** Records under a prefix (`grid/{sandbox}/{session}/` or `grid/{sandbox}/`), in key order, paginated. */
   list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage>;

@@ -32,6 +32,16 @@ export class DriverObserver {
     this.calls = [];
   }
 
+  /**
+   * Runs `work` once, just before the first call that `match` picks goes to the driver (the call
+   * waits for it): another writer landing at that exact step.
+   */
+  before(match: (call: DriverCall) => boolean, work: () => Promise<unknown>): void {
+    this.hook = { match, work };
+  }
+
+  private hook: { match: (call: DriverCall) => boolean; work: () => Promise<unknown> } | null = null;
+
   /** Fails the n-th driver call from now (1: the next one), and only that one. */
   failCall(n: number | null): void {
     this.failIn = n;
@@ -73,6 +83,11 @@ export class DriverObserver {
         return async (key: string, ...rest: unknown[]) => {
           const call: DriverCall = { op: String(prop), key, bytes: 0 };
           observer.calls.push(call);
+          const hook = observer.hook;
+          if (hook?.match(call)) {
+            observer.hook = null;
+            await hook.work();
+          }
           step(call.op, key);
           if (prop === "put") {
             return target.put(key, counted(rest[0] as AsyncIterable<Uint8Array>, call), rest[1] as never);

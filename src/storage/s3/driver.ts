@@ -256,9 +256,25 @@ export class S3Driver implements StorageDriver {
   }
 
   /** S3 answers a delete the same whether or not the object existed: true means "gone now". */
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, condition: { ifMatch?: string } = {}): Promise<boolean> {
     return this.run("delete", async () => {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      // If-Match on DELETE is atomic on AWS S3; RGW ignores it (the record layer knows: see capabilities).
+      const send = (ifMatch?: string) =>
+        this.client.send(
+          new DeleteObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            ...(ifMatch !== undefined && { IfMatch: ifMatch }),
+          }),
+        );
+      try {
+        await this.conditional(key, condition.ifMatch, send);
+      } catch (err) {
+        if (condition.ifMatch !== undefined && (isPreconditionFailed(err) || isMissingObject(err))) {
+          throw new ConflictError(`${key} changed or was deleted`, { cause: err });
+        }
+        throw err;
+      }
       return true;
     });
   }

@@ -44,8 +44,8 @@ describe.each(storeConfigs())(
           for (let i = 0; i < WRITES_PER_STORE; i++) {
             try {
               // Bodies big enough that a PUT spends a while between its If-Match check and its commit.
-            const data = Buffer.alloc(BODY, `store ${n} write ${i}`);
-            acked.push((await s.updateFile(id, { data })).version);
+              const data = Buffer.alloc(BODY, `store ${n} write ${i}`);
+              acked.push((await s.updateFile(id, { data })).version);
             } catch (err) {
               expect(err instanceof ConflictError || err instanceof ArtifactNotFoundError).toBe(true);
               failed++;

@@ -2,6 +2,7 @@ import { type Artifacts, type RangeChooser, verifiedStream } from "./artifacts.j
 import type { BackendsGetter } from "./backends.js";
 import { ArtifactNotFoundError, ValidationError } from "./errors.js";
 import { type ArtifactMetadata, type ArtifactRecord, toMetadata } from "./metadata.js";
+import type { Quotas } from "./quotas.js";
 import type { AccessContext } from "./session-rules.js";
 import type { ByteRange, OpenedBody } from "./storage/provider.js";
 import type { VersionEntry, VersionInfo } from "./versions.js";
@@ -14,6 +15,7 @@ export class ArtifactVersions {
   constructor(
     private readonly backends: BackendsGetter,
     private readonly artifacts: Artifacts,
+    private readonly quotas: Quotas | null = null,
   ) {}
 
   async list(record: ArtifactRecord): Promise<VersionInfo[]> {
@@ -82,11 +84,29 @@ export class ArtifactVersions {
     const record = await this.artifacts.read(artifactId, context, { write: true });
     if (version === record.version) return record;
     const entry = await this.entry(record, version);
+    // The restored version counts toward quotas like any new version (the one it replaces is kept).
+    const hold = await this.quotas?.reserve(record, { bytes: entry.bytes, artifacts: 0 });
+    try {
+      const restored = await this.restoreEntry(artifactId, record, entry, context);
+      await hold?.settle({ bytes: entry.bytes, artifacts: 0 });
+      return restored;
+    } catch (err) {
+      await hold?.release();
+      throw err;
+    }
+  }
+
+  private async restoreEntry(
+    artifactId: string,
+    record: ArtifactRecord,
+    entry: VersionEntry,
+    context: AccessContext,
+  ): Promise<ArtifactRecord> {
     const { storage } = await this.backends();
     // A body held in a revision is named again, not copied; a small one is written inline.
     if (entry.rev && storage.versions.enabled)
       return this.artifacts.restoreShared(artifactId, context, entry);
-    const { body, metadata } = await this.open(record, version);
+    const { body, metadata } = await this.open(record, entry.version);
     return this.artifacts.replaceContent(
       artifactId,
       context,

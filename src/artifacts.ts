@@ -117,7 +117,11 @@ export class Artifacts {
     private readonly storageName: () => string,
     private readonly sessionName: () => string,
     /** Told of every artifact removed (quotas release what it counted). */
-    private readonly onRemoved: (record: ArtifactRecord) => Promise<void> = async () => {},
+    /** Told of every removal, with the bytes of the earlier versions that went with it (when quotas count them). */
+    private readonly onRemoved: (
+      record: ArtifactRecord,
+      retainedBytes: number,
+    ) => Promise<void> = async () => {},
   ) {}
 
   get sandboxId(): string {
@@ -481,9 +485,12 @@ export class Artifacts {
       }
       ifMatch = stored.storage.etag;
     }
+    // Quotas count earlier versions too: what goes with the artifact is looked up while it is there.
+    const retained =
+      this.config.quotas !== null && this.config.keepVersions > 0 ? await storage.retainedBytes(record) : 0;
     if (sessions.shared) await sessions.cacheDelete(this.sandboxId, record.artifactId);
     const removed = await storage.delete(record.key, { ...(ifMatch !== undefined && { ifMatch }) });
-    if (removed) await this.onRemoved(record);
+    if (removed) await this.onRemoved(record, retained);
     return removed;
   }
 

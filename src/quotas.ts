@@ -39,7 +39,7 @@ const NONE: Reservation = { maxBytes: null, settle: async () => {}, release: asy
 
 /**
  * Quotas: what a user and a session may hold (bytes and artifacts, counting everything in storage
- * until cleanup removes it; a pending upload counts its `maxBytes`). Writes reserve before any
+ * until cleanup removes it — earlier versions kept included; a pending upload counts its `maxBytes`). Writes reserve before any
  * byte is stored and settle afterwards; removals release.
  *
  * Counters live in the session provider (shared through Redis). One that is unknown — never
@@ -58,6 +58,8 @@ export class Quotas {
     private readonly limits: QuotaOptions | null,
     private readonly sandboxId: string,
     private readonly backends: BackendsGetter,
+    /** Earlier versions are kept (keepVersions > 0): an update then keeps the bytes it replaces. */
+    private readonly keepsVersions = false,
   ) {}
 
   get enabled(): boolean {
@@ -124,7 +126,9 @@ export class Quotas {
     commit: (body: AsyncIterable<Uint8Array>) => Promise<ArtifactRecord>,
   ): Promise<ArtifactRecord> {
     if (!this.enabled) return commit(body);
-    const replaced = replacedBytes ?? 0;
+    // With history on, the content replaced stays as an earlier version and still counts; it is
+    // given back when retention drops it (versionDropped) or the artifact goes.
+    const replaced = this.keepsVersions ? 0 : (replacedBytes ?? 0);
     const artifacts = replacedBytes === null ? 1 : 0;
     const hold = await this.reserve(owner, { bytes: size === null ? null : size - replaced, artifacts });
     try {
@@ -138,9 +142,15 @@ export class Quotas {
     }
   }
 
-  /** Gives back what a removed record counted. */
-  async release(record: ArtifactRecord): Promise<void> {
-    await this.add(record, negate(Quotas.countOf(record)));
+  /** Gives back what a removed record counted, with the bytes of its earlier versions (`retainedBytes`). */
+  async release(record: ArtifactRecord, retainedBytes = 0): Promise<void> {
+    const counted = Quotas.countOf(record);
+    await this.add(record, negate({ ...counted, bytes: counted.bytes + retainedBytes }));
+  }
+
+  /** Gives back an earlier version retention dropped. */
+  async versionDropped(owner: UsageOwner, bytes: number): Promise<void> {
+    await this.add(owner, { bytes: -bytes, artifacts: 0 });
   }
 
   /** Adds to (or, negative, releases from) the owner's counters, without a limit check. */
@@ -257,7 +267,7 @@ export class Quotas {
       for (const record of page.records) {
         if (scope.kind === "user" && record.userId !== scope.id) continue;
         const counted = Quotas.countOf(record);
-        total.bytes += counted.bytes;
+        total.bytes += counted.bytes + (this.keepsVersions ? await storage.retainedBytes(record) : 0);
         total.artifacts += counted.artifacts;
       }
       cursor = page.cursor;

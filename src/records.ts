@@ -332,7 +332,7 @@ export class RecordStore implements StorageProvider {
           etag = await this.writeHead(committed, headRev, condition);
         }
         await this.undoIfDeleted(committed);
-        this.inBackground(this.versions.dropOutgrown(key, claimed.version, headRev));
+        this.inBackground(this.versions.dropOutgrown(key, claimed.version, headRev, committed));
         return recordWith(committed, { etag, rev: headRev });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
@@ -677,7 +677,16 @@ export class RecordStore implements StorageProvider {
 
   /** Applies retention to one artifact's version log (cleanup); returns how many versions went. */
   async pruneVersions(record: ArtifactRecord): Promise<number> {
-    return this.versions.prune(record.key, record.version ?? 1, record.storage?.rev ?? null);
+    return this.versions.prune(record.key, record.version ?? 1, record.storage?.rev ?? null, record);
+  }
+
+  /** The bytes of the earlier versions kept of `record` (its current one not included). */
+  async retainedBytes(record: ArtifactRecord): Promise<number> {
+    if (!record.kept && (record.version ?? 1) <= 1) return 0;
+    const current = record.version ?? 1;
+    let total = 0;
+    for (const e of await this.versions.entries(record.key)) if (e.version < current) total += e.bytes;
+    return total;
   }
 
   // ---- small documents under reserved keys (checkpoints) --------------------------------------

@@ -166,7 +166,7 @@ export class ArtifactStore implements AsyncDisposable {
     if (options.onUploadRegistered) this.uploadHooks.add(options.onUploadRegistered);
     const backends = () => this.backends();
     this.sessions = new SessionRules(this.config, backends);
-    this.quotas = new Quotas(this.config.quotas, this.sandboxId, backends);
+    this.quotas = new Quotas(this.config.quotas, this.sandboxId, backends, this.config.keepVersions > 0);
     this.finder = new Search(this.sandboxId, backends, this.sessions);
     this.artifacts = new Artifacts(
       this.config,
@@ -174,8 +174,8 @@ export class ArtifactStore implements AsyncDisposable {
       this.sessions,
       () => this.storageProviderName,
       () => this.sessionProviderName,
-      async (removed) => {
-        await this.quotas.release(removed);
+      async (removed, retainedBytes) => {
+        await this.quotas.release(removed, retainedBytes);
         await this.finder.removed(removed);
       },
     );
@@ -187,7 +187,7 @@ export class ArtifactStore implements AsyncDisposable {
       this.signer,
       this.quotas,
     );
-    this.versions = new ArtifactVersions(backends, this.artifacts);
+    this.versions = new ArtifactVersions(backends, this.artifacts, this.quotas);
     this.checkpoints = new Checkpoints(
       this.sandboxId,
       backends,
@@ -219,6 +219,8 @@ export class ArtifactStore implements AsyncDisposable {
         keepVersions: this.config.keepVersions,
         keepVersionsDays: this.config.keepVersionsDays,
       });
+      // Earlier versions count toward quotas: what retention drops is given back.
+      storage.versions.onDropped = (owner, entry) => this.quotas.versionDropped(owner, entry.bytes);
       return { storage, sessions, driver };
     })();
     this.backendsPromise.catch(() => {

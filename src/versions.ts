@@ -126,7 +126,16 @@ function decodeEntry(meta: string): VersionEntry | null {
   }
 }
 
+/** Whose artifact a version belongs to (for usage counters): its session and that session's owner. */
+export interface VersionOwner {
+  sessionId: string;
+  userId: string | null;
+}
+
 export class VersionLog {
+  /** Told of every earlier version retention drops (the store gives its bytes back to the quotas). */
+  onDropped: ((owner: VersionOwner, entry: VersionEntry) => Promise<void>) | null = null;
+
   constructor(
     private readonly driver: StorageDriver,
     readonly policy: RetentionPolicy,
@@ -217,7 +226,13 @@ export class VersionLog {
    * keepVersionsDays) written before the cut-off. Never the current version, nor the revision the
    * head names (`headRev`).
    */
-  async prune(key: string, current: number, headRev: string | null, nowMs = Date.now()): Promise<number> {
+  async prune(
+    key: string,
+    current: number,
+    headRev: string | null,
+    owner: VersionOwner,
+    nowMs = Date.now(),
+  ): Promise<number> {
     const keys = await this.keys(key);
     const { keepVersions, keepVersionsDays } = this.policy;
     const cutoff = keepVersionsDays === null ? null : nowMs - keepVersionsDays * 86_400_000;
@@ -231,6 +246,7 @@ export class VersionLog {
       if (!byCount && !byAge) return;
       await this.driver.delete(objectKey);
       if (entry?.rev && entry.rev !== headRev) await this.release(key, entry.rev);
+      if (entry) await this.onDropped?.(owner, entry);
       removed++;
     });
     return removed;
@@ -241,13 +257,19 @@ export class VersionLog {
    * any (one HEAD and a DELETE, no listing). The age limit and anything missed (a writer that
    * died before this ran) are left to prune(), which cleanup runs.
    */
-  async dropOutgrown(key: string, current: number, headRev: string | null): Promise<void> {
+  async dropOutgrown(
+    key: string,
+    current: number,
+    headRev: string | null,
+    owner: VersionOwner,
+  ): Promise<void> {
     const outgrown = current - this.policy.keepVersions - 1;
     if (outgrown < 1) return;
     const entry = await this.entry(key, outgrown);
     if (!entry) return;
     await this.driver.delete(versionKey(key, outgrown));
     if (entry.rev && entry.rev !== headRev) await this.release(key, entry.rev);
+    await this.onDropped?.(owner, entry);
   }
 
   /** Marks revision `rev` as (about to be) named by more than one entry; before the second is claimed. */

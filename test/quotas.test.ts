@@ -79,6 +79,9 @@ describe.each(storeConfigs().map((f) => f.name))("quotas on %s", (name) => {
   });
 
   test("an update counts only its growth; a stream of unknown size stops where the quota ends", async () => {
+    // Without history: the content an update replaces is gone, so only the growth counts.
+    await store.close();
+    store = open({ keepVersions: 0 });
     const id = await store.store(Buffer.alloc(700), { userId: "alice" });
     await store.updateFile(id, { data: Buffer.alloc(900), userId: "alice" });
     expect(await store.getUsage({ userId: "alice" })).toEqual({ bytes: 900, artifacts: 1 });
@@ -114,6 +117,43 @@ describe.each(storeConfigs().map((f) => f.name))("quotas on %s", (name) => {
     expect(await store.getUsage({ userId: "alice" })).toEqual({ bytes: 600, artifacts: 2 });
     await store.abortMultipartUpload(multipart.artifactId, multipart.uploadId, { userId: "alice" });
     expect(await store.getUsage({ userId: "alice" })).toEqual({ bytes: 100, artifacts: 1 });
+  });
+
+  test("earlier versions count until retention drops them or the artifact goes, also after a recount", async () => {
+    await store.close();
+    store = open({ keepVersions: 2 });
+    const usage = () => store.getUsage({ userId: "alice" });
+    /** Retention drops outgrown versions just after a write returns: wait for the count to settle. */
+    const settled = async (bytes: number) => {
+      for (let i = 0; i < 100 && (await usage()).bytes !== bytes; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      return usage();
+    };
+    const id = await store.store(Buffer.alloc(100), { userId: "alice" });
+    await store.updateFile(id, { data: Buffer.alloc(200), userId: "alice" });
+    expect(await usage()).toEqual({ bytes: 300, artifacts: 1 }); // v1 kept: 100 + 200
+    await store.updateFile(id, { data: Buffer.alloc(300), userId: "alice" });
+    expect(await usage()).toEqual({ bytes: 600, artifacts: 1 });
+    await store.updateFile(id, { data: Buffer.alloc(50), userId: "alice" });
+    // v1 fell out of keepVersions: its 100 bytes are given back.
+    expect(await settled(550)).toEqual({ bytes: 550, artifacts: 1 });
+    // The versions kept count toward the limit: 550 + 500 > 1000.
+    await expect(store.updateFile(id, { data: Buffer.alloc(500), userId: "alice" })).rejects.toBeInstanceOf(
+      QuotaExceededError,
+    );
+    // A restore is a new version and counts like one (v2's 200 bytes then drop out).
+    await store.restoreVersion(id, 3, { userId: "alice" });
+    expect(await settled(650)).toEqual({ bytes: 650, artifacts: 1 });
+    expect((await store.listVersions(id, { userId: "alice" })).reduce((n, v) => n + v.bytes, 0)).toBe(650);
+    // A recount from storage agrees (counters lost with Redis, or a new process with memory sessions).
+    const redisUrl = inject("services").redisUrl;
+    if (options.sessionProvider === "redis" && redisUrl) {
+      expect(await forgetSandboxInRedis(redisUrl, options.sandboxId!)).toBeGreaterThan(0);
+      expect(await usage()).toEqual({ bytes: 650, artifacts: 1 });
+    }
+    expect(await store.recountUsage({ userId: "alice" })).toEqual({ bytes: 650, artifacts: 1 });
+    expect(await store.delete(id, { userId: "alice" })).toBe(true);
+    expect(await usage()).toEqual({ bytes: 0, artifacts: 0 });
   });
 
   test("counters that are lost are recounted from storage, never reset to zero", async () => {

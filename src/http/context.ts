@@ -2,7 +2,7 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import { BodyTooLargeError } from "../body.js";
 import { ValidationError } from "../errors.js";
-import { implicitOwner } from "../grid.js";
+import { implicitOwner, type Scope, validateScope } from "../grid.js";
 import type { AccessContext, ArtifactStore } from "../store.js";
 import type { AuthEnv, Principal } from "./auth.js";
 import { HttpError } from "./errors.js";
@@ -41,6 +41,27 @@ export function scopedContext(
 ): AccessContext & { scope: "user" | "sandbox" } {
   const p = principalOf(c);
   return scope === "sandbox" && p.admin ? { scope } : { scope, userId: p.userId };
+}
+
+/**
+ * Where a new artifact of any upload route goes: scope "user" or "sandbox" (see scopedContext), or
+ * a session: the named one, checked visible to the caller, else the caller's own. Only scope
+ * "session" names a session; the store refuses a sandbox write by a non-admin before anything is
+ * stored or reserved.
+ */
+export async function uploadContext(
+  store: ArtifactStore,
+  c: RestContext,
+  given: { sessionId?: string | undefined; scope?: string | undefined },
+): Promise<AccessContext & { scope?: Scope }> {
+  const scope = validateScope(given.scope === "" ? undefined : given.scope);
+  if (scope !== "session") {
+    if (given.sessionId !== undefined)
+      throw new ValidationError(`sessionId names a session; an artifact of scope "${scope}" belongs to none`);
+    return scopedContext(c, scope);
+  }
+  if (given.sessionId !== undefined) await checkSessionVisible(store, c, given.sessionId, "write");
+  return writeContext(c, given.sessionId);
 }
 
 /** Context for creating artifacts: the named session, else the caller's own `user_{id}` session. */

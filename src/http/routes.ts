@@ -256,8 +256,9 @@ export const upload = createRoute({
   summary: "Upload an artifact (streamed)",
   description:
     "Either a raw body (fields in the query; the type from `mime` or Content-Type), or multipart/form-data with " +
-    "text fields `sessionId`, `filename`, `mime`, `summary`, `ttl`, `meta` *before* a `file` part (its filename " +
-    "and type are the defaults). Without `sessionId` the artifact goes to the caller's own session.",
+    "text fields `sessionId`, `scope`, `filename`, `mime`, `summary`, `ttl`, `meta` *before* a `file` part (its " +
+    "filename and type are the defaults). Without `sessionId` or `scope` the artifact goes to the caller's own " +
+    'session; `scope` "user" keeps it as the caller\'s own across sessions, "sandbox" shares it (admin keys only).',
   security: bearer,
   request: {
     query: UploadQuery,

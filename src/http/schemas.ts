@@ -118,9 +118,24 @@ export const PresignRequest = z.strictObject({
 
 export const PresignedDownload = z.object({ url: z.string(), expiresAt: isoTime });
 
+/** Where a new artifact goes; only "session" (the default) takes a `sessionId`. */
+const uploadScope = z
+  .enum(["session", "user", "sandbox"])
+  .optional()
+  .openapi({
+    description:
+      '"session" (default: `sessionId`, else the caller\'s own session), "user" (the caller\'s own, ' +
+      'across sessions) or "sandbox" (shared with every user; admin keys only, 403 otherwise).',
+  });
+
 export const UploadRequest = z
   .strictObject({
     sessionId: z.string().optional(),
+    scope: uploadScope.openapi({
+      description:
+        "Fixed when the URL is signed (it is part of the reserved key the URL signs). " +
+        '"session" (default), "user" (the caller\'s own, across sessions) or "sandbox" (admin keys only).',
+    }),
     filename: z.string().nullable().optional(),
     mimeType: z
       .string()
@@ -256,10 +271,7 @@ export const ListQuery = z.object({
 /** Upload fields given in the query string of a raw upload (multipart forms carry them as fields). */
 export const UploadQuery = z.object({
   sessionId: z.string().optional(),
-  scope: z.enum(["session", "user", "sandbox"]).optional().openapi({
-    description:
-      'Raw uploads: "user" (the caller\'s own, across sessions) or "sandbox" (shared; admin only).',
-  }),
+  scope: uploadScope,
   filename: z.string().optional().openapi({ description: "Metadata only, never a path." }),
   mime: z.string().optional(),
   summary: z.string().optional(),
@@ -276,6 +288,7 @@ export const UploadForm = {
   type: "object" as const,
   properties: {
     sessionId: text,
+    scope: { type: "string" as const, enum: ["session", "user", "sandbox"] },
     filename: text,
     mime: text,
     summary: text,

@@ -3,16 +3,14 @@ import { ValidationError } from "../errors.js";
 import type { ArtifactStore, StoreOptions } from "../store.js";
 import type { AuthEnv } from "./auth.js";
 import {
-  checkSessionVisible,
   limitJsonBodies,
   metaValue,
   type RestContext,
   type RestOptions,
   readContext,
   refuseInvalid,
-  scopedContext,
   ttlValue,
-  writeContext,
+  uploadContext,
 } from "./context.js";
 import { boundaryOf, type FormPart, formParts, partText } from "./formdata.js";
 import { stripUndefined } from "./rest.js";
@@ -25,7 +23,7 @@ import { asData, requestChunks } from "./streams.js";
  */
 
 // Text fields of an upload form; each must come before the file part, which is stored as it streams.
-const FORM_FIELDS = new Set(["sessionId", "filename", "mime", "summary", "ttl", "meta"]);
+const FORM_FIELDS = new Set(["sessionId", "scope", "filename", "mime", "summary", "ttl", "meta"]);
 const MAX_FIELD_BYTES = 80 * 1024;
 
 export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAPIHono<AuthEnv> {
@@ -51,13 +49,9 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
   /** Raw body; fields from the query string, the type from ?mime= or Content-Type. */
   async function storeRaw(c: RestContext, contentType: string): Promise<string> {
     const q = (name: string) => c.req.query(name);
-    const sessionId = q("sessionId");
-    const scope = q("scope");
-    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
+    const place = await uploadContext(store, c, { sessionId: q("sessionId"), scope: q("scope") });
     return store.store(asData(requestChunks(c.req.raw, options.maxUploadBytes)), {
-      ...(scope === "user" || scope === "sandbox"
-        ? scopedContext(c, scope)
-        : { ...writeContext(c, q("sessionId")), ...(scope !== undefined && { scope: scope as "session" }) }),
+      ...place,
       ...fields({
         mime: q("mime") ?? (contentType.trim() || undefined),
         summary: q("summary"),
@@ -83,9 +77,11 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
     part: FormPart,
     given: Record<string, string>,
   ): Promise<string> {
-    if (given.sessionId !== undefined) await checkSessionVisible(store, c, given.sessionId, "write");
+    // A scope in the query counts as well, as for a raw body; a form field wins.
+    const scope = given.scope ?? c.req.query("scope");
+    const place = await uploadContext(store, c, { sessionId: given.sessionId, scope });
     return store.store(asData(part.body), {
-      ...writeContext(c, given.sessionId),
+      ...place,
       ...fields({
         mime: given.mime ?? part.contentType ?? undefined,
         summary: given.summary,
@@ -96,10 +92,11 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
     });
   }
 
+  // The scope is fixed here: it is a segment of the reserved key, which the upload URL signs.
   app.openapi(routes.reserveUpload, async (c) => {
-    const { sessionId, ...rest } = c.req.valid("json");
-    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
-    const upload = await store.presignUpload({ ...stripUndefined(rest), ...writeContext(c, sessionId) });
+    const { sessionId, scope, ...rest } = c.req.valid("json");
+    const place = await uploadContext(store, c, { sessionId, scope });
+    const upload = await store.presignUpload({ ...stripUndefined(rest), ...place });
     return c.json(upload, 201);
   });
 
@@ -113,12 +110,9 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
   });
 
   app.openapi(routes.startMultipart, async (c) => {
-    const { sessionId, ...rest } = c.req.valid("json");
-    if (sessionId !== undefined) await checkSessionVisible(store, c, sessionId, "write");
-    const upload = await store.createMultipartUpload({
-      ...stripUndefined(rest),
-      ...writeContext(c, sessionId),
-    });
+    const { sessionId, scope, ...rest } = c.req.valid("json");
+    const place = await uploadContext(store, c, { sessionId, scope });
+    const upload = await store.createMultipartUpload({ ...stripUndefined(rest), ...place });
     return c.json(upload, 201);
   });
 

@@ -39,5 +39,7 @@ describe("README REST walkthrough", () => {
     expect(stdout.match(/Hello, world!/g)?.length).toBe(2);
     expect(stdout).toContain('"summary":"renamed"');
     expect(stdout).toMatch(/"filename":"notes.txt"[^}]*"bytes":17/);
+    // The form upload with scope=user printed its scope.
+    expect(stdout).toMatch(/\buser\n/);
   });
 });

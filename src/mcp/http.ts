@@ -21,7 +21,7 @@ export interface McpHttpContext {
 
 export type McpHttpOptions = Omit<
   ArtifactMcpOptions,
-  "userId" | "sessionId" | "server" | "subscriptions" | "era"
+  "userId" | "sessionId" | "admin" | "server" | "subscriptions" | "era"
 > & {
   /**
    * Host names (no ports; IPv6 in brackets) the Host header, and the Origin header when a browser
@@ -50,9 +50,10 @@ export interface McpHttpEndpoint {
  * DELETE answer 405) from one URL, through the SDK's `createMcpHandler`.
  *
  * Every request gets a fresh server bound to `context.userId`, working in that user's own session
- * `user_{userId}` (an admin too: admin rights do not reach other sessions here), so any replica
- * can answer any request. Subscription streams hear the changes of that session only, from this
- * process or, with Redis sessions, from every process on the same Redis.
+ * `user_{userId}` (an admin too: admin rights do not reach other sessions here; they only let the
+ * connection create shared, sandbox-scope files), so any replica can answer any request.
+ * Subscription streams hear the changes of that session only, from this process or, with Redis
+ * sessions, from every process on the same Redis.
  *
  * One request is bounded: at most `maxBatchMessages` messages, and at most twice
  * `maxReadBytes` of file content in its answers (further reads fail with "too large").
@@ -67,12 +68,14 @@ export function createMcpEndpoint(store: ArtifactStore, options: McpHttpOptions 
   const log = options.log ?? ((line: string) => process.stderr.write(`chuk-artifacts mcp: ${line}\n`));
   const handlers = new Map<string, McpHttpHandler>();
 
-  const handlerFor = (userId: string): McpHttpHandler => {
-    let handler = handlers.get(userId);
+  const handlerFor = ({ userId, admin }: McpHttpContext): McpHttpHandler => {
+    // An admin key and a user key of the same user get different servers (admin ones are trusted).
+    const slot = `${admin ? "admin" : "user"}:${userId}`;
+    let handler = handlers.get(slot);
     if (handler) {
       // Most recently used last, so the oldest is evicted first.
-      handlers.delete(userId);
-      handlers.set(userId, handler);
+      handlers.delete(slot);
+      handlers.set(slot, handler);
       return handler;
     }
     handler = createMcpHandler(
@@ -80,6 +83,7 @@ export function createMcpEndpoint(store: ArtifactStore, options: McpHttpOptions 
         createMcpServer(store, {
           ...serverOptions,
           userId,
+          admin,
           era,
           responseBudgetBytes: options.responseBudgetBytes ?? 2 * maxRead,
           // 2025-era HTTP is stateless here: there is no stream to send notifications on.
@@ -92,7 +96,7 @@ export function createMcpEndpoint(store: ArtifactStore, options: McpHttpOptions 
         onerror: (err) => log(`request refused or failed: ${err.message}`),
       },
     );
-    handlers.set(userId, handler);
+    handlers.set(slot, handler);
     if (handlers.size > MAX_HANDLERS) {
       const [oldest, old] = handlers.entries().next().value as [string, McpHttpHandler];
       handlers.delete(oldest);
@@ -122,7 +126,7 @@ export function createMcpEndpoint(store: ArtifactStore, options: McpHttpOptions 
           );
         }
       }
-      const handler = handlerFor(context.userId);
+      const handler = handlerFor(context);
       return handler.fetch(request, parsedBody === undefined ? {} : { parsedBody });
     },
     async close() {

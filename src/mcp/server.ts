@@ -15,6 +15,12 @@ export interface ArtifactMcpOptions {
   userId: string;
   /** The artifact session of this connection. Default `user_{userId}`, the user's own session. */
   sessionId?: string;
+  /**
+   * A trusted connection (an admin key): it may create and register shared files (scope
+   * "sandbox"). Any other connection asking for that scope is refused (access denied) and nothing
+   * is stored or reserved. Default false.
+   */
+  admin?: boolean;
   /** Largest content returned by one read_file call or resource read. Default 1 MiB. */
   maxReadBytes?: number;
   /** Largest upload_file / write_file content in one call (bigger files: presign_upload). Default 10 MiB. */
@@ -61,6 +67,8 @@ export interface ConnectionContext {
   sessionId: string;
   /** Passed to every store call. */
   access: Required<AccessContext>;
+  /** A trusted connection (ArtifactMcpOptions.admin): it writes shared (sandbox-scope) files. */
+  admin: boolean;
   maxReadBytes: number;
   maxUploadBytes: number;
   listPageSize: number;
@@ -89,6 +97,7 @@ export function createMcpServer(store: ArtifactStore, options: ArtifactMcpOption
     userId,
     sessionId,
     access: { sessionId, userId },
+    admin: options.admin === true,
     maxReadBytes: positiveInt(options.maxReadBytes, DEFAULT_MAX_READ_BYTES, "maxReadBytes"),
     maxUploadBytes: positiveInt(options.maxUploadBytes, DEFAULT_MAX_UPLOAD_BYTES, "maxUploadBytes"),
     listPageSize: Math.min(

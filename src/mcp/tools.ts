@@ -10,6 +10,7 @@ import { z } from "zod";
 import { currentAuditScope, withAuditScope } from "../audit/event.js";
 import { collect } from "../body.js";
 import { ArtifactNotFoundError, ValidationError } from "../errors.js";
+import { parseGridKey, type Scope } from "../grid.js";
 import type { ArtifactMetadata } from "../metadata.js";
 import {
   decodeBase64,
@@ -59,6 +60,13 @@ const version = z
   .min(1)
   .optional()
   .describe("An earlier version (1, 2, …; see list_versions); omitted: the current one");
+const scope = z
+  .enum(["session", "user", "sandbox"])
+  .optional()
+  .describe(
+    'Where the new file goes: "session" (default: this session), "user" (yours, kept across ' +
+      'sessions) or "sandbox" (shared with every user; admin connections only)',
+  );
 const expiresIn = z
   .number()
   .int()
@@ -100,6 +108,16 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   const idOf = (ref: string) => artifactIdFrom(ref, ctx.sessionId, ctx.userId);
   /** A tool's name as this server registers it, for descriptions and hints. */
   const t = (name: string) => ctx.toolPrefix + name;
+  /**
+   * Where a new file of `scope` goes. Only "session" names the connection's session; "sandbox"
+   * drops the user only for an admin connection, so the store refuses anyone else's.
+   */
+  const placed = (where: Scope | undefined) => {
+    if (where === undefined || where === "session") return access;
+    return where === "sandbox" && ctx.admin ? { scope: where } : { scope: where, userId: ctx.userId };
+  };
+  /** Context to finish an upload: an admin connection acts as a trusted call within its session. */
+  const finishing = ctx.admin ? { sessionId: ctx.sessionId } : access;
 
   // Audit events name the HTTP request carrying a call; over stdio, this connection and the call's id.
   const connection = randomBytes(4).toString("hex");
@@ -142,7 +160,8 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
   define("upload_file", {
     title: "Upload a file (base64)",
     description:
-      "Stores a file from base64-encoded bytes in this session and returns its id and artifact:// URI. " +
+      "Stores a file from base64-encoded bytes in this session (or, with scope, as yours across sessions " +
+      "or shared) and returns its id and artifact:// URI. " +
       `For text use ${t("write_file")} instead; for files over ${ctx.maxUploadBytes} bytes use ${t("presign_upload")}.`,
     input: {
       contentBase64: z.string().describe("The file's bytes, base64-encoded"),
@@ -151,6 +170,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       summary: summary.optional(),
       meta: meta.optional(),
       ttl: ttl.optional(),
+      scope,
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     run: async (args) => {
@@ -161,7 +181,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
         t("presign_upload"),
       );
       const id = await store.store(bytes, {
-        ...access,
+        ...placed(args.scope),
         ...defined({ filename: args.filename, summary: args.summary, meta: args.meta, ttl: args.ttl }),
         mime: args.mime ?? guessMime(args.filename) ?? "application/octet-stream",
       });
@@ -183,6 +203,10 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       meta: meta.optional().describe("Your own JSON fields; replaces existing ones when artifactId is given"),
       ttl: ttl.optional(),
       artifactId: artifactId.optional().describe("Replace the content of this existing file"),
+      scope: scope.describe(
+        'Where a new file goes: "session" (default: this session), "user" (yours, kept across ' +
+          'sessions) or "sandbox" (shared with every user; admin connections only). Not with artifactId',
+      ),
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     run: async (args) => {
@@ -201,6 +225,8 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       });
       const guessed = args.mime ?? guessMime(args.filename);
       let m: ArtifactMetadata;
+      if (args.artifactId !== undefined && args.scope !== undefined)
+        throw new ValidationError("scope places a new file; an existing file keeps its own (drop scope)");
       if (args.artifactId !== undefined) {
         m = await store.updateFile(idOf(args.artifactId), {
           ...access,
@@ -210,7 +236,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
         });
       } else {
         const id = await store.writeFile(args.content, {
-          ...access,
+          ...placed(args.scope),
           ...fields,
           mime: guessed ?? "text/plain; charset=utf-8",
         });
@@ -535,11 +561,15 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       mime: mime.optional().describe("MIME type the upload must declare as Content-Type"),
       maxBytes: z.number().int().min(0).optional().describe("Refuse uploads larger than this"),
       expiresIn: expiresIn.optional(),
+      scope: scope.describe(
+        '"session" (default: this session), "user" (yours, kept across sessions) or "sandbox" ' +
+          "(shared with every user; admin connections only). Fixed now: the URL signs it",
+      ),
     },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     run: async (args) => {
       const upload = await store.presignUpload({
-        ...access,
+        ...placed(args.scope),
         ...defined({ filename: args.filename, mimeType: args.mime, maxBytes: args.maxBytes }),
         expires: args.expiresIn ?? 3600,
       });
@@ -549,7 +579,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
           method: "PUT",
           headers: upload.headers,
           artifactId: upload.artifactId,
-          uri: ctx.uri(upload.artifactId),
+          uri: ctx.uri(upload.artifactId, parseGridKey(upload.key)?.sessionId),
           expiresAt: upload.expiresAt,
           next: `PUT the bytes to url with these headers, then call ${t("register_upload")} with artifactId ${upload.artifactId}`,
         },
@@ -574,7 +604,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
     run: async (args) => {
       const m = await store.registerUploadedArtifact(idOf(args.artifactId), {
-        ...access,
+        ...finishing,
         ...defined({
           filename: args.filename,
           mime: args.mime,

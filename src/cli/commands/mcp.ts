@@ -23,6 +23,8 @@ register_upload; resources: artifact://{sessionId}/{artifactId}.
 Every call works inside one artifact session owned by one user:
   --user ID             the user (default: $CHUK_MCP_USER, else "local")
   --session ID          the session (default: user_ID, the user's own; created on first use)
+  --admin               a trusted connection: it may create shared files (scope "sandbox");
+                        without it such a call is refused and nothing is stored
   --max-read-bytes N    most bytes one read returns (default 1048576; read bigger files in parts)
   --max-upload-bytes N  most bytes one upload_file/write_file call takes (default 10485760)
   --page-size N         artifacts per resources/list page and list_files default (default 50)
@@ -49,6 +51,7 @@ export async function run(argv: string[]): Promise<number> {
       ...STORE_FLAGS,
       user: { type: "string" },
       session: { type: "string" },
+      admin: { type: "boolean" },
       "max-read-bytes": { type: "string" },
       "max-upload-bytes": { type: "string" },
       "page-size": { type: "string" },
@@ -91,13 +94,14 @@ export async function run(argv: string[]): Promise<number> {
     // Loaded only here, so other commands never pay for the MCP SDK.
     const { serveMcpStdio } = await import("../../mcp/stdio.js");
     console.error(
-      `chuk-artifacts mcp: user ${userId}, session ${values.session ?? `user_${userId}`}; ` +
+      `chuk-artifacts mcp: user ${userId}${values.admin ? " (admin)" : ""}, session ${values.session ?? `user_${userId}`}; ` +
         `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
         `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
     );
     await serveMcpStdio(store, {
       userId,
       ...(values.session !== undefined && { sessionId: values.session }),
+      ...(values.admin === true && { admin: true }),
       ...(limits.maxReadBytes !== undefined && { maxReadBytes: limits.maxReadBytes }),
       ...(limits.maxUploadBytes !== undefined && { maxUploadBytes: limits.maxUploadBytes }),
       ...(limits.listPageSize !== undefined && { listPageSize: limits.listPageSize }),

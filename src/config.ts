@@ -87,6 +87,12 @@ export interface ArtifactStoreOptions {
   keepVersions?: number;
   /** Earlier versions older than this many days are dropped; null keeps them regardless of age. Env: ARTIFACT_KEEP_VERSIONS_DAYS. Default null. */
   keepVersionsDays?: number | null;
+  /**
+   * Cleanup deletes a body revision that no artifact or kept version names (left by a crash between
+   * writing it and committing its artifact) once it is this many seconds old; younger ones may
+   * belong to a write still in flight. Env: ARTIFACT_ORPHAN_GRACE_SECONDS. Default 3600.
+   */
+  orphanGraceSeconds?: number;
 }
 
 export interface ResolvedConfig {
@@ -105,6 +111,7 @@ export interface ResolvedConfig {
   quotas: QuotaOptions | null;
   keepVersions: number;
   keepVersionsDays: number | null;
+  orphanGraceSeconds: number;
 }
 
 let configured: ArtifactStoreOptions = {};
@@ -281,6 +288,11 @@ export function resolveConfig(options: ArtifactStoreOptions = {}, env: Env = pro
               "ARTIFACT_KEEP_VERSIONS_DAYS",
               0,
             ),
+    orphanGraceSeconds: positiveNumber(
+      o.orphanGraceSeconds ?? nonEmpty(env.ARTIFACT_ORPHAN_GRACE_SECONDS),
+      "orphanGraceSeconds (ARTIFACT_ORPHAN_GRACE_SECONDS)",
+      DEFAULT_ORPHAN_GRACE_SECONDS,
+    ),
   };
 }
 
@@ -354,6 +366,8 @@ function checkS3(provider: string, s3: ResolvedConfig["s3"], env: Env): void {
 }
 
 const DEFAULT_KEEP_VERSIONS = 10;
+/** Far longer than any write takes between its revision and its head, even a retried one. */
+const DEFAULT_ORPHAN_GRACE_SECONDS = 3600;
 
 function resolveKeepVersions(value: number | string | undefined): number {
   if (value === undefined) return DEFAULT_KEEP_VERSIONS;

@@ -15,6 +15,7 @@ import {
   parsedSlotOf,
   revKey,
 } from "./record-codec.js";
+import { sweepOrphanRevisions } from "./revision-sweep.js";
 import { DELETED } from "./sessions/provider.js";
 import {
   type ObjectBody,
@@ -687,6 +688,17 @@ export class RecordStore implements StorageProvider {
     let total = 0;
     for (const e of await this.versions.entries(record.key)) if (e.version < current) total += e.bytes;
     return total;
+  }
+
+  /** Deletes revisions under `prefix` that nothing names, older than `graceMs` (src/revision-sweep.ts). */
+  async sweepOrphanRevisions(prefix: string, graceMs: number): Promise<number> {
+    checkListPrefix(prefix);
+    const parts = {
+      driver: this.driver,
+      versions: this.versions,
+      headOf: (key: string) => this.version(key),
+    };
+    return sweepOrphanRevisions(parts, prefix, graceMs);
   }
 
   // ---- small documents under reserved keys (checkpoints) --------------------------------------

@@ -1003,6 +1003,8 @@ export class ArtifactStore implements AsyncDisposable {
       );
       for (const id of expiredSessions) await this.sessions.forget(id);
       await this.uploads.multipart.sweep(now);
+      // Bodies of writes that crashed before their commit (src/revision-sweep.ts).
+      await storage.sweepOrphanRevisions(`grid/${this.sandboxId}/`, this.config.orphanGraceSeconds * 1000);
       this.audit.emit("cleanup.completed", null, { count: removed, bytes: removedBytes });
       return removed;
     });

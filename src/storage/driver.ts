@@ -55,6 +55,11 @@ export interface ObjectHead {
    * not once per read). Absent on drivers whose objects live elsewhere.
    */
   parsed?: ParsedSlot | undefined;
+  /**
+   * When the object was written (ms since the epoch, by the backend's clock), where the backend
+   * says; cleanup uses it to leave fresh revisions of writes still in flight alone.
+   */
+  modifiedAt?: number;
 }
 
 /** What the record layer decoded from an object's meta; see ObjectHead.parsed. */

@@ -416,7 +416,7 @@ async function readTail(
   handle: Handle,
   wantSmall: boolean,
 ): Promise<{ head: ObjectHead | null; small: Buffer | null }> {
-  const { size } = await handle.stat();
+  const { size, mtimeMs } = await handle.stat();
   if (size < FOOTER_BYTES) return { head: null, small: null };
   const tailBytes = Math.min(size, wantSmall ? TAIL_READ : 4096);
   const tail = Buffer.allocUnsafe(tailBytes);
@@ -435,7 +435,7 @@ async function readTail(
     await readFully(handle, buffer, bodyBytes);
     meta = buffer.toString("utf8");
   }
-  const head = { etag, size: bodyBytes, meta };
+  const head = { etag, size: bodyBytes, meta, modifiedAt: mtimeMs };
   const small = tailBytes === size ? tail.subarray(0, bodyBytes) : null;
   return { head, small };
 }

@@ -16,6 +16,8 @@ interface StoredObject {
   meta: string;
   etag: string;
   parsed: ParsedSlot;
+  /** When it was written (ms): the modifiedAt of its head. */
+  at: number;
 }
 
 /** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
@@ -51,14 +53,20 @@ export class MemoryDriver implements StorageDriver {
     // Checked after the body arrived and set in the same turn: nothing can come in between.
     this.check(key, options);
     const etag = this.nextEtag();
-    this.set(key, { body: bytes, meta: options.meta, etag, parsed: options.parsed ?? {} });
+    this.set(key, { body: bytes, meta: options.meta, etag, parsed: options.parsed ?? {}, at: Date.now() });
     return { etag, bytes: bytes.byteLength };
   }
 
   async head(key: string): Promise<ObjectHead | null> {
     const found = this.objects.get(key);
     return found
-      ? { etag: found.etag, size: found.body.byteLength, meta: found.meta, parsed: found.parsed }
+      ? {
+          etag: found.etag,
+          size: found.body.byteLength,
+          meta: found.meta,
+          parsed: found.parsed,
+          modifiedAt: found.at,
+        }
       : null;
   }
 
@@ -91,7 +99,13 @@ export class MemoryDriver implements StorageDriver {
     this.check(to, options);
     const etag = this.nextEtag();
     // Blocks are immutable: the copy shares them.
-    this.set(to, { body: source.body, meta: options.meta, etag, parsed: options.parsed ?? {} });
+    this.set(to, {
+      body: source.body,
+      meta: options.meta,
+      etag,
+      parsed: options.parsed ?? {},
+      at: Date.now(),
+    });
     return { etag };
   }
 

@@ -4,7 +4,8 @@ import { helpRequested, STORE_FLAGS, STORE_FLAGS_HELP, withStore } from "../args
 const HELP = `usage: chuk-artifacts cleanup [options]
 
 Deletes expired artifacts, abandoned upload slots and the artifacts of expired sessions,
-then prints how many artifacts were removed.
+then prints how many artifacts were removed. Also drops versions past retention and body
+revisions nothing names that are older than ARTIFACT_ORPHAN_GRACE_SECONDS (default 3600).
 
   --json   print { removed } as JSON
 

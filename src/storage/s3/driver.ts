@@ -162,7 +162,12 @@ export class S3Driver implements StorageDriver {
     return this.run("read", async () => {
       try {
         const got = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-        return { etag: unquote(got.ETag), size: got.ContentLength ?? 0, meta: decodeMeta(got.Metadata) };
+        return {
+          etag: unquote(got.ETag),
+          size: got.ContentLength ?? 0,
+          meta: decodeMeta(got.Metadata),
+          ...(got.LastModified && { modifiedAt: got.LastModified.getTime() }),
+        };
       } catch (err) {
         // A HEAD's error has no body, so no S3 error code: a missing bucket and a missing key are
         // both a bare 404, refused credentials and a denied policy both a bare 403. Ask again with

@@ -70,7 +70,11 @@ async function sweepArtifact(
   revs: string[],
   writtenBefore: number,
 ): Promise<number> {
-  const aged = await mapLimit(revs, 4, async (rev) => {
+  // The common case costs one read: a live large artifact's only revision is the one its head names.
+  const before = await parts.headOf(key);
+  const unnamed = revs.filter((rev) => rev !== before?.rev);
+  if (unnamed.length === 0) return 0;
+  const aged = await mapLimit(unnamed, 4, async (rev) => {
     const head = await parts.driver.head(revKey(key, rev));
     // No write time known: keep it (never guess an age).
     return head?.modifiedAt !== undefined && head.modifiedAt < writtenBefore ? rev : null;
@@ -78,9 +82,7 @@ async function sweepArtifact(
   const candidates = aged.filter((rev): rev is string => rev !== null);
   if (candidates.length === 0) return 0;
 
-  const before = await parts.headOf(key);
   const named = new Set<string>();
-  if (before?.rev) named.add(before.rev);
   for (const entry of await parts.versions.entries(key)) if (entry.rev) named.add(entry.rev);
   const after = await parts.headOf(key);
   if ((before?.etag ?? null) !== (after?.etag ?? null)) return 0;

@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../src/index.js";
+import { sweepOrphanRevisions } from "../src/revision-sweep.js";
 import type { StorageDriver } from "../src/storage/driver.js";
+import { MemoryDriver } from "../src/storage/memory.js";
+import { VersionLog } from "../src/versions.js";
 import { driverFixtures, type Fixture, uniqueSandbox } from "./fixtures.js";
 
 /**
@@ -140,5 +143,51 @@ describe.each(driverFixtures())("orphaned revisions on $name", (fixture: Fixture
       const back = await s.retrieve(versioned, { version: v.version });
       expect(sha256(back), `version ${v.version}`).toBe(sha256(history[v.version - 1]!));
     }
+  });
+});
+
+describe("the orphan sweep's guards", () => {
+  it("keeps what a head or a kept version names, and skips an artifact whose head moved meanwhile", async () => {
+    const driver = new MemoryDriver();
+    const versions = new VersionLog(driver, { keepVersions: 10, keepVersionsDays: null });
+    const prefix = `grid/${uniqueSandbox("sweep")}/s/`;
+    const key = `${prefix}a1`;
+    const put = (k: string) =>
+      driver.put(
+        k,
+        (async function* () {
+          yield Buffer.from("bytes");
+        })(),
+        { meta: "" },
+      );
+    const [current, kept, orphan] = ["00000000000000a1", "00000000000000b2", "00000000000000c3"];
+    for (const rev of [current, kept, orphan]) await put(`${key}~${rev}`);
+    await versions.claim(
+      key,
+      {
+        version: 1,
+        bytes: 5,
+        sha256: "",
+        storedAt: new Date().toISOString(),
+        etag: "e1",
+        mime: "x/y",
+        rev: kept,
+      },
+      null,
+    );
+    const later = Date.now() + 60_000; // every revision is past a 1 s grace by then
+    let etag = 0;
+    const moving = { driver, versions, headOf: async () => ({ etag: String(etag++), rev: current }) };
+    expect(await sweepOrphanRevisions(moving, prefix, 1000, later)).toBe(0);
+    expect(await driver.head(`${key}~${orphan}`)).not.toBeNull();
+
+    const steady = { driver, versions, headOf: async () => ({ etag: "same", rev: current }) };
+    expect(await sweepOrphanRevisions(steady, prefix, 1000, later)).toBe(1);
+    expect(await driver.head(`${key}~${orphan}`)).toBeNull();
+    expect(await driver.head(`${key}~${current}`)).not.toBeNull();
+    expect(await driver.head(`${key}~${kept}`)).not.toBeNull();
+    // Not yet past the grace period: nothing is taken, named or not.
+    await put(`${key}~${orphan}`);
+    expect(await sweepOrphanRevisions(steady, prefix, 60_000)).toBe(0);
   });
 });

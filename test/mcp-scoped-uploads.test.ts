@@ -109,7 +109,8 @@ describe("MCP tools take a scope for new files", () => {
     const admin = await client(KEYS.admin);
     type Upload = { url: string; headers: Record<string, string>; artifactId: string; uri: string };
     const put = async (u: Upload, body: string, url = u.url) => {
-      const res = await fetch(url, { method: "PUT", headers: u.headers, body });
+      // A refused PUT is answered before its body is read: keep its connection out of the pool.
+      const res = await fetch(url, { method: "PUT", headers: { ...u.headers, connection: "close" }, body });
       await res.arrayBuffer();
       return res.status;
     };

@@ -64,10 +64,16 @@ export function uploadRoutes(store: ArtifactStore, options: RestOptions): OpenAP
 
   async function storeForm(c: RestContext, boundary: string): Promise<string> {
     const given: Record<string, string> = {};
-    for await (const part of formParts(requestChunks(c.req.raw, options.maxUploadBytes), boundary)) {
-      if (part.name === "file") return storeFilePart(c, part, given);
-      if (!FORM_FIELDS.has(part.name)) throw new ValidationError(`unknown form field ${part.name}`);
-      given[part.name] = await partText(part, MAX_FIELD_BYTES);
+    const body = requestChunks(c.req.raw, options.maxUploadBytes)[Symbol.asyncIterator]();
+    try {
+      for await (const part of formParts({ [Symbol.asyncIterator]: () => body }, boundary)) {
+        if (part.name === "file") return await storeFilePart(c, part, given);
+        if (!FORM_FIELDS.has(part.name)) throw new ValidationError(`unknown form field ${part.name}`);
+        given[part.name] = await partText(part, MAX_FIELD_BYTES);
+      }
+    } catch (err) {
+      await readRest(body, REFUSED_FORM_READ_MAX);
+      throw err;
     }
     throw new ValidationError('the form has no "file" part');
   }
@@ -157,4 +163,25 @@ function fields(raw: {
     ...(ttl !== undefined && { ttl }),
     ...(meta !== undefined && { meta }),
   };
+}
+
+/** What is read of a refused form's remaining body before the refusal is answered. */
+const REFUSED_FORM_READ_MAX = 1024 * 1024;
+
+/**
+ * Reads (and drops) the rest of a refused form, up to `maxBytes`, before the refusal is sent: the
+ * Node adapter closes a connection whose body is still unread soon after the response, and a
+ * client still sending its file would see a reset instead of the status that says why.
+ */
+async function readRest(body: AsyncIterator<Uint8Array>, maxBytes: number): Promise<void> {
+  let read = 0;
+  try {
+    while (read <= maxBytes) {
+      const next = await body.next();
+      if (next.done) return;
+      read += next.value.byteLength;
+    }
+  } catch {
+    // The body itself failed (too large, the client gone): nothing more to read.
+  }
 }

@@ -46,16 +46,29 @@ function bruteForce(
     );
   return all
     .filter((m) => (q.sessionId ? m.sessionId === q.sessionId : owners.get(m.sessionId) === q.userId))
-    .filter(
-      (m) => !q.mime || (q.mime.endsWith("/*") ? m.mime.startsWith(q.mime.slice(0, -1)) : m.mime === q.mime),
-    )
+    .filter((m) => {
+      if (!q.mime) return true;
+      const mime = m.mime.toLowerCase();
+      const want = q.mime.toLowerCase();
+      return want.endsWith("/*") ? mime.startsWith(want.slice(0, -1)) : mime.split(";")[0]!.trim() === want;
+    })
     .filter((m) => !q.filename || (m.filename !== null && globRe(q.filename).test(m.filename)))
-    .filter((m) => !q.meta || Object.entries(q.meta).every(([k, v]) => m.meta[k] === v))
+    .filter(
+      (m) =>
+        !q.meta ||
+        Object.entries(q.meta).every(
+          ([k, v]) => k in m.meta && JSON.stringify(m.meta[k]) === JSON.stringify(v),
+        ),
+    )
     .filter((m) => !q.storedAfter || Date.parse(m.storedAt) >= Date.parse(String(q.storedAfter)))
     .filter((m) => !q.storedBefore || Date.parse(m.storedAt) < Date.parse(String(q.storedBefore)))
     .filter((m) => {
       if (!q.text) return true;
-      const hay = [m.filename ?? "", m.summary, ...Object.values(m.meta).map(String)]
+      const hay = [
+        m.filename ?? "",
+        m.summary,
+        ...Object.values(m.meta).map((v) => (typeof v === "string" ? v : JSON.stringify(v))),
+      ]
         .join("\n")
         .toLowerCase();
       return q.text
@@ -164,6 +177,118 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
       expect(await everyPage(store, q, limit), JSON.stringify(q)).toEqual(expected);
       if (i % 8 === 0) expect(await everyPage(store, q, limit, true), JSON.stringify(q)).toEqual(expected);
     }
+  }, 180_000);
+
+  test("every posting condition, through updates, moves and deletes, answers as brute force does", async () => {
+    const r = rng(2026);
+    const owners = new Map<string, string>();
+    const sessions: [string, string][] = [];
+    for (const user of ["dora", "emil"]) {
+      for (const s of [`${user}-x`, `${user}-y`]) {
+        sessions.push([s, user]);
+        owners.set(s, user);
+      }
+    }
+    const mimes = ["image/png", "IMAGE/SVG+XML", "text/plain; charset=utf-8", "application/pdf", "Text/CSV"];
+    const words = ["Alpha", "ALPHABET", "beta", "gamma-ray", "Zeta_9", "Ωmega", "été"];
+    const metaOf = (i: number) => {
+      const meta: Record<string, unknown> = { team: r.pick(TEAMS), n: i % 4, ok: r.next() < 0.5 };
+      if (r.next() < 0.3) meta.note = `${r.pick(words)} ${r.pick(words)}`;
+      if (r.next() < 0.2) meta.nested = { k: r.pick(TEAMS) };
+      if (r.next() < 0.1) meta.none = null;
+      return meta;
+    };
+    const put = (i: number) => {
+      const [sessionId, userId] = r.pick(sessions);
+      return store.store(`d${i}`, {
+        sessionId,
+        userId,
+        mime: r.pick(mimes),
+        filename: `${r.pick(FOLDERS)}/${r.pick(words)}-${i}.${r.pick(["png", "txt", "PDF"])}`,
+        summary: `${r.pick(words)} and ${r.pick(words)} #${i}`,
+        meta: metaOf(i),
+      });
+    };
+    for (let i = 0; i < 90; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => put(i + j)));
+    const listAll = async () => {
+      const all: ArtifactMetadata[] = [];
+      for (const [s] of sessions) all.push(...(await store.listBySession(s)));
+      return all;
+    };
+    const query = (all: ArtifactMetadata[]): SearchQuery => {
+      const q: SearchQuery =
+        r.next() < 0.3 ? { sessionId: r.pick(sessions)[0] } : { userId: r.pick(["dora", "emil"]) };
+      const pick = r.next();
+      if (pick < 0.2)
+        q.mime = r.pick(["image/*", "TEXT/*", "text/plain", "image/svg+xml", "video/*", "text/csv"]);
+      else if (pick < 0.4)
+        q.meta = r.pick<Record<string, unknown>>([
+          { team: r.pick(TEAMS) },
+          { ok: true },
+          { n: 2, team: r.pick(TEAMS) },
+          { nested: { k: "red" } },
+          { none: null },
+          { team: "nobody" },
+        ]);
+      else if (pick < 0.7)
+        q.text = r.pick([
+          "alpha",
+          "lph",
+          "ALPHABET",
+          "ray",
+          "gamma-ray",
+          "zeta_9",
+          "ωmega",
+          "ÉTÉ",
+          "a",
+          "#1",
+          "red",
+          "nothing-has-this",
+          "alpha beta",
+          r.pick(all).artifactId.slice(0, 6),
+        ]);
+      else if (pick < 0.85)
+        q.filename = r.pick(["img/*", "notes/alpha*", "**-1?.png", "reports/2026/*.PDF", "*/beta-*"]);
+      if (r.next() < 0.3) q.text = r.pick(["alpha", "beta", "mega", "nope"]);
+      if (r.next() < 0.2) q.storedAfter = r.pick(all).storedAt;
+      return q;
+    };
+    const compare = async (rounds: number) => {
+      const all = await listAll();
+      for (let i = 0; i < rounds; i++) {
+        const q = query(all);
+        const expected = bruteForce(all, q, owners).map((m) => m.artifactId);
+        expect(await everyPage(store, q, r.pick([3, 1000])), JSON.stringify(q)).toEqual(expected);
+      }
+      return all;
+    };
+    let all = await compare(60);
+
+    // Updates change every indexed field; moves rename; deletes take entries out of their postings.
+    for (const m of all.slice(0, 30)) {
+      const op = r.next();
+      if (op < 0.3)
+        await store.updateMetadata(m.artifactId, {
+          mime: r.pick(mimes),
+          summary: `${r.pick(words)} updated`,
+          meta: metaOf(1),
+        });
+      else if (op < 0.55)
+        await store.moveFile(m.artifactId, {
+          newFilename: `moved/${r.pick(words)}.txt`,
+          newMeta: { team: "moved" },
+        });
+      else if (op < 0.8) await store.delete(m.artifactId);
+      else await store.updateMetadata(m.artifactId, { filename: `renamed-${r.pick(words)}.bin` });
+    }
+    for (let i = 100; i < 110; i++) await put(i);
+    all = await compare(60);
+    expect((await everyPage(store, { userId: "dora", meta: { team: "moved" } }, 1000)).sort()).toEqual(
+      all
+        .filter((m) => owners.get(m.sessionId) === "dora" && m.meta.team === "moved")
+        .map((m) => m.artifactId)
+        .sort(),
+    );
   }, 180_000);
 
   test("follows updates and deletes, and a lost index is rebuilt from storage", async () => {

@@ -3,6 +3,7 @@ import { validateSegment } from "../grid.js";
 import { isExpired } from "../metadata.js";
 import type { IndexEntry } from "../sessions/search-index.js";
 import { compileGlob } from "./glob.js";
+import { haystackOf, metaTerm, mimeTerm, typeTerm, wordRuns } from "./terms.js";
 
 /** What to find. One of `sessionId` / `userId` names the area searched; the rest filter it. */
 export interface SearchQuery {
@@ -36,7 +37,14 @@ export interface CompiledQuery {
   after: number | null;
   before: number | null;
   matches(m: IndexEntry, now: number): boolean;
+  /**
+   * Conditions the index can answer from postings (src/search/terms.ts), every one necessary: a
+   * match has one of `terms`, or one indexed word that contains `inWord`.
+   */
+  postings: PostingCondition[];
 }
+
+export type PostingCondition = { terms: string[] } | { inWord: string };
 
 export const SEARCH_LIMIT_MAX = 1000;
 const QUERY_FIELDS = new Set([
@@ -64,16 +72,27 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
   const after = time(query.storedAfter, "storedAfter");
   const before = time(query.storedBefore, "storedBefore");
   const tests: ((m: IndexEntry) => boolean)[] = [];
-  if (query.mime !== undefined) tests.push(mimeTest(text(query.mime, "mime")));
+  const postings: PostingCondition[] = [];
+  if (query.mime !== undefined) {
+    const mime = text(query.mime, "mime");
+    tests.push(mimeTest(mime));
+    postings.push(...mimePostings(mime));
+  }
   if (query.filename !== undefined) {
-    const matchName = compileGlob(text(query.filename, "filename"));
+    const glob = text(query.filename, "filename");
+    const matchName = compileGlob(glob);
     tests.push((m) => m.filename !== null && matchName(m.filename));
+    postings.push(...globPostings(glob));
   }
   if (query.meta !== undefined) {
     if (typeof query.meta !== "object" || query.meta === null || Array.isArray(query.meta))
       throw new ValidationError("meta must be an object of key: value");
     const wanted = Object.entries(query.meta).map(([k, v]) => [k, JSON.stringify(v)] as const);
     tests.push((m) => wanted.every(([k, v]) => Object.hasOwn(m.meta, k) && JSON.stringify(m.meta[k]) === v));
+    for (const [k, v] of Object.entries(query.meta)) {
+      const term = metaTerm(k, v);
+      if (term !== null) postings.push({ terms: [term] });
+    }
   }
   if (query.text !== undefined) {
     const words = text(query.text, "text").toLowerCase().split(/\s+/).filter(Boolean);
@@ -81,6 +100,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
       const hay = haystackOf(m);
       return words.every((w) => hay.includes(w));
     });
+    for (const word of words) for (const run of wordRuns(word)) postings.push({ inWord: run });
   }
   return {
     area,
@@ -98,6 +118,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
       for (const t of tests) if (!t(m)) return false;
       return true;
     },
+    postings,
   };
 }
 
@@ -129,21 +150,26 @@ function mimeTest(pattern: string): (m: IndexEntry) => boolean {
   return (m) => m.mime.toLowerCase().split(";")[0]!.trim() === p;
 }
 
-/** The lowercased text a `text` search looks in; kept per metadata object (index entries repeat). */
-const haystacks = new WeakMap<IndexEntry, string>();
-function haystackOf(m: IndexEntry): string {
-  let hay = haystacks.get(m);
-  if (hay === undefined) {
-    hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
-    haystacks.set(m, hay);
+function mimePostings(pattern: string): PostingCondition[] {
+  const p = pattern.toLowerCase();
+  if (p === "*" || p === "*/*") return [];
+  if (p.endsWith("/*")) {
+    const term = typeTerm(p.slice(0, -1));
+    return term === null ? [] : [{ terms: [term] }];
   }
-  return hay;
+  return [{ terms: [mimeTerm(p)] }];
 }
 
-function metaText(meta: Record<string, unknown>): string {
-  const out: string[] = [];
-  for (const v of Object.values(meta)) out.push(typeof v === "string" ? v : JSON.stringify(v));
-  return out.join("\n");
+/**
+ * The fixed text of a glob is in every filename it matches, and the filename is part of what
+ * `text` searches: its ASCII letter-and-digit runs are word conditions. (Only ASCII: lowercasing
+ * those is the same character by character and in a whole text, so they are found as indexed.)
+ */
+function globPostings(glob: string): PostingCondition[] {
+  const out: PostingCondition[] = [];
+  for (const literal of glob.split(/[*?]+/))
+    for (const run of wordRuns(literal.toLowerCase())) if (/^[a-z0-9]+$/.test(run)) out.push({ inWord: run });
+  return out;
 }
 
 function text(value: unknown, name: string): string {

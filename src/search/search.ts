@@ -26,12 +26,16 @@ export interface SearchPage {
 const FIRST_BATCH = 250;
 const BATCH_MAX = 4000;
 const LIST_PAGE = 1000;
+/** A part of a text word found in more indexed words than this is too common to read postings for. */
+const WORDS_MAX = 256;
+/** Postings are read instead of the whole area only when they hold at most this share of it. */
+const POSTING_SHARE_MAX = 0.5;
 
 /**
  * Search over a user's or a session's artifacts. With a session provider that keeps a search
- * index (memory, Redis) the index answers: entries in result order, read a batch at a time and
- * filtered until a page is full, so a page costs what it skips, not the area's size in storage
- * reads. An area not marked built is rebuilt from storage first (after a Redis flush, or on a
+ * index (memory, Redis) the index answers: the entries of the query's most selective posting (or
+ * of the whole area), in result order, read a batch at a time and checked by the full matcher until
+ * a page is full, so a page costs the candidates it reads, not the area's size in storage reads. An area not marked built is rebuilt from storage first (after a Redis flush, or on a
  * process's first search with memory sessions). Without an index, or while it is unavailable,
  * the search scans storage: the same answers, slower.
  */
@@ -123,9 +127,10 @@ export class Search {
     let from = q.before === null ? null : positionOf(q.before, "");
     if (page.cursor !== null && (from === null || page.cursor > from)) from = page.cursor;
     const to = q.after === null ? null : positionOf(q.after - 1, "");
+    const terms = await this.candidates(index, q);
     const items: [string, IndexEntry][] = [];
-    for (let size = FIRST_BATCH; ; size = Math.min(BATCH_MAX, size * 4)) {
-      const batch = await index.page(this.sandboxId, q.area, from, to, size);
+    for (let size = FIRST_BATCH; terms !== null; size = Math.min(BATCH_MAX, size * 4)) {
+      const batch = await index.page(this.sandboxId, q.area, from, to, size, terms);
       for (const m of batch) {
         if (!q.matches(m, now)) continue;
         items.push([positionOf(Date.parse(m.storedAt), m.artifactId), m]);
@@ -151,6 +156,33 @@ export class Search {
     };
   }
 
+  /**
+   * The terms whose postings hold every match (undefined: read the whole area; null: nothing can
+   * match): of the query's posting conditions, the one with the fewest entries, when that is
+   * clearly fewer than the area's. The matcher checks each candidate, so the answer is the same.
+   */
+  private async candidates(index: SearchIndex, q: CompiledQuery): Promise<string[] | undefined | null> {
+    if (q.postings.length === 0) return undefined;
+    const options: [string[], number][] = [];
+    const fixed = q.postings.flatMap((c) => ("terms" in c ? [c.terms] : []));
+    const { total, sizes } = await index.sizes(this.sandboxId, q.area, fixed.flat());
+    let at = 0;
+    for (const terms of fixed) {
+      const counts = sizes.slice(at, at + terms.length);
+      at += terms.length;
+      options.push([terms, counts.reduce((a, b) => a + b, 0)]);
+    }
+    for (const c of q.postings) {
+      if (!("inWord" in c)) continue;
+      const words = await index.wordsContaining(this.sandboxId, q.area, c.inWord, WORDS_MAX);
+      if (words !== null) options.push([words.map(([t]) => t), words.reduce((a, [, n]) => a + n, 0)]);
+    }
+    let best: [string[], number] | null = null;
+    for (const option of options) if (best === null || option[1] < best[1]) best = option;
+    if (best === null || best[1] > total * POSTING_SHARE_MAX) return undefined;
+    return best[1] === 0 ? null : best[0];
+  }
+
   /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */
   private async ensureBuilt(index: SearchIndex, area: UsageScope): Promise<boolean> {
     if (await index.isBuilt(this.sandboxId, area)) return true;
@@ -164,6 +196,7 @@ export class Search {
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await index.isBuilt(this.sandboxId, area)) return true;
         const token = await index.beginBuild(this.sandboxId, area);
+        await index.clear(this.sandboxId, area);
         const records: ArtifactRecord[] = [];
         await this.eachStored(area, (r) => {
           if (r.status === "ready") records.push(r);

@@ -86,8 +86,12 @@ export class SessionBreaker implements SessionProvider {
         call("rebuild the search index", () => index.finishBuild(sandboxId, area, token)),
       invalidate: (sandboxId, area) =>
         call("invalidate the search index", () => index.invalidate(sandboxId, area)),
-      page: (sandboxId, area, from, to, count) =>
-        call("search", () => index.page(sandboxId, area, from, to, count)),
+      clear: (sandboxId, area) => call("rebuild the search index", () => index.clear(sandboxId, area)),
+      sizes: (sandboxId, area, terms) => call("search", () => index.sizes(sandboxId, area, terms)),
+      wordsContaining: (sandboxId, area, part, max) =>
+        call("search", () => index.wordsContaining(sandboxId, area, part, max)),
+      page: (sandboxId, area, from, to, count, terms) =>
+        call("search", () => index.page(sandboxId, area, from, to, count, terms)),
     };
   }
 

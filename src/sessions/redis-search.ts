@@ -1,37 +1,95 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
-import { type IndexEntry, idOfPosition, positionOf, type SearchIndex } from "./search-index.js";
+import { termsOf } from "../search/terms.js";
+import { type IndexEntry, idOfPosition, mergeFirst, positionOf, type SearchIndex } from "./search-index.js";
 import type { UsageScope } from "./usage.js";
 
 /**
- * The search index in Redis. Per area (a user or a session), three keys under one hash tag, so
- * each script below touches one cluster slot:
- *   chuk:{sandboxId/kind:id}:find        sorted set, all scores 0, members are positions (lex order)
- *   chuk:{sandboxId/kind:id}:find-docs   hash: artifact id → "position\n" + metadata JSON
- *   chuk:{sandboxId/kind:id}:find-state  "built", or "building:<token>" while a rebuild runs
- * No TTLs: entries leave with their artifacts. A flush loses the state key, so the area rebuilds.
+ * The search index in Redis. Per area (a user or a session), keys under one hash tag, so each
+ * script and pipeline below touches one cluster slot:
+ *   chuk:{sandboxId/kind:id}:find          sorted set, all scores 0, members are positions (lex order)
+ *   chuk:{sandboxId/kind:id}:find-docs     hash: artifact id → "position\nterms\n" + metadata JSON
+ *                                          (terms joined by \x1f: what remove takes out again)
+ *   chuk:{sandboxId/kind:id}:find-p:{term} sorted set like :find: the positions with that term
+ *   chuk:{sandboxId/kind:id}:find-terms    hash: term → size of its posting (absent when empty)
+ *   chuk:{sandboxId/kind:id}:find-state    "built:2", or "building:<token>" while a rebuild runs
+ * No TTLs: entries leave with their artifacts. A flush loses the state key, so the area rebuilds;
+ * so does an area built before postings were kept (its state reads "built").
  */
 
-// KEYS: set, docs. ARGV: id, position, json.
-const PUT = `
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old then
-  local was = string.match(old, '^[^\\n]*')
-  if was ~= ARGV[2] then redis.call('ZREM', KEYS[1], was) end
+const BUILT = "built:2";
+
+// Posting upkeep shared by the scripts. KEYS[3] is the terms hash, ARGV[4] the posting key prefix.
+const POSTINGS = `
+local function count(term)
+  local n = redis.call('ZCARD', ARGV[4] .. term)
+  if n == 0 then redis.call('HDEL', KEYS[3], term) else redis.call('HSET', KEYS[3], term, n) end
 end
-redis.call('ZADD', KEYS[1], 0, ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3])
+local function unpost(old, keep, pos)
+  local a = string.find(old, '\\n', 1, true)
+  local was = string.sub(old, 1, a - 1)
+  local b = string.find(old, '\\n', a + 1, true)
+  if was ~= pos then redis.call('ZREM', KEYS[1], was) end
+  local kept = {}
+  if b then
+    for term in string.gmatch(string.sub(old, a + 1, b - 1), '[^\\31]+') do
+      if was == pos and keep[term] then kept[term] = true
+      else
+        redis.call('ZREM', ARGV[4] .. term, was)
+        count(term)
+      end
+    end
+  end
+  return kept
+end`;
+
+// KEYS: set, docs, terms. ARGV: id, position, json, posting prefix, terms...
+const PUT = `${POSTINGS}
+local pos = ARGV[2]
+local new = {}
+local names = {}
+for i = 5, #ARGV do new[ARGV[i]] = true; names[#names + 1] = ARGV[i] end
+local kept = {}
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if old then kept = unpost(old, new, pos) end
+redis.call('ZADD', KEYS[1], 0, pos)
+for _, term in ipairs(names) do
+  if not kept[term] then
+    redis.call('ZADD', ARGV[4] .. term, 0, pos)
+    count(term)
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], pos .. '\\n' .. table.concat(names, '\\31') .. '\\n' .. ARGV[3])
 return 1`;
 
-// KEYS: set, docs, state. ARGV: id. A removal while a rebuild runs spoils that rebuild.
-const REMOVE = `
-local state = redis.call('GET', KEYS[3])
-if state and string.sub(state, 1, 9) == 'building:' then redis.call('DEL', KEYS[3]) end
+// KEYS: set, docs, terms, state. ARGV: id, -, -, posting prefix. A removal while a rebuild runs spoils it.
+const REMOVE = `${POSTINGS}
+local state = redis.call('GET', KEYS[4])
+if state and string.sub(state, 1, 9) == 'building:' then redis.call('DEL', KEYS[4]) end
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if not old then return 0 end
-redis.call('ZREM', KEYS[1], string.match(old, '^[^\\n]*'))
+unpost(old, {}, '')
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1`;
+
+// KEYS: set, docs, terms. ARGV: posting prefix.
+const CLEAR = `
+for _, term in ipairs(redis.call('HKEYS', KEYS[3])) do redis.call('UNLINK', ARGV[1] .. term) end
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3])
+return 1`;
+
+// KEYS: terms. ARGV: word part (letters and digits only: no glob characters), max.
+// HSCAN's MATCH filters in Redis itself; false when more than max words match.
+const WORDS = `
+local out = {}
+local cursor = '0'
+repeat
+  local r = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', 'w:*' .. ARGV[1] .. '*', 'COUNT', 10000)
+  cursor = r[1]
+  for i = 1, #r[2], 2 do out[#out + 1] = r[2][i]; out[#out + 1] = r[2][i + 1] end
+  if #out > 2 * tonumber(ARGV[2]) then return false end
+until cursor == '0'
+return out`;
 
 // KEYS: state. ARGV: expected, value.
 const FINISH = `
@@ -40,8 +98,10 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 
 interface SearchScripts {
-  chukFindPut(set: string, docs: string, id: string, position: string, json: string): Promise<number>;
-  chukFindRemove(set: string, docs: string, state: string, id: string): Promise<number>;
+  chukFindPut(...args: string[]): Promise<number>;
+  chukFindRemove(...args: string[]): Promise<number>;
+  chukFindClear(set: string, docs: string, terms: string, prefix: string): Promise<number>;
+  chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
   chukFindFinish(state: string, expected: string, value: string): Promise<number>;
 }
 
@@ -54,8 +114,10 @@ export class RedisSearchIndex implements SearchIndex {
     client: Redis | Cluster,
     private readonly run: Run,
   ) {
-    client.defineCommand("chukFindPut", { numberOfKeys: 2, lua: PUT });
-    client.defineCommand("chukFindRemove", { numberOfKeys: 3, lua: REMOVE });
+    client.defineCommand("chukFindPut", { numberOfKeys: 3, lua: PUT });
+    client.defineCommand("chukFindRemove", { numberOfKeys: 4, lua: REMOVE });
+    client.defineCommand("chukFindClear", { numberOfKeys: 3, lua: CLEAR });
+    client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
     client.defineCommand("chukFindFinish", { numberOfKeys: 1, lua: FINISH });
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
@@ -63,11 +125,21 @@ export class RedisSearchIndex implements SearchIndex {
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
     const json = JSON.stringify(doc);
+    const terms = termsOf(doc);
     await this.run("update the search index", () =>
       Promise.all(
         areas.map((area) => {
           const k = keys(sandboxId, area);
-          return this.client.chukFindPut(k.set, k.docs, doc.artifactId, position, json);
+          return this.client.chukFindPut(
+            k.set,
+            k.docs,
+            k.terms,
+            doc.artifactId,
+            position,
+            json,
+            k.posting,
+            ...terms,
+          );
         }),
       ),
     );
@@ -78,7 +150,7 @@ export class RedisSearchIndex implements SearchIndex {
       Promise.all(
         areas.map((area) => {
           const k = keys(sandboxId, area);
-          return this.client.chukFindRemove(k.set, k.docs, k.state, artifactId);
+          return this.client.chukFindRemove(k.set, k.docs, k.terms, k.state, artifactId, "", "", k.posting);
         }),
       ),
     );
@@ -86,7 +158,7 @@ export class RedisSearchIndex implements SearchIndex {
 
   async isBuilt(sandboxId: string, area: UsageScope): Promise<boolean> {
     const state = await this.run("read the search index", () => this.client.get(keys(sandboxId, area).state));
-    return state === "built";
+    return state === BUILT;
   }
 
   async beginBuild(sandboxId: string, area: UsageScope): Promise<string> {
@@ -99,7 +171,7 @@ export class RedisSearchIndex implements SearchIndex {
 
   async finishBuild(sandboxId: string, area: UsageScope, token: string): Promise<boolean> {
     const done = await this.run("rebuild the search index", () =>
-      this.client.chukFindFinish(keys(sandboxId, area).state, `building:${token}`, "built"),
+      this.client.chukFindFinish(keys(sandboxId, area).state, `building:${token}`, BUILT),
     );
     return done === 1;
   }
@@ -108,37 +180,89 @@ export class RedisSearchIndex implements SearchIndex {
     await this.run("invalidate the search index", () => this.client.del(keys(sandboxId, area).state));
   }
 
+  async clear(sandboxId: string, area: UsageScope): Promise<void> {
+    const k = keys(sandboxId, area);
+    await this.run("rebuild the search index", () =>
+      this.client.chukFindClear(k.set, k.docs, k.terms, k.posting),
+    );
+  }
+
+  async sizes(sandboxId: string, area: UsageScope, terms: string[]) {
+    const k = keys(sandboxId, area);
+    const replies = await this.run("search", () => {
+      const batch = this.client.pipeline().zcard(k.set);
+      if (terms.length > 0) batch.hmget(k.terms, ...terms);
+      return batch.exec();
+    });
+    const [total, counts] = (replies ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as [number, (string | null)[] | undefined];
+    return { total, sizes: (counts ?? []).map((n) => Number(n ?? 0)) };
+  }
+
+  async wordsContaining(
+    sandboxId: string,
+    area: UsageScope,
+    part: string,
+    max: number,
+  ): Promise<[string, number][] | null> {
+    const flat = await this.run("search", () =>
+      this.client.chukFindWords(keys(sandboxId, area).terms, part, max),
+    );
+    if (flat === null) return null;
+    const out: [string, number][] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, Number(flat[i + 1])]);
+    return out;
+  }
+
   async page(
     sandboxId: string,
     area: UsageScope,
     from: string | null,
     to: string | null,
     count: number,
+    terms?: string[],
   ): Promise<IndexEntry[]> {
     const k = keys(sandboxId, area);
-    const positions = await this.run("search", () =>
-      this.client.zrangebylex(
-        k.set,
-        from === null ? "-" : `(${from}`,
-        to === null ? "+" : `(${to}`,
-        "LIMIT",
-        0,
-        count,
-      ),
-    );
+    const lo = from === null ? "-" : `(${from}`;
+    const hi = to === null ? "+" : `(${to}`;
+    const sets = terms === undefined ? [k.set] : terms.map((t) => k.posting + t);
+    if (sets.length === 0) return [];
+    const lists = await this.run("search", async () => {
+      const batch = this.client.pipeline();
+      for (const set of sets) batch.zrangebylex(set, lo, hi, "LIMIT", 0, count);
+      return ((await batch.exec()) ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return value as string[];
+      });
+    });
+    const positions = mergeFirst(lists, count);
     if (positions.length === 0) return [];
     const ids = positions.map(idOfPosition);
     const values = await this.run("search", () => this.client.hmget(k.docs, ...ids));
     const out: IndexEntry[] = [];
     for (const value of values) {
       if (value === null) continue; // removed between the two reads
-      out.push(JSON.parse(value.slice(value.indexOf("\n") + 1)) as IndexEntry);
+      out.push(JSON.parse(jsonOf(value)) as IndexEntry);
     }
     return out;
   }
 }
 
+/** The metadata JSON of a docs value: after the position and terms lines (or only the position, as once kept). */
+function jsonOf(value: string): string {
+  const rest = value.slice(value.indexOf("\n") + 1);
+  return rest.startsWith("{") ? rest : rest.slice(rest.indexOf("\n") + 1);
+}
+
 function keys(sandboxId: string, area: UsageScope) {
   const base = `chuk:{${sandboxId}/${area.kind}:${area.id}}`;
-  return { set: `${base}:find`, docs: `${base}:find-docs`, state: `${base}:find-state` };
+  return {
+    set: `${base}:find`,
+    docs: `${base}:find-docs`,
+    terms: `${base}:find-terms`,
+    state: `${base}:find-state`,
+    posting: `${base}:find-p:`,
+  };
 }

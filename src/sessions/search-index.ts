@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ArtifactMetadata } from "../metadata.js";
+import { termsOf, WORD } from "../search/terms.js";
 
 /** An artifact as the index keeps it: its metadata without the fields every entry of a store shares. */
 export type IndexEntry = Omit<ArtifactMetadata, "key" | "sandboxId" | "storageProvider" | "sessionProvider">;
@@ -14,6 +15,9 @@ import type { UsageScope } from "./usage.js";
  *
  * Order: entries sort by `position` — the inverted storedAt, zero-padded, then `|` and the id —
  * so ascending position order is newest first, and a position is also the page cursor.
+ *
+ * Postings: per area and per term of src/search/terms.ts, the positions of the entries with that
+ * term, kept by put and remove, so a search reads only the entries one of its conditions allows.
  */
 export interface SearchIndex {
   /** Adds or replaces an artifact's entry in each area. */
@@ -21,13 +25,28 @@ export interface SearchIndex {
   remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void>;
   isBuilt(sandboxId: string, area: UsageScope): Promise<boolean>;
   beginBuild(sandboxId: string, area: UsageScope): Promise<string>;
+  /** Empties the area (entries and postings) before a rebuild from storage lists it again. */
+  clear(sandboxId: string, area: UsageScope): Promise<void>;
   /** Marks the area built unless an artifact was removed (or the index lost) since the build began. */
   finishBuild(sandboxId: string, area: UsageScope, token: string): Promise<boolean>;
   /** Forgets the area's built mark: its next search rebuilds it. */
   invalidate(sandboxId: string, area: UsageScope): Promise<void>;
+  /** How many entries the area holds, and how many each term's posting holds. */
+  sizes(sandboxId: string, area: UsageScope, terms: string[]): Promise<{ total: number; sizes: number[] }>;
+  /**
+   * The area's word terms (`w:…`) whose word contains `part`, with their sizes; null when more
+   * than `max` do (too common a part to be worth reading through).
+   */
+  wordsContaining(
+    sandboxId: string,
+    area: UsageScope,
+    part: string,
+    max: number,
+  ): Promise<[term: string, size: number][] | null>;
   /**
    * Up to `count` entries in order, with positions strictly after `from` and before `to` (null: no
-   * bound). The entries may be the index's own objects: callers copy what they hand out.
+   * bound); with `terms`, only entries in one of those terms' postings. The entries may be the
+   * index's own objects: callers copy what they hand out.
    */
   page(
     sandboxId: string,
@@ -35,7 +54,15 @@ export interface SearchIndex {
     from: string | null,
     to: string | null,
     count: number,
+    terms?: string[],
   ): Promise<IndexEntry[]>;
+}
+
+/** The first `count` of several ascending lists' union, ascending and without repeats. */
+export function mergeFirst(lists: string[][], count: number): string[] {
+  if (lists.length === 1) return lists[0]!.slice(0, count);
+  const all = [...new Set(lists.flat())].sort();
+  return all.slice(0, count);
 }
 
 const TIME_MAX = 9_999_999_999_999;
@@ -58,11 +85,43 @@ function invertId(id: string): string {
   return out;
 }
 
-interface Area {
-  docs: Map<string, { position: string; doc: IndexEntry }>;
+/** A set of positions and, once read, the same in order (dropped on change). */
+interface Sorted {
+  set: Set<string>;
   sorted: string[] | null;
+}
+
+interface Area {
+  docs: Map<string, { position: string; doc: IndexEntry; terms: string[] }>;
+  all: Sorted;
   byPosition: Map<string, IndexEntry>;
+  postings: Map<string, Sorted>;
   state: string | null;
+}
+
+function ordered(s: Sorted): string[] {
+  s.sorted ??= [...s.set].sort();
+  return s.sorted;
+}
+
+/** Up to `count` positions of `sorted` strictly between `from` and `to` (null: no bound). */
+function slice(sorted: string[], from: string | null, to: string | null, count: number): string[] {
+  let lo = 0;
+  let hi = sorted.length;
+  if (from !== null) {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! <= from) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  const out: string[] = [];
+  for (let i = lo; i < sorted.length && out.length < count; i++) {
+    const position = sorted[i]!;
+    if (to !== null && position >= to) break;
+    out.push(position);
+  }
+  return out;
 }
 
 /** The index in a Map of this process (the memory session provider's). */
@@ -71,26 +130,52 @@ export class MemorySearchIndex implements SearchIndex {
 
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
+    const terms = termsOf(doc);
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
-      const old = area.docs.get(doc.artifactId);
-      if (old) area.byPosition.delete(old.position);
+      this.drop(area, doc.artifactId);
       // The store hands over a fresh copy and copies what it returns: no clone needed here.
-      area.docs.set(doc.artifactId, { position, doc });
+      area.docs.set(doc.artifactId, { position, doc, terms });
       area.byPosition.set(position, doc);
-      if (old?.position !== position) area.sorted = null;
+      add(area.all, position);
+      for (const term of terms) {
+        let posting = area.postings.get(term);
+        if (!posting) {
+          posting = { set: new Set(), sorted: null };
+          area.postings.set(term, posting);
+        }
+        add(posting, position);
+      }
     }
   }
 
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
-      const old = area.docs.get(artifactId);
       if (area.state?.startsWith("building:")) area.state = null;
-      if (!old) continue;
-      area.docs.delete(artifactId);
-      area.byPosition.delete(old.position);
-      area.sorted = null;
+      this.drop(area, artifactId);
+    }
+  }
+
+  async clear(sandboxId: string, scope: UsageScope): Promise<void> {
+    const area = this.area(sandboxId, scope);
+    area.docs.clear();
+    area.byPosition.clear();
+    area.all = { set: new Set(), sorted: null };
+    area.postings.clear();
+  }
+
+  /** Takes an entry and its postings out of an area; a posting left empty goes. */
+  private drop(area: Area, artifactId: string): void {
+    const old = area.docs.get(artifactId);
+    if (!old) return;
+    area.docs.delete(artifactId);
+    area.byPosition.delete(old.position);
+    remove(area.all, old.position);
+    for (const term of old.terms) {
+      const posting = area.postings.get(term)!;
+      remove(posting, old.position);
+      if (posting.set.size === 0) area.postings.delete(term);
     }
   }
 
@@ -115,41 +200,69 @@ export class MemorySearchIndex implements SearchIndex {
     this.area(sandboxId, scope).state = null;
   }
 
+  async sizes(sandboxId: string, scope: UsageScope, terms: string[]) {
+    const area = this.area(sandboxId, scope);
+    return { total: area.docs.size, sizes: terms.map((t) => area.postings.get(t)?.set.size ?? 0) };
+  }
+
+  async wordsContaining(
+    sandboxId: string,
+    scope: UsageScope,
+    part: string,
+    max: number,
+  ): Promise<[string, number][] | null> {
+    const out: [string, number][] = [];
+    for (const [term, posting] of this.area(sandboxId, scope).postings) {
+      if (!term.startsWith(WORD) || !term.includes(part, WORD.length)) continue;
+      if (out.length === max) return null;
+      out.push([term, posting.set.size]);
+    }
+    return out;
+  }
+
   async page(
     sandboxId: string,
     scope: UsageScope,
     from: string | null,
     to: string | null,
     count: number,
+    terms?: string[],
   ): Promise<IndexEntry[]> {
     const area = this.area(sandboxId, scope);
-    area.sorted ??= [...area.byPosition.keys()].sort();
-    const sorted = area.sorted;
-    let lo = 0;
-    let hi = sorted.length;
-    if (from !== null) {
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (sorted[mid]! <= from) lo = mid + 1;
-        else hi = mid;
-      }
-    }
-    const out: IndexEntry[] = [];
-    for (let i = lo; i < sorted.length && out.length < count; i++) {
-      const position = sorted[i]!;
-      if (to !== null && position >= to) break;
-      out.push(area.byPosition.get(position)!);
-    }
-    return out;
+    const lists =
+      terms === undefined
+        ? [slice(ordered(area.all), from, to, count)]
+        : terms.flatMap((t) => {
+            const posting = area.postings.get(t);
+            return posting ? [slice(ordered(posting), from, to, count)] : [];
+          });
+    if (lists.length === 0) return [];
+    return mergeFirst(lists, count).map((position) => area.byPosition.get(position)!);
   }
 
   private area(sandboxId: string, scope: UsageScope): Area {
     const key = `${sandboxId}/${scope.kind}:${scope.id}`;
     let area = this.areas.get(key);
     if (!area) {
-      area = { docs: new Map(), sorted: null, byPosition: new Map(), state: null };
+      area = {
+        docs: new Map(),
+        all: { set: new Set(), sorted: null },
+        byPosition: new Map(),
+        postings: new Map(),
+        state: null,
+      };
       this.areas.set(key, area);
     }
     return area;
   }
+}
+
+function add(s: Sorted, position: string): void {
+  if (s.set.has(position)) return;
+  s.set.add(position);
+  s.sorted = null;
+}
+
+function remove(s: Sorted, position: string): void {
+  if (s.set.delete(position)) s.sorted = null;
 }

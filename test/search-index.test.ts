@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { termsOf, WORD } from "../src/search/terms.js";
+import type { SessionProvider } from "../src/sessions/provider.js";
+import { type IndexEntry, positionOf, type SearchIndex } from "../src/sessions/search-index.js";
+import type { UsageScope } from "../src/sessions/usage.js";
+import { sessionFixtures, uniqueSandbox } from "./fixtures.js";
+
+/**
+ * The search index's postings (src/sessions/search-index.ts) against a model computed from the
+ * same documents: after random puts, replacements and removals every posting holds exactly the
+ * positions of the live entries with that term, sizes agree, and nothing is left once all are gone.
+ */
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  return { next, pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
+}
+
+function entry(r: ReturnType<typeof rng>, id: string, at: number): IndexEntry {
+  return {
+    artifactId: id,
+    sessionId: "sess-1",
+    mime: r.pick(["image/png", "text/plain; charset=utf-8", "application/pdf"]),
+    summary: `${r.pick(["Alpha", "beta", "gamma"])} ${r.pick(["one", "two"])}`,
+    meta: { team: r.pick(["red", "blue"]), n: Math.floor(r.next() * 3), deep: { x: 1 } },
+    filename: `${r.pick(["a", "b"])}/${r.pick(["Zeta", "eta"])}-${id}.bin`,
+    bytes: 1,
+    sha256: "0".repeat(64),
+    storedAt: new Date(at).toISOString(),
+    updatedAt: new Date(at).toISOString(),
+    ttl: null,
+    expiresAt: null,
+    userId: "u1",
+    scope: "session",
+    version: 1,
+    etag: "e",
+  };
+}
+
+describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
+  let provider: SessionProvider;
+  let index: SearchIndex;
+
+  beforeAll(async () => {
+    provider = await fixture.open();
+    index = provider.search!;
+  }, 120_000);
+
+  afterAll(async () => {
+    await provider?.close();
+    await fixture.dispose();
+  });
+
+  it("keep exactly the live entries' terms through puts, replacements and removals", async () => {
+    const sb = uniqueSandbox("si");
+    const area: UsageScope = { kind: "user", id: "u1" };
+    const r = rng(99);
+    const live = new Map<string, IndexEntry>();
+    const ids = Array.from({ length: 40 }, (_, i) => `art${i}`);
+    for (let step = 0; step < 160; step++) {
+      const id = r.pick(ids);
+      if (r.next() < 0.3) {
+        await index.remove(sb, [area], id);
+        live.delete(id);
+      } else {
+        // Same time for some replacements (position kept), another for others (position moves).
+        const at =
+          r.next() < 0.5 && live.has(id) ? Date.parse(live.get(id)!.storedAt) : 1_700_000_000_000 + step;
+        const doc = entry(r, id, at);
+        await index.put(sb, [area], doc);
+        live.set(id, doc);
+      }
+    }
+    const expected = new Map<string, string[]>();
+    for (const doc of live.values())
+      for (const term of termsOf(doc)) {
+        const list = expected.get(term) ?? [];
+        list.push(positionOf(Date.parse(doc.storedAt), doc.artifactId));
+        expected.set(term, list);
+      }
+    const terms = [...expected.keys()];
+    const { total, sizes } = await index.sizes(sb, area, [...terms, "w:absent"]);
+    expect(total).toBe(live.size);
+    expect(sizes).toEqual([...terms.map((t) => expected.get(t)!.length), 0]);
+    for (const term of terms) {
+      const page = await index.page(sb, area, null, null, 1000, [term]);
+      const positions = page.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId));
+      expect(positions, term).toEqual(expected.get(term)!.sort());
+      expect(page.every((m) => termsOf(m).includes(term))).toBe(true);
+    }
+    // A union of postings: in position order, each entry once, cut at the count.
+    const union = [...new Set([...expected.get("w:alpha")!, ...expected.get("w:zeta")!])].sort();
+    const both = await index.page(sb, area, union[1]!, null, 5, ["w:alpha", "w:zeta"]);
+    expect(both.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(union.slice(2, 7));
+
+    const words = await index.wordsContaining(sb, area, "eta", 100);
+    expect(new Map(words!)).toEqual(
+      new Map(
+        terms.filter((t) => t.startsWith(WORD) && t.includes("eta")).map((t) => [t, expected.get(t)!.length]),
+      ),
+    );
+    expect(await index.wordsContaining(sb, area, "art", 3)).toBeNull();
+    expect(await index.wordsContaining(sb, area, "qqq", 3)).toEqual([]);
+
+    for (const id of ids) await index.remove(sb, [area], id);
+    expect((await index.sizes(sb, area, terms)).sizes.every((n) => n === 0)).toBe(true);
+    expect(await index.wordsContaining(sb, area, "a", 1000)).toEqual([]);
+    expect(await index.page(sb, area, null, null, 10)).toEqual([]);
+  }, 120_000);
+
+  it("clear empties an area, postings included", async () => {
+    const sb = uniqueSandbox("si");
+    const area: UsageScope = { kind: "session", id: "sess-1" };
+    const r = rng(5);
+    for (let i = 0; i < 10; i++) await index.put(sb, [area], entry(r, `c${i}`, 1_700_000_000_000 + i));
+    expect((await index.sizes(sb, area, [])).total).toBe(10);
+    await index.clear(sb, area);
+    expect((await index.sizes(sb, area, ["m:image/png"])).sizes).toEqual([0]);
+    expect((await index.sizes(sb, area, [])).total).toBe(0);
+    expect(await index.wordsContaining(sb, area, "eta", 100)).toEqual([]);
+  });
+});

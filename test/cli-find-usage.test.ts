@@ -58,5 +58,12 @@ describe("chuk-artifacts find and usage", () => {
     expect(refused.status).toBe(1);
     expect(refused.err).toContain("QUOTA_EXCEEDED");
     expect(cli(["find", "--meta", "novalue"]).status).toBe(2);
+
+    ok(["put", "notes.txt", "--scope", "user", "--filename", "own/kept.txt"]);
+    ok(["put", "notes.txt", "--scope", "sandbox", "--filename", "team/shared.txt"]);
+    expect(names(["--scope", "user"])).toEqual(["own/kept.txt"]);
+    expect(names(["--scope", "sandbox", "--user", "somebody-else"])).toEqual(["team/shared.txt"]);
+    expect(names(["--scope", "user", "--user", "somebody-else"])).toEqual([]);
+    expect(cli(["find", "--scope", "everything"]).status).toBe(2);
   });
 });

@@ -84,4 +84,23 @@ describe.each(backends())("usage, quotas and search over REST on $name", (backen
     expect((await get("/search?sessionId=user_alice", KEYS.bob)).status).toBe(404);
     expect((await get("/search?meta=notjson", KEYS.alice)).status).toBe(400);
   });
+
+  it("searches the caller's own-scope artifacts and the shared ones with ?scope=", async () => {
+    expect((await upload(KEYS.alice, "own", "?scope=user&filename=own/profile.txt")).status).toBe(201);
+    expect((await upload(KEYS.admin, "all", "?scope=sandbox&filename=own/handbook.txt")).status).toBe(201);
+    const names = async (query: string, key: string) => {
+      const res = await get(`/search${query}`, key);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body.items.map((m: JsonBody) => m.filename);
+    };
+    expect(await names("?scope=user", KEYS.alice)).toEqual(["own/profile.txt"]);
+    expect(await names("?text=profile", KEYS.alice)).toEqual(["own/profile.txt"]);
+    expect(await names("?scope=sandbox&text=own", KEYS.bob)).toEqual(["own/handbook.txt"]);
+    expect(await names("?scope=user", KEYS.bob)).toEqual([]);
+    expect(await names("?text=profile", KEYS.bob)).toEqual([]);
+    expect((await get("/search?scope=user&userId=alice", KEYS.bob)).status).toBe(403);
+    expect(await names("?scope=user&userId=alice", KEYS.admin)).toEqual(["own/profile.txt"]);
+    expect((await get("/search?scope=sandbox&sessionId=user_bob", KEYS.bob)).status).toBe(400);
+    expect((await get("/search?scope=everything", KEYS.bob)).status).toBe(400);
+  });
 });

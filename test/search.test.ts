@@ -316,6 +316,53 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
     expect(await aliceIds()).toEqual(before);
   });
 
+  test("scopes: a user's own-scope artifacts only for that user, shared ones for anyone", async () => {
+    await store.store("mine", { userId: "alice", scope: "user", filename: "own/plan.txt", meta: { k: "v" } });
+    await store.store("session", { userId: "alice", sessionId: "alice-s", filename: "own/draft.txt" });
+    await store.store("shared", { scope: "sandbox", filename: "own/handbook.txt", meta: { k: "v" } });
+    await store.store("bob's", { userId: "bob", scope: "user", filename: "own/bob.txt" });
+    const names = async (q: SearchQuery, scan = false) =>
+      (scan ? await store.searchByScan(q) : await store.search(q)).items.map((m) => m.filename);
+    const check = async () => {
+      for (const scan of [false, true]) {
+        expect(await names({ userId: "alice", text: "own" }, scan)).toEqual([
+          "own/draft.txt",
+          "own/plan.txt",
+        ]);
+        expect(await names({ userId: "alice", scope: "user" }, scan)).toEqual(["own/plan.txt"]);
+        expect(await names({ userId: "bob", text: "plan" }, scan)).toEqual([]);
+        expect(await names({ userId: "bob", scope: "user" }, scan)).toEqual(["own/bob.txt"]);
+        expect(await names({ userId: "bob", scope: "sandbox", meta: { k: "v" } }, scan)).toEqual([
+          "own/handbook.txt",
+        ]);
+        expect(await names({ scope: "sandbox" }, scan)).toEqual(["own/handbook.txt"]);
+      }
+      // Results carry the keys listings give.
+      const own = (await store.search({ userId: "alice", scope: "user" })).items[0]!;
+      expect(own.key).toBe((await store.listByUser("alice"))[0]!.key);
+      const shared = (await store.search({ scope: "sandbox", userId: "carol" })).items[0]!;
+      expect(shared.key).toBe((await store.listShared())[0]!.key);
+    };
+    await check();
+    for (const bad of [
+      { scope: "user" },
+      { scope: "sandbox", sessionId: "alice-s" },
+      { scope: "session" },
+      { scope: "everything", userId: "alice" },
+    ])
+      await expect(store.search(bad as SearchQuery)).rejects.toBeInstanceOf(ValidationError);
+
+    // Rebuilt from storage, the scope areas answer the same.
+    const redisUrl = inject("services").redisUrl;
+    if (options.sessionProvider === "redis" && redisUrl) {
+      await forgetSandboxInRedis(redisUrl, options.sandboxId!);
+    } else if (options.storageProvider === "filesystem") {
+      await store.close();
+      store = new ArtifactStore({ ...options, defaultTtl: null });
+    } else return;
+    await check();
+  });
+
   test("access rules as for listings, and expired artifacts are not found", async () => {
     await store.store("mine", { userId: "alice", filename: "a.txt" });
     await store.store("theirs", { userId: "bob", sessionId: "bob-private", filename: "b.txt" });

@@ -39,8 +39,13 @@ export async function measureSearch(settings: ProviderSettings, options: BenchOp
         { userId: "searcher", mime: "image/png", meta: { team: "red" }, filename: "reports/*" },
       ],
       [
+        "few",
+        `search a ${n}-artifact user area: text "file-4242" (a few matches)`,
+        { userId: "searcher", text: "file-4242" },
+      ],
+      [
         "no-match",
-        `search a ${n}-artifact user area: text matching nothing (every entry read)`,
+        `search a ${n}-artifact user area: text matching nothing`,
         { userId: "searcher", text: "nothing-has-this-word" },
       ],
     ];

@@ -196,9 +196,20 @@ export function restRoutes(store: ArtifactStore, options: RestOptions): OpenAPIH
         throw new HttpError(400, "VALIDATION_ERROR", "meta must be a JSON object");
       }
     }
+    // ?scope=user: only the user's own-scope artifacts; ?scope=sandbox: the shared ones, for anyone.
+    const area =
+      q.scope === "sandbox"
+        ? { scope: "sandbox" as const }
+        : q.scope === "user"
+          ? { scope: "user" as const, userId: who.kind === "user" ? who.id : principalOf(c).userId }
+          : who.kind === "session"
+            ? { sessionId: who.id }
+            : { userId: who.id };
+    if (q.scope !== undefined && q.scope !== "session" && q.sessionId !== undefined)
+      throw new HttpError(400, "VALIDATION_ERROR", `scope ${q.scope} takes no sessionId`);
     const { items, cursor } = await store.search(
       stripUndefined({
-        ...(who.kind === "session" ? { sessionId: who.id } : { userId: who.id }),
+        ...area,
         mime: q.mime,
         filename: q.filename,
         meta,

@@ -328,6 +328,14 @@ export const SearchQueryParams = ListQuery.extend({
     .optional()
     .openapi({ description: "Search one session of the caller's; absent: all of theirs." }),
   userId: z.string().optional().openapi({ description: "Admins only: search another user's artifacts." }),
+  scope: z
+    .enum(["session", "user", "sandbox"])
+    .optional()
+    .openapi({
+      description:
+        '"user": only the user\'s own-scope artifacts; "sandbox": the shared artifacts (any user); absent: ' +
+        "the caller's sessions and own scope (or the one `sessionId`).",
+    }),
   mime: z.string().optional().openapi({ description: 'A mime type or family, e.g. "image/*".' }),
   filename: z
     .string()

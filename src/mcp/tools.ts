@@ -382,7 +382,8 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
     title: "Search files",
     description:
       "Finds files by type, name, meta fields, date and words, newest first. Searches this session, or " +
-      "with allSessions every session of your user. mime takes a family such as image/*; filename a glob " +
+      "with allSessions every session of your user; scope user searches your own files kept across " +
+      "sessions, scope sandbox the files shared with everyone. mime takes a family such as image/*; filename a glob " +
       "(* within a folder, ** across folders, e.g. reports/*.pdf); meta values must all match; text words " +
       "must all appear in the filename, summary or meta. Pass nextCursor back as cursor for the next page.",
     input: {
@@ -393,16 +394,22 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       storedBefore: z.string().max(64).optional().describe("ISO 8601: stored before this time"),
       text: z.string().min(1).max(1024).optional().describe("Words to find in filename, summary or meta"),
       allSessions: z.boolean().optional().describe("Search every session of your user, not only this one"),
+      scope: z
+        .enum(["user", "sandbox"])
+        .optional()
+        .describe("user: only your own files kept across sessions; sandbox: the files shared with everyone"),
       ...paging,
     },
     annotations: { readOnlyHint: true, idempotentHint: true },
     run: async (args) => {
-      const { allSessions, limit, cursor, ...filters } = args;
+      const { allSessions, scope, limit, cursor, ...filters } = args;
       const page = await store.search(
         {
-          ...(allSessions
-            ? { userId: access.userId }
-            : { sessionId: access.sessionId, userId: access.userId }),
+          ...(scope !== undefined
+            ? { scope, userId: access.userId }
+            : allSessions
+              ? { userId: access.userId }
+              : { sessionId: access.sessionId, userId: access.userId }),
           ...defined(filters),
         },
         { limit: limit ?? ctx.listPageSize, cursor: cursor ?? null },

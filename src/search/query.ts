@@ -1,14 +1,20 @@
 import { ValidationError } from "../errors.js";
-import { validateSegment } from "../grid.js";
+import { type Scope, scopeSegment, validateScope, validateSegment } from "../grid.js";
 import { isExpired } from "../metadata.js";
 import type { IndexEntry } from "../sessions/search-index.js";
 import { compileGlob } from "./glob.js";
 import { haystackOf, metaTerm, mimeTerm, typeTerm, wordRuns } from "./terms.js";
 
-/** What to find. One of `sessionId` / `userId` names the area searched; the rest filter it. */
+/**
+ * What to find. `sessionId`, `userId` or `scope` names the area searched; the rest filter it:
+ * a session's artifacts (`sessionId`); a user's, from all their sessions and their own scope
+ * (`userId`); only a user's own-scope artifacts (`scope: "user"` with `userId`); the sandbox's
+ * shared artifacts, which every user may read (`scope: "sandbox"`).
+ */
 export interface SearchQuery {
   sessionId?: string;
   userId?: string;
+  scope?: Scope;
   /** A mime type, or a family: "image/*". */
   mime?: string;
   /** A glob over the filename: `*` any characters but `/`, `**` any characters, `?` one character. */
@@ -32,7 +38,7 @@ export interface SearchOptions {
 /** A validated query: the area and a predicate over metadata. */
 export interface CompiledQuery {
   area: { kind: "session" | "user"; id: string };
-  /** With `area` a session: the user the session must belong to. */
+  /** With `area` a session named by `sessionId`: the user the session must belong to. */
   userId: string | null;
   after: number | null;
   before: number | null;
@@ -50,6 +56,7 @@ export const SEARCH_LIMIT_MAX = 1000;
 const QUERY_FIELDS = new Set([
   "sessionId",
   "userId",
+  "scope",
   "mime",
   "filename",
   "meta",
@@ -65,10 +72,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
   if (unknown.length > 0) throw new ValidationError(`unknown search fields: ${unknown.join(", ")}`);
   const sessionId = query.sessionId === undefined ? null : validateSegment(query.sessionId, "sessionId");
   const userId = query.userId === undefined ? null : validateSegment(query.userId, "userId");
-  if (sessionId === null && userId === null)
-    throw new ValidationError("search needs a sessionId or a userId");
-  const area =
-    sessionId !== null ? { kind: "session" as const, id: sessionId } : { kind: "user" as const, id: userId! };
+  const { area, owner } = areaOf(query.scope, sessionId, userId);
   const after = time(query.storedAfter, "storedAfter");
   const before = time(query.storedBefore, "storedBefore");
   const tests: ((m: IndexEntry) => boolean)[] = [];
@@ -104,7 +108,7 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
   }
   return {
     area,
-    userId: sessionId !== null ? userId : null,
+    userId: owner,
     after,
     before,
     matches(m, now) {
@@ -120,6 +124,32 @@ export function compileQuery(query: SearchQuery): CompiledQuery {
     },
     postings,
   };
+}
+
+/**
+ * The area a query searches (index areas: src/search/search.ts) and the user a named session must
+ * belong to. Own-scope and shared artifacts are indexed as the session of their grid segment
+ * (`_u-{userId}`, `_shared`), which no real session id can spell.
+ */
+function areaOf(
+  rawScope: unknown,
+  sessionId: string | null,
+  userId: string | null,
+): { area: CompiledQuery["area"]; owner: string | null } {
+  if (rawScope === undefined) {
+    if (sessionId !== null) return { area: { kind: "session", id: sessionId }, owner: userId };
+    if (userId !== null) return { area: { kind: "user", id: userId }, owner: null };
+    throw new ValidationError("search needs a sessionId, a userId or a scope");
+  }
+  const scope = validateScope(rawScope);
+  if (scope === "session") {
+    if (sessionId === null) throw new ValidationError('scope "session" needs a sessionId');
+    return { area: { kind: "session", id: sessionId }, owner: userId };
+  }
+  if (sessionId !== null) throw new ValidationError(`scope "${scope}" takes no sessionId`);
+  if (scope === "user" && userId === null) throw new ValidationError('scope "user" needs a userId');
+  // Any user may search the shared artifacts; a user's own scope is named by that user's id.
+  return { area: { kind: "session", id: scopeSegment(scope, { userId }) }, owner: null };
 }
 
 export function validateSearchOptions(options: SearchOptions): { limit: number; cursor: string | null } {

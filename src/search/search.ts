@@ -1,7 +1,7 @@
 import type { BackendsGetter } from "../backends.js";
 import { KeyedMutex, mapLimit } from "../concurrency.js";
 import { SessionUnavailableError } from "../errors.js";
-import { buildKey, GRID_ROOT, sessionPrefix } from "../grid.js";
+import { GRID_ROOT, parseScopeSegment, scopePrefix } from "../grid.js";
 import { type ArtifactMetadata, type ArtifactRecord, toMetadata } from "../metadata.js";
 import type { SessionRules } from "../session-rules.js";
 import { unlessSessionsUnavailable } from "../sessions/breaker.js";
@@ -146,7 +146,7 @@ export class Search {
     const full = (m: IndexEntry): ArtifactMetadata => ({
       ...structuredClone(m),
       sandboxId: this.sandboxId,
-      key: buildKey(this.sandboxId, m.sessionId, m.artifactId),
+      key: scopePrefix(this.sandboxId, m.scope ?? "session", m) + m.artifactId,
       storageProvider: storage.name,
       sessionProvider: sessions.name,
     });
@@ -211,8 +211,9 @@ export class Search {
   /** Every record storage holds for an area: a session's prefix, or the user's across the sandbox. */
   private async eachStored(area: UsageScope, visit: (r: ArtifactRecord) => void): Promise<void> {
     const { storage } = await this.backends();
-    const prefix =
-      area.kind === "session" ? sessionPrefix(this.sandboxId, area.id) : `${GRID_ROOT}/${this.sandboxId}/`;
+    // A session area may be a scope's segment (`_u-…`, `_shared`: see query.ts), listed the same way.
+    if (area.kind === "session" && parseScopeSegment(area.id) === null) throw new Error("bad search area");
+    const prefix = `${GRID_ROOT}/${this.sandboxId}/${area.kind === "session" ? `${area.id}/` : ""}`;
     let cursor: string | null = null;
     do {
       const page = await storage.list(prefix, { limit: LIST_PAGE, cursor });

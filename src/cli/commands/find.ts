@@ -12,8 +12,9 @@ import {
 
 const HELP = `usage: chuk-artifacts find [options]
 
-Searches a user's artifacts (every session they own), or one session's with --session, newest
-first: id, bytes, mime, stored at, filename.
+Searches a user's artifacts (every session they own and their own scope), one session's with
+--session, only the user's own-scope ones with --scope user, or the sandbox's shared ones with
+--scope sandbox; newest first: id, bytes, mime, stored at, filename.
 
   --mime TYPE        a type or family, e.g. image/*
   --name GLOB        filename glob: * within a folder, ** across, ? one character (e.g. "reports/*.pdf")
@@ -25,6 +26,7 @@ first: id, bytes, mime, stored at, filename.
   --json             print the metadata as a JSON array
   --user ID          whose artifacts (default "${DEFAULT_USER}")
   --session ID       one session (it must belong to --user when that is given)
+  --scope SCOPE      user (the user's own-scope artifacts) or sandbox (the shared ones)
 
 ${STORE_FLAGS_HELP}`;
 
@@ -41,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       before: { type: "string" },
       text: { type: "string" },
       limit: { type: "string" },
+      scope: { type: "string" },
     },
     allowPositionals: false,
   });
@@ -53,10 +56,19 @@ export async function run(argv: string[]): Promise<number> {
     meta[pair.slice(0, eq)] = jsonOrText(pair.slice(eq + 1));
   }
   const limit = values.limit === undefined ? 100 : Number(values.limit);
+  const scope = values.scope;
+  if (scope !== undefined && scope !== "user" && scope !== "sandbox")
+    throw new UsageError("--scope takes user or sandbox");
+  if (scope !== undefined && values.session !== undefined)
+    throw new UsageError("--scope and --session name different areas: give one");
   const query: SearchQuery = {
-    ...(values.session !== undefined
-      ? { sessionId: values.session, ...(values.user !== undefined && { userId: values.user }) }
-      : { userId: values.user ?? DEFAULT_USER }),
+    ...(scope === "sandbox"
+      ? { scope, ...(values.user !== undefined && { userId: values.user }) }
+      : scope === "user"
+        ? { scope, userId: values.user ?? DEFAULT_USER }
+        : values.session !== undefined
+          ? { sessionId: values.session, ...(values.user !== undefined && { userId: values.user }) }
+          : { userId: values.user ?? DEFAULT_USER }),
     ...(values.mime !== undefined && { mime: values.mime }),
     ...(values.name !== undefined && { filename: values.name }),
     ...(Object.keys(meta).length > 0 && { meta }),

@@ -72,11 +72,17 @@ unpost(old, {}, '')
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1`;
 
-// KEYS: set, docs, terms. ARGV: posting prefix.
+// KEYS: set, docs, terms. ARGV: posting prefix, batch. Drops up to `batch` postings a call (a large
+// area's would hold Redis up too long at once); the rest of the area goes with the last call.
 const CLEAR = `
-for _, term in ipairs(redis.call('HKEYS', KEYS[3])) do redis.call('UNLINK', ARGV[1] .. term) end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3])
-return 1`;
+local terms = redis.call('HRANDFIELD', KEYS[3], tonumber(ARGV[2]))
+for _, term in ipairs(terms) do
+  redis.call('UNLINK', ARGV[1] .. term)
+  redis.call('HDEL', KEYS[3], term)
+end
+if #terms == 0 then redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3]) end
+return #terms`;
+const CLEAR_BATCH = 2000;
 
 // KEYS: terms. ARGV: word part (letters and digits only: no glob characters), max.
 // HSCAN's MATCH filters in Redis itself; false when more than max words match.
@@ -100,7 +106,7 @@ return 1`;
 interface SearchScripts {
   chukFindPut(...args: string[]): Promise<number>;
   chukFindRemove(...args: string[]): Promise<number>;
-  chukFindClear(set: string, docs: string, terms: string, prefix: string): Promise<number>;
+  chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
   chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
   chukFindFinish(state: string, expected: string, value: string): Promise<number>;
 }
@@ -182,9 +188,12 @@ export class RedisSearchIndex implements SearchIndex {
 
   async clear(sandboxId: string, area: UsageScope): Promise<void> {
     const k = keys(sandboxId, area);
-    await this.run("rebuild the search index", () =>
-      this.client.chukFindClear(k.set, k.docs, k.terms, k.posting),
-    );
+    let dropped: number;
+    do {
+      dropped = await this.run("rebuild the search index", () =>
+        this.client.chukFindClear(k.set, k.docs, k.terms, k.posting, CLEAR_BATCH),
+      );
+    } while (dropped > 0);
   }
 
   async sizes(sandboxId: string, area: UsageScope, terms: string[]) {

@@ -4,21 +4,13 @@ import type { SessionProvider } from "../src/sessions/provider.js";
 import { type IndexEntry, positionOf, type SearchIndex } from "../src/sessions/search-index.js";
 import type { UsageScope } from "../src/sessions/usage.js";
 import { sessionFixtures, uniqueSandbox } from "./fixtures.js";
+import { rng } from "./helpers/rng.js";
 
 /**
  * The search index's postings (src/sessions/search-index.ts) against a model computed from the
  * same documents: after random puts, replacements and removals every posting holds exactly the
  * positions of the live entries with that term, sizes agree, and nothing is left once all are gone.
  */
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-  return { next, pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
 
 function entry(r: ReturnType<typeof rng>, id: string, at: number): IndexEntry {
   return {

@@ -10,16 +10,7 @@ import {
 } from "../src/index.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
 import { forgetSandboxInRedis } from "./helpers/redis-keys.js";
-
-/** A small seeded generator, so a failure can be replayed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-  return { next, pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
+import { rng } from "./helpers/rng.js";
 
 const MIMES = ["image/png", "image/jpeg", "application/pdf", "text/plain", "text/markdown"] as const;
 const FOLDERS = ["reports", "img", "notes", "reports/2026"] as const;
@@ -116,6 +107,21 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
     await store.close();
     await fixture.dispose();
   });
+
+  /**
+   * Loses the search index as a Redis flush or a restart of the process would (false: memory
+   * storage, where the index lives and dies with the data).
+   */
+  async function loseIndex(): Promise<boolean> {
+    const redisUrl = inject("services").redisUrl;
+    if (options.sessionProvider === "redis" && redisUrl) {
+      await forgetSandboxInRedis(redisUrl, options.sandboxId!);
+    } else if (options.storageProvider === "filesystem") {
+      await store.close();
+      store = new ArtifactStore({ ...options, defaultTtl: null });
+    } else return false;
+    return true;
+  }
 
   /** Random artifacts of three users over several sessions; returns every one and the session owners. */
   async function seed(count: number, seedValue: number) {
@@ -306,13 +312,7 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
       (await store.search({ userId: "alice", meta: { team: "purple" } })).items.map((m) => m.artifactId),
     ).toEqual([renamed.artifactId]);
 
-    const redisUrl = inject("services").redisUrl;
-    if (options.sessionProvider === "redis" && redisUrl) {
-      await forgetSandboxInRedis(redisUrl, options.sandboxId!);
-    } else if (options.storageProvider === "filesystem") {
-      await store.close();
-      store = new ArtifactStore({ ...options, defaultTtl: null });
-    } else return;
+    if (!(await loseIndex())) return;
     expect(await aliceIds()).toEqual(before);
   });
 
@@ -353,13 +353,7 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
       await expect(store.search(bad as SearchQuery)).rejects.toBeInstanceOf(ValidationError);
 
     // Rebuilt from storage, the scope areas answer the same.
-    const redisUrl = inject("services").redisUrl;
-    if (options.sessionProvider === "redis" && redisUrl) {
-      await forgetSandboxInRedis(redisUrl, options.sandboxId!);
-    } else if (options.storageProvider === "filesystem") {
-      await store.close();
-      store = new ArtifactStore({ ...options, defaultTtl: null });
-    } else return;
+    if (!(await loseIndex())) return;
     await check();
   });
 

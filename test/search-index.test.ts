@@ -89,6 +89,32 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     const both = await index.page(sb, area, union[1]!, null, 5, ["w:alpha", "w:zeta"]);
     expect(both.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(union.slice(2, 7));
 
+    // Only entries in every `also` posting: from a small page size, so it reads on past filtered chunks.
+    const red = new Set(expected.get('k:"team"="red"')!);
+    const png = new Set(expected.get("m:image/png")!);
+    const inAll = union.filter((p) => red.has(p) && png.has(p));
+    const filtered = await index.page(
+      sb,
+      area,
+      null,
+      null,
+      2,
+      ["w:alpha", "w:zeta"],
+      ['k:"team"="red"', "m:image/png"],
+    );
+    expect(filtered.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(inAll.slice(0, 2));
+    const rest = await index.page(
+      sb,
+      area,
+      null,
+      null,
+      1000,
+      ["w:alpha", "w:zeta"],
+      ['k:"team"="red"', "m:image/png"],
+    );
+    expect(rest.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(inAll);
+    expect(inAll.length).toBeGreaterThan(2);
+
     const words = await index.wordsContaining(sb, area, "eta", 100);
     expect(new Map(words!)).toEqual(
       new Map(

@@ -18,9 +18,9 @@ const FOLDERS = ["reports", "img", "notes", "data", "reports/2026"];
 /**
  * Search in one user's area of `searchN` artifacts (several sessions), through the index
  * (`search`) against the same query answered by listing storage and filtering every record
- * (`searchByScan`, the raw baseline: what a search without an index costs). Two queries: a
- * selective one that fills its page early, and one that matches nothing, so the index reads
- * every entry of the area.
+ * (`searchByScan`, the raw baseline: what a search without an index costs). Three queries: a
+ * selective one that fills its page early, one with a few matches (its text postings name a few
+ * dozen candidates), and one that matches nothing (no indexed word contains its words).
  */
 export async function measureSearch(settings: ProviderSettings, options: BenchOptions): Promise<Row[]> {
   const n = options.searchN ?? DEFAULT_SEARCH_N;

@@ -127,10 +127,10 @@ export class Search {
     let from = q.before === null ? null : positionOf(q.before, "");
     if (page.cursor !== null && (from === null || page.cursor > from)) from = page.cursor;
     const to = q.after === null ? null : positionOf(q.after - 1, "");
-    const terms = await this.candidates(index, q);
+    const plan = await this.candidates(index, q);
     const items: [string, IndexEntry][] = [];
-    for (let size = FIRST_BATCH; terms !== null; size = Math.min(BATCH_MAX, size * 4)) {
-      const batch = await index.page(this.sandboxId, q.area, from, to, size, terms);
+    for (let size = FIRST_BATCH; plan !== null; size = Math.min(BATCH_MAX, size * 4)) {
+      const batch = await index.page(this.sandboxId, q.area, from, to, size, plan.walk, plan.also);
       for (const m of batch) {
         if (!q.matches(m, now)) continue;
         items.push([positionOf(Date.parse(m.storedAt), m.artifactId), m]);
@@ -157,12 +157,17 @@ export class Search {
   }
 
   /**
-   * The terms whose postings hold every match (undefined: read the whole area; null: nothing can
-   * match): of the query's posting conditions, the one with the fewest entries, when that is
-   * clearly fewer than the area's. The matcher checks each candidate, so the answer is the same.
+   * Which postings to read (null: nothing can match). `walk`: the terms whose postings hold every
+   * match — of the query's posting conditions the one with the fewest entries, when that is clearly
+   * fewer than the area's (undefined: read the whole area). `also`: the other single-term
+   * conditions, which every match is in too. The matcher checks each candidate, so the answer is
+   * the same as without postings.
    */
-  private async candidates(index: SearchIndex, q: CompiledQuery): Promise<string[] | undefined | null> {
-    if (q.postings.length === 0) return undefined;
+  private async candidates(
+    index: SearchIndex,
+    q: CompiledQuery,
+  ): Promise<{ walk: string[] | undefined; also: string[] } | null> {
+    if (q.postings.length === 0) return { walk: undefined, also: [] };
     const options: [string[], number][] = [];
     const fixed = q.postings.flatMap((c) => ("terms" in c ? [c.terms] : []));
     const { total, sizes } = await index.sizes(this.sandboxId, q.area, fixed.flat());
@@ -179,8 +184,10 @@ export class Search {
     }
     let best: [string[], number] | null = null;
     for (const option of options) if (best === null || option[1] < best[1]) best = option;
-    if (best === null || best[1] > total * POSTING_SHARE_MAX) return undefined;
-    return best[1] === 0 ? null : best[0];
+    if (best !== null && best[1] === 0) return null;
+    const walk = best === null || best[1] > total * POSTING_SHARE_MAX ? undefined : best[0];
+    const also = fixed.filter((terms) => terms.length === 1 && terms !== walk).map(([term]) => term!);
+    return { walk, also };
   }
 
   /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */

@@ -90,8 +90,8 @@ export class SessionBreaker implements SessionProvider {
       sizes: (sandboxId, area, terms) => call("search", () => index.sizes(sandboxId, area, terms)),
       wordsContaining: (sandboxId, area, part, max) =>
         call("search", () => index.wordsContaining(sandboxId, area, part, max)),
-      page: (sandboxId, area, from, to, count, terms) =>
-        call("search", () => index.page(sandboxId, area, from, to, count, terms)),
+      page: (sandboxId, area, from, to, count, terms, also) =>
+        call("search", () => index.page(sandboxId, area, from, to, count, terms, also)),
     };
   }
 

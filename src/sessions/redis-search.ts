@@ -97,6 +97,18 @@ repeat
 until cursor == '0'
 return out`;
 
+// KEYS: postings. ARGV: positions. The positions in every one of the postings.
+const FILTER = `
+local out = {}
+for _, position in ipairs(ARGV) do
+  local keep = true
+  for _, key in ipairs(KEYS) do
+    if not redis.call('ZSCORE', key, position) then keep = false; break end
+  end
+  if keep then out[#out + 1] = position end
+end
+return out`;
+
 // KEYS: state. ARGV: expected, value.
 const FINISH = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -109,6 +121,7 @@ interface SearchScripts {
   chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
   chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
   chukFindFinish(state: string, expected: string, value: string): Promise<number>;
+  chukFindFilter(keyCount: number, ...keysAndPositions: string[]): Promise<string[]>;
 }
 
 type Run = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
@@ -125,6 +138,7 @@ export class RedisSearchIndex implements SearchIndex {
     client.defineCommand("chukFindClear", { numberOfKeys: 3, lua: CLEAR });
     client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
     client.defineCommand("chukFindFinish", { numberOfKeys: 1, lua: FINISH });
+    client.defineCommand("chukFindFilter", { lua: FILTER });
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
 
@@ -232,21 +246,34 @@ export class RedisSearchIndex implements SearchIndex {
     to: string | null,
     count: number,
     terms?: string[],
+    also: string[] = [],
   ): Promise<IndexEntry[]> {
     const k = keys(sandboxId, area);
-    const lo = from === null ? "-" : `(${from}`;
     const hi = to === null ? "+" : `(${to}`;
     const sets = terms === undefined ? [k.set] : terms.map((t) => k.posting + t);
-    if (sets.length === 0) return [];
-    const lists = await this.run("search", async () => {
-      const batch = this.client.pipeline();
-      for (const set of sets) batch.zrangebylex(set, lo, hi, "LIMIT", 0, count);
-      return ((await batch.exec()) ?? []).map(([err, value]) => {
-        if (err) throw err;
-        return value as string[];
-      });
-    });
-    const positions = mergeFirst(lists, count);
+    const filters = also.map((t) => k.posting + t);
+    const positions: string[] = [];
+    for (let after = from; positions.length < count; ) {
+      const lo = after === null ? "-" : `(${after}`;
+      const chunk = mergeFirst(
+        await this.run("search", async () => {
+          const batch = this.client.pipeline();
+          for (const set of sets) batch.zrangebylex(set, lo, hi, "LIMIT", 0, count);
+          return ((await batch.exec()) ?? []).map(([err, value]) => {
+            if (err) throw err;
+            return value as string[];
+          });
+        }),
+        count,
+      );
+      const kept =
+        filters.length === 0 || chunk.length === 0
+          ? chunk
+          : await this.run("search", () => this.client.chukFindFilter(filters.length, ...filters, ...chunk));
+      positions.push(...kept.slice(0, count - positions.length));
+      if (chunk.length < count) break;
+      after = chunk[chunk.length - 1]!;
+    }
     if (positions.length === 0) return [];
     const ids = positions.map(idOfPosition);
     const values = await this.run("search", () => this.client.hmget(k.docs, ...ids));

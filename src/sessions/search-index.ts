@@ -45,8 +45,9 @@ export interface SearchIndex {
   ): Promise<[term: string, size: number][] | null>;
   /**
    * Up to `count` entries in order, with positions strictly after `from` and before `to` (null: no
-   * bound); with `terms`, only entries in one of those terms' postings. The entries may be the
-   * index's own objects: callers copy what they hand out.
+   * bound); fewer only when no more are left. With `terms`, only entries in one of those terms'
+   * postings; with `also`, only entries in every one of those terms' postings. The entries may be
+   * the index's own objects: callers copy what they hand out.
    */
   page(
     sandboxId: string,
@@ -55,11 +56,13 @@ export interface SearchIndex {
     to: string | null,
     count: number,
     terms?: string[],
+    also?: string[],
   ): Promise<IndexEntry[]>;
 }
 
 /** The first `count` of several ascending lists' union, ascending and without repeats. */
 export function mergeFirst(lists: string[][], count: number): string[] {
+  if (lists.length === 0) return [];
   if (lists.length === 1) return lists[0]!.slice(0, count);
   const all = [...new Set(lists.flat())].sort();
   return all.slice(0, count);
@@ -227,17 +230,26 @@ export class MemorySearchIndex implements SearchIndex {
     to: string | null,
     count: number,
     terms?: string[],
+    also: string[] = [],
   ): Promise<IndexEntry[]> {
     const area = this.area(sandboxId, scope);
-    const lists =
-      terms === undefined
-        ? [slice(ordered(area.all), from, to, count)]
-        : terms.flatMap((t) => {
-            const posting = area.postings.get(t);
-            return posting ? [slice(ordered(posting), from, to, count)] : [];
-          });
-    if (lists.length === 0) return [];
-    return mergeFirst(lists, count).map((position) => area.byPosition.get(position)!);
+    const walked = (terms === undefined ? [area.all] : terms.map((t) => area.postings.get(t))).flatMap((p) =>
+      p ? [ordered(p)] : [],
+    );
+    const filters = also.map((t) => area.postings.get(t)?.set ?? new Set<string>());
+    const out: IndexEntry[] = [];
+    for (let after = from; out.length < count; ) {
+      const chunk = mergeFirst(
+        walked.map((sorted) => slice(sorted, after, to, count)),
+        count,
+      );
+      for (const position of chunk)
+        if (out.length < count && filters.every((f) => f.has(position)))
+          out.push(area.byPosition.get(position)!);
+      if (chunk.length < count) break;
+      after = chunk[chunk.length - 1]!;
+    }
+    return out;
   }
 
   private area(sandboxId: string, scope: UsageScope): Area {

@@ -78,42 +78,43 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     const { total, sizes } = await index.sizes(sb, area, [...terms, "w:absent"]);
     expect(total).toBe(live.size);
     expect(sizes).toEqual([...terms.map((t) => expected.get(t)!.length), 0]);
+    const at = (m: IndexEntry) => positionOf(Date.parse(m.storedAt), m.artifactId);
     for (const term of terms) {
       const page = await index.page(sb, area, null, null, 1000, [term]);
-      const positions = page.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId));
-      expect(positions, term).toEqual(expected.get(term)!.sort());
-      expect(page.every((m) => termsOf(m).includes(term))).toBe(true);
+      expect(page.entries.map(at), term).toEqual(expected.get(term)!.sort());
+      expect(page.entries.every((m) => termsOf(m).includes(term))).toBe(true);
+      expect(page.next).toBeNull();
     }
     // A union of postings: in position order, each entry once, cut at the count.
     const union = [...new Set([...expected.get("w:alpha")!, ...expected.get("w:zeta")!])].sort();
     const both = await index.page(sb, area, union[1]!, null, 5, ["w:alpha", "w:zeta"]);
-    expect(both.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(union.slice(2, 7));
+    expect(both.entries.map(at)).toEqual(union.slice(2, 7));
+    expect(both.next).toBe(union[6]);
 
-    // Only entries in every `also` posting: from a small page size, so it reads on past filtered chunks.
+    // Only entries in every `also` posting, read two candidates at a time until none are left.
     const red = new Set(expected.get('k:"team"="red"')!);
     const png = new Set(expected.get("m:image/png")!);
     const inAll = union.filter((p) => red.has(p) && png.has(p));
-    const filtered = await index.page(
-      sb,
-      area,
-      null,
-      null,
-      2,
-      ["w:alpha", "w:zeta"],
-      ['k:"team"="red"', "m:image/png"],
-    );
-    expect(filtered.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(inAll.slice(0, 2));
-    const rest = await index.page(
-      sb,
-      area,
-      null,
-      null,
-      1000,
-      ["w:alpha", "w:zeta"],
-      ['k:"team"="red"', "m:image/png"],
-    );
-    expect(rest.map((m) => positionOf(Date.parse(m.storedAt), m.artifactId))).toEqual(inAll);
+    const found: string[] = [];
+    let reads = 0;
+    for (let from: string | null = null; reads < 1000; reads++) {
+      const page = await index.page(
+        sb,
+        area,
+        from,
+        null,
+        2,
+        ["w:alpha", "w:zeta"],
+        ['k:"team"="red"', "m:image/png"],
+      );
+      expect(page.entries.length).toBeLessThanOrEqual(2);
+      found.push(...page.entries.map(at));
+      if (page.next === null) break;
+      from = page.next;
+    }
+    expect(found).toEqual(inAll);
     expect(inAll.length).toBeGreaterThan(2);
+    expect(reads).toBe(Math.floor(union.length / 2));
 
     const words = await index.wordsContaining(sb, area, "eta", 100);
     expect(new Map(words!)).toEqual(
@@ -127,7 +128,7 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     for (const id of ids) await index.remove(sb, [area], id);
     expect((await index.sizes(sb, area, terms)).sizes.every((n) => n === 0)).toBe(true);
     expect(await index.wordsContaining(sb, area, "a", 1000)).toEqual([]);
-    expect(await index.page(sb, area, null, null, 10)).toEqual([]);
+    expect(await index.page(sb, area, null, null, 10)).toEqual({ entries: [], next: null });
   }, 120_000);
 
   it("clear empties an area, postings included", async () => {

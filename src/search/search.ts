@@ -131,14 +131,13 @@ export class Search {
     const items: [string, IndexEntry][] = [];
     for (let size = FIRST_BATCH; plan !== null; size = Math.min(BATCH_MAX, size * 4)) {
       const batch = await index.page(this.sandboxId, q.area, from, to, size, plan.walk, plan.also);
-      for (const m of batch) {
+      for (const m of batch.entries) {
         if (!q.matches(m, now)) continue;
         items.push([positionOf(Date.parse(m.storedAt), m.artifactId), m]);
         if (items.length > page.limit) break;
       }
-      if (items.length > page.limit || batch.length < size) break;
-      const last = batch[batch.length - 1]!;
-      from = positionOf(Date.parse(last.storedAt), last.artifactId);
+      if (items.length > page.limit || batch.next === null) break;
+      from = batch.next;
     }
     const more = items.length > page.limit;
     const shown = items.slice(0, page.limit);

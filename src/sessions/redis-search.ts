@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { termsOf } from "../search/terms.js";
-import { type IndexEntry, idOfPosition, mergeFirst, positionOf, type SearchIndex } from "./search-index.js";
+import {
+  type IndexEntry,
+  type IndexPage,
+  idOfPosition,
+  mergeFirst,
+  positionOf,
+  type SearchIndex,
+} from "./search-index.js";
 import type { UsageScope } from "./usage.js";
 
 /**
@@ -247,42 +254,37 @@ export class RedisSearchIndex implements SearchIndex {
     count: number,
     terms?: string[],
     also: string[] = [],
-  ): Promise<IndexEntry[]> {
+  ): Promise<IndexPage> {
     const k = keys(sandboxId, area);
     const hi = to === null ? "+" : `(${to}`;
     const sets = terms === undefined ? [k.set] : terms.map((t) => k.posting + t);
     const filters = also.map((t) => k.posting + t);
-    const positions: string[] = [];
-    for (let after = from; positions.length < count; ) {
-      const lo = after === null ? "-" : `(${after}`;
-      const chunk = mergeFirst(
-        await this.run("search", async () => {
-          const batch = this.client.pipeline();
-          for (const set of sets) batch.zrangebylex(set, lo, hi, "LIMIT", 0, count);
-          return ((await batch.exec()) ?? []).map(([err, value]) => {
-            if (err) throw err;
-            return value as string[];
-          });
-        }),
-        count,
-      );
-      const kept =
-        filters.length === 0 || chunk.length === 0
-          ? chunk
-          : await this.run("search", () => this.client.chukFindFilter(filters.length, ...filters, ...chunk));
-      positions.push(...kept.slice(0, count - positions.length));
-      if (chunk.length < count) break;
-      after = chunk[chunk.length - 1]!;
-    }
-    if (positions.length === 0) return [];
+    const lo = from === null ? "-" : `(${from}`;
+    const chunk = mergeFirst(
+      await this.run("search", async () => {
+        const batch = this.client.pipeline();
+        for (const set of sets) batch.zrangebylex(set, lo, hi, "LIMIT", 0, count);
+        return ((await batch.exec()) ?? []).map(([err, value]) => {
+          if (err) throw err;
+          return value as string[];
+        });
+      }),
+      count,
+    );
+    const next = chunk.length < count ? null : chunk[chunk.length - 1]!;
+    const positions =
+      filters.length === 0 || chunk.length === 0
+        ? chunk
+        : await this.run("search", () => this.client.chukFindFilter(filters.length, ...filters, ...chunk));
+    if (positions.length === 0) return { entries: [], next };
     const ids = positions.map(idOfPosition);
     const values = await this.run("search", () => this.client.hmget(k.docs, ...ids));
-    const out: IndexEntry[] = [];
+    const entries: IndexEntry[] = [];
     for (const value of values) {
       if (value === null) continue; // removed between the two reads
-      out.push(JSON.parse(jsonOf(value)) as IndexEntry);
+      entries.push(JSON.parse(jsonOf(value)) as IndexEntry);
     }
-    return out;
+    return { entries, next };
   }
 }
 

@@ -44,10 +44,10 @@ export interface SearchIndex {
     max: number,
   ): Promise<[term: string, size: number][] | null>;
   /**
-   * Up to `count` entries in order, with positions strictly after `from` and before `to` (null: no
-   * bound); fewer only when no more are left. With `terms`, only entries in one of those terms'
-   * postings; with `also`, only entries in every one of those terms' postings. The entries may be
-   * the index's own objects: callers copy what they hand out.
+   * Entries in order, with positions strictly after `from` and before `to` (null: no bound), from
+   * the first `count` positions of the area (or with `terms`, of the union of those terms'
+   * postings); with `also`, only those in every one of those terms' postings too. The entries may
+   * be the index's own objects: callers copy what they hand out.
    */
   page(
     sandboxId: string,
@@ -57,7 +57,13 @@ export interface SearchIndex {
     count: number,
     terms?: string[],
     also?: string[],
-  ): Promise<IndexEntry[]>;
+  ): Promise<IndexPage>;
+}
+
+/** What one read of the index gives: entries, and where the next read starts (null: nothing left). */
+export interface IndexPage {
+  entries: IndexEntry[];
+  next: string | null;
 }
 
 /** The first `count` of several ascending lists' union, ascending and without repeats. */
@@ -231,25 +237,18 @@ export class MemorySearchIndex implements SearchIndex {
     count: number,
     terms?: string[],
     also: string[] = [],
-  ): Promise<IndexEntry[]> {
+  ): Promise<IndexPage> {
     const area = this.area(sandboxId, scope);
-    const walked = (terms === undefined ? [area.all] : terms.map((t) => area.postings.get(t))).flatMap((p) =>
-      p ? [ordered(p)] : [],
+    const walked = terms === undefined ? [area.all] : terms.map((t) => area.postings.get(t));
+    const chunk = mergeFirst(
+      walked.flatMap((p) => (p ? [slice(ordered(p), from, to, count)] : [])),
+      count,
     );
     const filters = also.map((t) => area.postings.get(t)?.set ?? new Set<string>());
-    const out: IndexEntry[] = [];
-    for (let after = from; out.length < count; ) {
-      const chunk = mergeFirst(
-        walked.map((sorted) => slice(sorted, after, to, count)),
-        count,
-      );
-      for (const position of chunk)
-        if (out.length < count && filters.every((f) => f.has(position)))
-          out.push(area.byPosition.get(position)!);
-      if (chunk.length < count) break;
-      after = chunk[chunk.length - 1]!;
-    }
-    return out;
+    return {
+      entries: chunk.filter((p) => filters.every((f) => f.has(p))).map((p) => area.byPosition.get(p)!),
+      next: chunk.length < count ? null : chunk[chunk.length - 1]!,
+    };
   }
 
   private area(sandboxId: string, scope: UsageScope): Area {

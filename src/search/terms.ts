@@ -17,7 +17,7 @@ import type { IndexEntry } from "../sessions/search-index.js";
 
 const WORD_RUN = /[\p{L}\p{N}]+/gu;
 // The same runs for ASCII text, which most metadata is: a plain class is several times faster.
-const ASCII = /^[\x00-\x7f]*$/;
+const NOT_ASCII = /[\u0080-\uffff]/;
 const ASCII_WORD_RUN = /[a-z0-9]+/gi;
 /** Meta terms longer than this are not kept (and a query for such a value scans instead). */
 const META_TERM_MAX = 256;
@@ -41,7 +41,7 @@ function metaText(meta: Record<string, unknown>): string {
 
 /** The runs of letters and digits of an already lowercased text. */
 export function wordRuns(lowered: string): string[] {
-  return lowered.match(ASCII.test(lowered) ? ASCII_WORD_RUN : WORD_RUN) ?? [];
+  return lowered.match(NOT_ASCII.test(lowered) ? WORD_RUN : ASCII_WORD_RUN) ?? [];
 }
 
 /** The mime as an exact `mime` query compares it. */

@@ -22,7 +22,10 @@ export interface SearchPage {
   cursor: string | null;
 }
 
-/** Index entries read per round trip: small first (a selective page fills early), then larger; at most a few hundred ms of Redis work even on a loaded machine (the breaker's deadline is 500 ms). */
+/**
+ * Index entries read per round trip: small first (a selective page fills early), then larger, but
+ * few enough that one read stays well inside the session breaker's 500 ms on a loaded machine.
+ */
 const FIRST_BATCH = 250;
 const BATCH_MAX = 1000;
 const LIST_PAGE = 1000;

@@ -104,13 +104,15 @@ export function parseRecord(json: string): ArtifactRecord | null {
  */
 export function copyRecord(record: ArtifactRecord): ArtifactRecord {
   const copy = recordWith(record, record.storage && { ...record.storage });
-  for (const _ in record.meta) {
-    copy.meta = structuredClone(record.meta);
-    break;
-  }
-  if (copy.meta === record.meta) copy.meta = {};
+  copy.meta = hasEntries(record.meta) ? structuredClone(record.meta) : {};
   if (record.upload) copy.upload = { ...record.upload };
   return copy;
+}
+
+/** True when the object has an own enumerable key (cheaper than Object.keys for the empty case). */
+export function hasEntries(value: object): boolean {
+  for (const _ in value) return true;
+  return false;
 }
 
 /**

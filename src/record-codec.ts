@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { parseGridKey } from "./grid.js";
-import { type ArtifactRecord, artifactRecordSchema, copyRecord, recordWith } from "./metadata.js";
+import { type ArtifactRecord, artifactRecordSchema, copyRecord, hasEntries, recordWith } from "./metadata.js";
 import { ParsedMemo } from "./parsed-memo.js";
 import type { ParsedSlot } from "./storage/driver.js";
 
@@ -150,11 +150,6 @@ export function parsedSlotOf(record: ArtifactRecord, rev: string | null): Parsed
   kept.meta = hasEntries(record.meta) ? JSON.parse(JSON.stringify(record.meta)) : {};
   if (record.upload) kept.upload = { ...record.upload };
   return { value: { record: kept, rev } satisfies DecodedHead };
-}
-
-function hasEntries(value: object): boolean {
-  for (const _ in value) return true;
-  return false;
 }
 
 function copyHead({ record, rev }: DecodedHead): DecodedHead {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { BackendsGetter } from "./backends.js";
+import type { BackendsGetter, OpenBackends } from "./backends.js";
+import { sha256Hex } from "./body.js";
 import { KeyedMutex, mapLimit } from "./concurrency.js";
 import type { ResolvedConfig } from "./config.js";
 import {
@@ -113,6 +114,7 @@ export class Artifacts {
   constructor(
     private readonly config: ResolvedConfig,
     private readonly backends: BackendsGetter,
+    private readonly backendsNow: OpenBackends,
     private readonly sessions: SessionRules,
     private readonly storageName: () => string,
     private readonly sessionName: () => string,
@@ -135,6 +137,47 @@ export class Artifacts {
       cached ?? (await this.fromStorage(artifactId, context, (storage, key) => storage.getRecord(key)));
     if (!cached && record?.status === "ready") await this.cachePut(record);
     return this.allowed(artifactId, record, context, flags);
+  }
+
+  /**
+   * read() answered in the same turn when all it needs is in process: in-memory storage, no shared
+   * cache, access rules that need no session lookup. Undefined otherwise, and also where read()
+   * would throw: read() then gives that error. Most of an in-memory read's cost is the promise of
+   * each step, not the work.
+   */
+  readNow(artifactId: string, context: AccessContext, flags: ReadFlags = {}): ArtifactRecord | undefined {
+    const backends = this.backendsNow();
+    if (!backends || backends.sessions.shared) return undefined;
+    const { storage } = backends;
+    if (!storage.recordNow || !storage.locateNow) return undefined;
+    try {
+      validateIds(artifactId, context);
+      let record =
+        context.sessionId === undefined
+          ? null
+          : storage.recordNow(buildKey(this.sandboxId, context.sessionId, artifactId));
+      if (record === null) {
+        const key = storage.locateNow(this.sandboxId, artifactId);
+        record = key ? storage.recordNow(key) : undefined;
+      }
+      if (!record || !this.accessKnown(record, context, flags.write === true)) return undefined;
+      return usable(artifactId, record, flags);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The current bytes (a copy), checked against the record's sha256, in the same turn where
+   * storage is in process (see readNow); undefined otherwise, also on a mismatch (the async read
+   * reports it).
+   */
+  bytesNow(artifactId: string, context: AccessContext): Buffer | undefined {
+    const record = this.readNow(artifactId, context);
+    const chunks = record && this.backendsNow()?.storage.chunksNow?.(record);
+    if (!record || !chunks) return undefined;
+    const bytes = Buffer.concat(chunks);
+    return bytes.byteLength === record.bytes && sha256Hex(bytes) === record.sha256 ? bytes : undefined;
   }
 
   /**
@@ -163,9 +206,7 @@ export class Artifacts {
   }
 
   private async cached(artifactId: string, context: AccessContext): Promise<ArtifactRecord | null> {
-    validateSegment(artifactId, "artifactId");
-    if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
-    if (context.userId !== undefined) validateSegment(context.userId, "userId");
+    validateIds(artifactId, context);
     const { sessions } = await this.backends();
     // Sessions unavailable (Redis down): a cache read that fails is a miss; storage has the record.
     return sessions.shared
@@ -200,56 +241,56 @@ export class Artifacts {
     flags: ReadFlags = {},
   ): Promise<ArtifactRecord> {
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
-    await this.checkAccess(record, context, flags.write === true);
-    if (record.status === "pending" && !flags.allowPending)
-      throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
-    if (!flags.allowExpired && isExpired(record.expiresAt))
-      throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
-    if (flags.ifMatch !== undefined && flags.ifMatch !== record.etag) {
-      throw new ConflictError(`artifact ${artifactId} has changed: its etag is no longer ${flags.ifMatch}`);
-    }
-    return record;
+    if (!this.accessKnown(record, context, flags.write === true)) await this.checkOwner(record, context);
+    return usable(artifactId, record, flags);
   }
 
   /**
    * Who may use an artifact. A session artifact: callers of its session (and its owner). A user
    * artifact: its user, from any of their sessions. A sandbox artifact: read by anyone; written
-   * only by trusted calls (no userId).
+   * only by trusted calls (no userId). Throws when denied; true when allowed; false when the answer
+   * is a session's owner, which checkOwner looks up.
    */
-  private async checkAccess(record: ArtifactRecord, context: AccessContext, write: boolean): Promise<void> {
+  private accessKnown(record: ArtifactRecord, context: AccessContext, write: boolean): boolean {
     const scope = record.scope ?? "session";
     const id = record.artifactId;
-    const subject = { sessionId: record.sessionId, artifactId: id };
     if (scope === "sandbox") {
       if (write && context.userId !== undefined) {
         throw new AccessDeniedError(`artifact ${id} is shared by the sandbox: only trusted calls change it`, {
-          subject,
+          subject: subjectOf(record),
         });
       }
-      return;
+      return true;
     }
     if (scope === "user") {
       const owner = parseGridKey(record.key)?.scopeUserId ?? null;
       if (context.userId !== undefined && context.userId !== owner) {
-        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
+        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject: subjectOf(record) });
       }
-      if (context.userId === undefined && context.sessionId !== undefined) {
-        // Only from one of the owner's sessions.
-        const session = await this.sessions.info(context.sessionId);
-        const sessionOwner = session?.userId ?? null;
-        if (sessionOwner !== owner)
-          throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
-      }
-      return;
+      // From a session only: one of the owner's sessions.
+      return context.userId !== undefined || context.sessionId === undefined;
     }
     if (context.sessionId !== undefined && record.sessionId !== context.sessionId) {
-      throw new AccessDeniedError(`artifact ${id} belongs to another session`, { subject });
+      throw new AccessDeniedError(`artifact ${id} belongs to another session`, {
+        subject: subjectOf(record),
+      });
     }
-    if (context.userId !== undefined) {
-      const owner = await this.sessions.ownerOf(record);
-      if (owner !== context.userId)
-        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject });
+    return context.userId === undefined;
+  }
+
+  /** The rest of accessKnown: the owner of the caller's session (user scope) or of the artifact's. */
+  private async checkOwner(record: ArtifactRecord, context: AccessContext): Promise<void> {
+    const id = record.artifactId;
+    if ((record.scope ?? "session") === "user") {
+      const owner = parseGridKey(record.key)?.scopeUserId ?? null;
+      const session = await this.sessions.info(context.sessionId!);
+      if ((session?.userId ?? null) !== owner)
+        throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject: subjectOf(record) });
+      return;
     }
+    const owner = await this.sessions.ownerOf(record);
+    if (owner !== context.userId)
+      throw new AccessDeniedError(`artifact ${id} belongs to another user`, { subject: subjectOf(record) });
   }
 
   /** A new record with a fresh unguessable id: in `place.session`, or in a user's or the sandbox's scope. */
@@ -631,4 +672,26 @@ function releaseStream(body: OpenedBody): void {
   const stream = body.stream as { destroy?: () => void; return?: () => unknown };
   if (typeof stream.destroy === "function") stream.destroy();
   else void stream.return?.();
+}
+
+function validateIds(artifactId: string, context: AccessContext): void {
+  validateSegment(artifactId, "artifactId");
+  if (context.sessionId !== undefined) validateSegment(context.sessionId, "sessionId");
+  if (context.userId !== undefined) validateSegment(context.userId, "userId");
+}
+
+function subjectOf(record: ArtifactRecord): { sessionId: string; artifactId: string } {
+  return { sessionId: record.sessionId, artifactId: record.artifactId };
+}
+
+/** The rules after access: registered, not expired, and the etag the caller expects. */
+function usable(artifactId: string, record: ArtifactRecord, flags: ReadFlags): ArtifactRecord {
+  if (record.status === "pending" && !flags.allowPending)
+    throw new ArtifactNotFoundError(`artifact ${artifactId} has not been uploaded and registered`);
+  if (!flags.allowExpired && isExpired(record.expiresAt))
+    throw new ArtifactExpiredError(`artifact ${artifactId} expired at ${record.expiresAt}`);
+  if (flags.ifMatch !== undefined && flags.ifMatch !== record.etag) {
+    throw new ConflictError(`artifact ${artifactId} has changed: its etag is no longer ${flags.ifMatch}`);
+  }
+  return record;
 }

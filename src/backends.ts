@@ -11,3 +11,5 @@ export interface Backends {
 }
 
 export type BackendsGetter = () => Promise<Backends>;
+/** The providers when they are open already; null before first use and after close. */
+export type OpenBackends = () => Backends | null;

@@ -48,6 +48,13 @@ export class IdLocator {
     return found ?? null;
   }
 
+  /** locate() from what is at hand in this turn (remembered keys, an in-process driver), else undefined. */
+  locateNow(sandboxId: string, artifactId: string): string | null | undefined {
+    const known = this.known.get(sandboxId)?.get(artifactId);
+    if (known) return known;
+    return this.driver.locateNow ? this.driver.locateNow(sandboxId, artifactId) : undefined;
+  }
+
   /** Records a new artifact's key; runs while its bytes are written. Never fails the write. */
   async add(sandboxId: string, artifactId: string, key: string): Promise<void> {
     this.remember(sandboxId, artifactId, key);

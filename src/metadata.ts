@@ -242,7 +242,26 @@ export function expiryFrom(nowMs: number, ttl: number | null): string | null {
 }
 
 export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean {
-  return expiresAt !== null && Date.parse(expiresAt) <= nowMs;
+  if (expiresAt === null) return false;
+  // Checked on every read. expiryFrom's form (toISOString: fixed width, UTC) orders as text, which
+  // spares a Date.parse; any other form is parsed.
+  const c = (i: number) => expiresAt.charCodeAt(i);
+  if (expiresAt.length === 24 && c(23) === 90 /* Z */ && c(10) === 84 /* T */ && c(4) === 45 /* - */) {
+    return expiresAt <= isoOf(nowMs);
+  }
+  return Date.parse(expiresAt) <= nowMs;
+}
+
+let isoAt = Number.NaN;
+let isoText = "";
+
+/** toISOString of `ms`, remembered for the last instant asked (reads in one millisecond share it). */
+function isoOf(ms: number): string {
+  if (ms !== isoAt) {
+    isoAt = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 /** A fresh public etag: opaque, different for every write. */

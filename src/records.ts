@@ -19,6 +19,7 @@ import { sweepOrphanRevisions } from "./revision-sweep.js";
 import { DELETED } from "./sessions/provider.js";
 import {
   type ObjectBody,
+  type ObjectHead,
   type PutObjectOptions,
   releaseBody,
   type StorageDriver,
@@ -513,15 +514,19 @@ export class RecordStore implements StorageProvider {
 
   async getRecord(key: string): Promise<ArtifactRecord | null> {
     if (!parseGridKey(key)) return null;
-    const head = await this.driver.head(key);
-    if (!head) return null;
-    const decoded = decodeHeadMeta(head.meta, key, head.parsed);
-    if (!decoded) return null;
-    if (decoded.record) return withVersion(decoded.record, head.etag, decoded.rev);
+    const head = this.driver.headNow ? this.driver.headNow(key) : await this.driver.head(key);
+    const inHead = recordOfHead(head, key);
+    if (inHead !== undefined) return inHead;
     // The record is the head's body; read it together with the meta of that same object.
     const got = await this.driver.get(key);
     if (!got) return null;
     return recordOfBody(got, key);
+  }
+
+  recordNow(key: string): ArtifactRecord | null | undefined {
+    if (!this.driver.headNow) return undefined;
+    if (!parseGridKey(key)) return null;
+    return recordOfHead(this.driver.headNow(key), key);
   }
 
   /**
@@ -605,7 +610,7 @@ export class RecordStore implements StorageProvider {
     const keys: string[] = [];
     let more = true;
     while (more && keys.length < options.limit) {
-      const page = await this.driver.list(prefix, {
+      const page = await this.listKeys(prefix, {
         limit: Math.min(LIST_PAGE_MAX, options.limit - keys.length + 1),
         after,
       });
@@ -616,7 +621,7 @@ export class RecordStore implements StorageProvider {
       after = page.keys[page.keys.length - 1] ?? after;
       if (page.keys.length === 0) more = false;
     }
-    const records = await mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const records = await this.recordsAt(keys);
     const last = keys[keys.length - 1];
     let hasMore = more;
     if (hasMore && last !== undefined) {
@@ -631,6 +636,38 @@ export class RecordStore implements StorageProvider {
 
   locate(sandboxId: string, artifactId: string): Promise<string | null> {
     return this.locator.locate(sandboxId, artifactId);
+  }
+
+  /** The driver's listing: in the same turn where it can (a promise per page is most of a small list's cost). */
+  private listKeys(
+    prefix: string,
+    range: { limit: number; after: string | null },
+  ): { keys: string[]; more: boolean } | Promise<{ keys: string[]; more: boolean }> {
+    return this.driver.listNow ? this.driver.listNow(prefix, range) : this.driver.list(prefix, range);
+  }
+
+  /** getRecord of each key, in order: in the same turn where the driver can, else a few at a time. */
+  private async recordsAt(keys: string[]): Promise<(ArtifactRecord | null)[]> {
+    if (!this.driver.headNow) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const records: (ArtifactRecord | null)[] = [];
+    for (const key of keys) {
+      const now = this.recordNow(key);
+      records.push(now !== undefined ? now : await this.getRecord(key));
+    }
+    return records;
+  }
+
+  /**
+   * The bytes of `record` as it was just read in this turn (recordNow), for an in-process driver and
+   * a body kept in the head object; undefined otherwise. Shared: the caller copies before handing out.
+   */
+  chunksNow(record: ArtifactRecord): readonly Uint8Array[] | undefined {
+    if (!this.driver.chunksNow || !record.storage || record.storage.rev) return undefined;
+    return this.driver.chunksNow(record.key) ?? undefined;
+  }
+
+  locateNow(sandboxId: string, artifactId: string): string | null | undefined {
+    return this.locator.locateNow(sandboxId, artifactId);
   }
 
   // ---- versions -------------------------------------------------------------------------------
@@ -1100,7 +1137,7 @@ export class RecordStore implements StorageProvider {
   private async anyAfter(prefix: string, last: string): Promise<boolean> {
     let after: string | null = last;
     for (;;) {
-      const page = await this.driver.list(prefix, { limit: LIST_PAGE_MAX, after });
+      const page = await this.listKeys(prefix, { limit: LIST_PAGE_MAX, after });
       if (page.keys.some((k) => parseGridKey(k))) return true;
       if (!page.more || page.keys.length === 0) return false;
       after = page.keys[page.keys.length - 1]!;
@@ -1157,6 +1194,17 @@ function newRev(): string {
 }
 
 // ---- helpers ------------------------------------------------------------------------------------
+
+/** The record a head's meta carries (null: no artifact there); undefined when it is the head's body. */
+function recordOfHead(head: ObjectHead | null, key: string): ArtifactRecord | null | undefined {
+  if (!head) return null;
+  const decoded = decodeHeadMeta(head.meta, key, head.parsed);
+  if (!decoded) return null;
+  if (!decoded.record) return undefined;
+  // decodeHeadMeta's record is a fresh copy: no need for another one to say where it is stored.
+  decoded.record.storage = { etag: head.etag, rev: decoded.rev };
+  return decoded.record;
+}
 
 function withVersion(record: ArtifactRecord, etag: string, rev: string | null): ArtifactRecord {
   return recordWith(record, { etag, rev });

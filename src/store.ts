@@ -148,6 +148,8 @@ export class ArtifactStore implements AsyncDisposable {
   readonly audit: AuditTrail;
   private readonly uploadHooks = new Listeners<ArtifactMetadata>();
   private backendsPromise: Promise<Backends> | null = null;
+  /** What backendsPromise resolved to, for reads answered in the same turn (Artifacts.readNow). */
+  private openBackends: Backends | null = null;
   private closed = false;
   private readonly sessions: SessionRules;
   private readonly artifacts: Artifacts;
@@ -171,6 +173,7 @@ export class ArtifactStore implements AsyncDisposable {
     this.artifacts = new Artifacts(
       this.config,
       backends,
+      () => this.openBackends,
       this.sessions,
       () => this.storageProviderName,
       () => this.sessionProviderName,
@@ -221,6 +224,7 @@ export class ArtifactStore implements AsyncDisposable {
       });
       // Earlier versions count toward quotas: what retention drops is given back.
       storage.versions.onDropped = (owner, entry) => this.quotas.versionDropped(owner, entry.bytes);
+      this.openBackends = this.closed ? null : { storage, sessions, driver };
       return { storage, sessions, driver };
     })();
     this.backendsPromise.catch(() => {
@@ -473,6 +477,8 @@ export class ArtifactStore implements AsyncDisposable {
 
   /** The artifact's metadata; with `version`, that earlier version's (its bytes, sha256, etag, mime). */
   async metadata(artifactId: string, context: AccessContext & AtVersion = {}): Promise<ArtifactMetadata> {
+    const now = context.version === undefined ? this.artifacts.readNow(artifactId, context) : undefined;
+    if (now) return toMetadata(now);
     return this.guard("metadata", async () => {
       const record = await this.artifacts.read(artifactId, context);
       if (context.version === undefined || context.version === record.version) return toMetadata(record);
@@ -498,6 +504,8 @@ export class ArtifactStore implements AsyncDisposable {
 
   /** The whole content (or that of an earlier `version`), checked against its sha256. */
   async retrieve(artifactId: string, context: AccessContext & AtVersion = {}): Promise<Buffer> {
+    const now = context.version === undefined ? this.artifacts.bytesNow(artifactId, context) : undefined;
+    if (now) return now;
     return this.guard("retrieve", async () => {
       // The current version: record and bytes from one storage read where the layout allows.
       const opened =
@@ -647,7 +655,7 @@ export class ArtifactStore implements AsyncDisposable {
     options: { limit?: number; cursor?: string | null },
   ): Promise<ArtifactPage> {
     {
-      const { storage } = await this.backends();
+      const { storage } = this.openBackends ?? (await this.backends());
       const visible = (r: ArtifactRecord) => r.status === "ready" && !isExpired(r.expiresAt);
       if (options.limit === undefined) {
         const all: ArtifactMetadata[] = [];
@@ -1021,6 +1029,7 @@ export class ArtifactStore implements AsyncDisposable {
     this.audit.close();
     const pending = this.backendsPromise;
     this.backendsPromise = null;
+    this.openBackends = null;
     if (!pending) return;
     const { storage, sessions } = await pending;
     await Promise.allSettled([storage.close(), sessions.close()]);

@@ -11,13 +11,15 @@ import type {
 } from "./driver.js";
 import type { ByteRange } from "./provider.js";
 
-interface StoredObject {
+/** Shaped as its own head, so head() hands it out without building one (callers never change a head). */
+interface StoredObject extends ObjectHead {
   body: Blocks;
-  meta: string;
-  etag: string;
   parsed: ParsedSlot;
-  /** When it was written (ms): the modifiedAt of its head. */
-  at: number;
+  modifiedAt: number;
+}
+
+function stored(body: Blocks, meta: string, etag: string, parsed: ParsedSlot | undefined): StoredObject {
+  return { etag, size: body.byteLength, meta, parsed: parsed ?? {}, modifiedAt: Date.now(), body };
 }
 
 /** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
@@ -53,21 +55,20 @@ export class MemoryDriver implements StorageDriver {
     // Checked after the body arrived and set in the same turn: nothing can come in between.
     this.check(key, options);
     const etag = this.nextEtag();
-    this.set(key, { body: bytes, meta: options.meta, etag, parsed: options.parsed ?? {}, at: Date.now() });
+    this.set(key, stored(bytes, options.meta, etag, options.parsed));
     return { etag, bytes: bytes.byteLength };
   }
 
   async head(key: string): Promise<ObjectHead | null> {
-    const found = this.objects.get(key);
-    return found
-      ? {
-          etag: found.etag,
-          size: found.body.byteLength,
-          meta: found.meta,
-          parsed: found.parsed,
-          modifiedAt: found.at,
-        }
-      : null;
+    return this.headNow(key);
+  }
+
+  headNow(key: string): ObjectHead | null {
+    return this.objects.get(key) ?? null;
+  }
+
+  chunksNow(key: string): readonly Uint8Array[] | null {
+    return this.objects.get(key)?.body.all ?? null;
   }
 
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
@@ -99,13 +100,7 @@ export class MemoryDriver implements StorageDriver {
     this.check(to, options);
     const etag = this.nextEtag();
     // Blocks are immutable: the copy shares them.
-    this.set(to, {
-      body: source.body,
-      meta: options.meta,
-      etag,
-      parsed: options.parsed ?? {},
-      at: Date.now(),
-    });
+    this.set(to, stored(source.body, options.meta, etag, options.parsed));
     return { etag };
   }
 
@@ -127,6 +122,13 @@ export class MemoryDriver implements StorageDriver {
     prefix: string,
     options: { limit: number; after?: string | null },
   ): Promise<{ keys: string[]; more: boolean }> {
+    return this.listNow(prefix, options);
+  }
+
+  listNow(
+    prefix: string,
+    options: { limit: number; after?: string | null },
+  ): { keys: string[]; more: boolean } {
     const sorted = this.keysUnder(prefix);
     const after = options.after ?? null;
     let start = 0;
@@ -145,6 +147,10 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
+    return this.locateNow(sandboxId, artifactId);
+  }
+
+  locateNow(sandboxId: string, artifactId: string): string | null {
     return this.ids.get(sandboxId)?.get(artifactId) ?? null;
   }
 
@@ -260,6 +266,11 @@ class Blocks {
     }
     flush();
     return new Blocks(blocks, total);
+  }
+
+  /** Every block, in order (shared: blocks are never changed). */
+  get all(): readonly Buffer[] {
+    return this.blocks;
   }
 
   /** The bytes from `start` (inclusive) to `end` (exclusive), as views of the blocks. */

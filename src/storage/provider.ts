@@ -140,6 +140,15 @@ export interface StorageProvider {
   /** The key of an artifact from its id alone (the id → key index); null if unknown. */
   locate(sandboxId: string, artifactId: string): Promise<string | null>;
 
+  /**
+   * getRecord() and locate() answered in the same turn where storage is in process (memory), else
+   * undefined: the caller then awaits the async forms. Spares an in-memory read a promise per step.
+   */
+  recordNow?(key: string): ArtifactRecord | null | undefined;
+  locateNow?(sandboxId: string, artifactId: string): string | null | undefined;
+  /** The bytes of a record just read with recordNow, in the same turn; undefined where not at hand. */
+  chunksNow?(record: ArtifactRecord): readonly Uint8Array[] | undefined;
+
   /** Native signed URLs (only when `capabilities.nativePresign`). */
   presignGet?(key: string, options: PresignGetOptions): Promise<string>;
   presignPut?(key: string, options: PresignPutOptions): Promise<string>;

@@ -651,7 +651,8 @@ export class RecordStore implements StorageProvider {
     if (!this.driver.headNow) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
     const records: (ArtifactRecord | null)[] = [];
     for (const key of keys) {
-      const now = this.recordNow(key);
+      // Listed keys are grid keys already (list() keeps only those).
+      const now = recordOfHead(this.driver.headNow(key), key);
       records.push(now !== undefined ? now : await this.getRecord(key));
     }
     return records;
@@ -1176,7 +1177,12 @@ const storedSessionSchema = z.object({
  * A list prefix must be a sandbox (`grid/{sb}/`) or a session (`grid/{sb}/{session}/`); only grid
  * keys (four valid segments) are listed under it, never revisions or reserved objects.
  */
+/** Prefixes checkListPrefix accepted lately: a session is listed again and again. */
+const listPrefixes = new Set<string>();
+const LIST_PREFIXES_MAX = 1024;
+
 function checkListPrefix(prefix: string): void {
+  if (listPrefixes.has(prefix)) return;
   const p = prefix.split("/");
   const probe = p.length === 4 ? `${prefix}x` : `${prefix}s/x`;
   if (
@@ -1187,6 +1193,8 @@ function checkListPrefix(prefix: string): void {
   ) {
     throw new ValidationError(`unsupported list prefix: ${prefix}`);
   }
+  if (listPrefixes.size >= LIST_PREFIXES_MAX) listPrefixes.clear();
+  listPrefixes.add(prefix);
 }
 
 function newRev(): string {

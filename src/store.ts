@@ -656,7 +656,8 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<ArtifactPage> {
     {
       const { storage } = this.openBackends ?? (await this.backends());
-      const visible = (r: ArtifactRecord) => r.status === "ready" && !isExpired(r.expiresAt);
+      const now = Date.now();
+      const visible = (r: ArtifactRecord) => r.status === "ready" && !isExpired(r.expiresAt, now);
       if (options.limit === undefined) {
         const all: ArtifactMetadata[] = [];
         let cursor: string | null = options.cursor ?? null;
@@ -696,8 +697,9 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<string> {
     return this.guard("presign", async () => {
       const expires = validateExpires(options.expires ?? PRESIGN_MEDIUM);
-      const record = await this.artifacts.read(artifactId, options);
-      const { storage } = await this.backends();
+      const record =
+        this.artifacts.readNow(artifactId, options) ?? (await this.artifacts.read(artifactId, options));
+      const { storage } = this.openBackends ?? (await this.backends());
       const expiresAt = nowSeconds() + expires;
       let url: string;
       if (options.version !== undefined && options.version !== record.version) {

@@ -210,7 +210,7 @@ export class MemoryDriver implements StorageDriver {
     if (prefix.endsWith("/")) {
       const folder = this.folders.get(prefix);
       // Only when no deeper folder can exist under it (the session folders hold no subfolders).
-      if (folder && prefix.split("/").length === 4) {
+      if (folder && slashes(prefix) === 3) {
         folder.sorted ??= [...folder.keys].sort();
         return folder.sorted;
       }
@@ -228,6 +228,12 @@ export class MemoryDriver implements StorageDriver {
     while (end < all.length && all[end]!.startsWith(prefix)) end++;
     return all.slice(lo, end);
   }
+}
+
+function slashes(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf("/"); at !== -1; at = text.indexOf("/", at + 1)) n++;
+  return n;
 }
 
 function folderOf(key: string): string {

@@ -84,5 +84,6 @@ export function plain(
 ): Omit<ArtifactRecord, "etag"> | null | undefined {
   if (!record) return record;
   const { storage: _version, etag: _etag, kept: _kept, ...rest } = record;
-  return rest;
+  // Records carry every optional field, undefined when unset (one shape for all): same as absent.
+  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as typeof rest;
 }

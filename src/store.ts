@@ -224,6 +224,7 @@ export class ArtifactStore implements AsyncDisposable {
       });
       // Earlier versions count toward quotas: what retention drops is given back.
       storage.versions.onDropped = (owner, entry) => this.quotas.versionDropped(owner, entry.bytes);
+      await this.finder.checkEmpty({ storage, sessions });
       this.openBackends = this.closed ? null : { storage, sessions, driver };
       return { storage, sessions, driver };
     })();

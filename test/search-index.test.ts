@@ -142,4 +142,31 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     expect((await index.sizes(sb, area, [])).total).toBe(0);
     expect(await index.wordsContaining(sb, area, "eta", 100)).toEqual([]);
   });
+
+  it("counts an area with no state as built in a sandbox indexed from empty, unless invalidated or spoilt", async () => {
+    const sb = uniqueSandbox("fe");
+    const area: UsageScope = { kind: "session", id: "s1" };
+    const other: UsageScope = { kind: "user", id: "u1" };
+    expect(await index.indexedFromEmpty(sb)).toBe(false);
+    expect(await index.isBuilt(sb, area)).toBe(false);
+    await index.markIndexedFromEmpty(sb);
+    expect(await index.indexedFromEmpty(sb)).toBe(true);
+    expect(await index.isBuilt(sb, area)).toBe(true);
+    expect(await index.isBuilt(sb, other)).toBe(true);
+    expect(await index.isBuilt(uniqueSandbox("fe-other"), area)).toBe(false);
+
+    // An area whose writes were lost (invalidated) rebuilds, the sandbox's mark notwithstanding.
+    await index.invalidate(sb, area);
+    expect(await index.isBuilt(sb, area)).toBe(false);
+    expect(await index.isBuilt(sb, other)).toBe(true);
+    const first = await index.beginBuild(sb, area);
+    expect(await index.finishBuild(sb, area, first)).toBe(true);
+    expect(await index.isBuilt(sb, area)).toBe(true);
+
+    // So does one whose rebuild a removal spoilt.
+    const spoilt = await index.beginBuild(sb, other);
+    await index.remove(sb, [other], "gone");
+    expect(await index.finishBuild(sb, other, spoilt)).toBe(false);
+    expect(await index.isBuilt(sb, other)).toBe(false);
+  });
 });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, inject, it, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, inject, it, test, vi } from "vitest";
 import {
   AccessDeniedError,
   type ArtifactMetadata,
@@ -8,6 +8,7 @@ import {
   type SearchQuery,
   ValidationError,
 } from "../src/index.js";
+import { RecordStore } from "../src/records.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
 import { forgetSandboxInRedis } from "./helpers/redis-keys.js";
 import { rng } from "./helpers/rng.js";
@@ -314,6 +315,31 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
 
     if (!(await loseIndex())) return;
     expect(await aliceIds()).toEqual(before);
+  });
+
+  test("a sandbox empty when the store opened needs no rebuild from storage; one with older artifacts does", async () => {
+    const lists = vi.spyOn(RecordStore.prototype, "list");
+    try {
+      await store.backends();
+      for (let i = 0; i < 5; i++) {
+        await store.store(`note ${i}`, { userId: "erin", sessionId: "erin-s", filename: `n/${i}.txt` });
+      }
+      const ids = async () =>
+        (await store.search({ userId: "erin", text: "n/" })).items.map((m) => m.filename);
+      expect((await ids()).sort()).toEqual(["n/0.txt", "n/1.txt", "n/2.txt", "n/3.txt", "n/4.txt"]);
+      // Storage was listed for one key at a time only (to see the sandbox empty, to find a
+      // session's owner): never whole, to rebuild an area.
+      expect(lists).toHaveBeenCalled();
+      expect(lists.mock.calls.filter(([, o]) => o.limit !== 1)).toEqual([]);
+
+      if (!(await loseIndex())) return;
+      lists.mockClear();
+      expect((await ids()).sort()).toEqual(["n/0.txt", "n/1.txt", "n/2.txt", "n/3.txt", "n/4.txt"]);
+      // The index was lost with artifacts in storage: the first search rebuilt the area from a listing.
+      expect(lists.mock.calls.some(([, o]) => o.limit > 1)).toBe(true);
+    } finally {
+      lists.mockRestore();
+    }
   });
 
   test("scopes: a user's own-scope artifacts only for that user, shared ones for anyone", async () => {

@@ -1,4 +1,4 @@
-import type { BackendsGetter } from "../backends.js";
+import type { Backends, BackendsGetter } from "../backends.js";
 import { KeyedMutex, mapLimit } from "../concurrency.js";
 import { SessionUnavailableError } from "../errors.js";
 import { GRID_ROOT, parseScopeSegment, scopePrefix } from "../grid.js";
@@ -89,6 +89,23 @@ export class Search {
       items: items.map(([, m]) => m),
       cursor: more ? encodeSearchCursor(items[items.length - 1]![0]) : null,
     };
+  }
+
+  /**
+   * Marks the sandbox indexed from empty (see SearchIndex.markIndexedFromEmpty) when storage holds
+   * none of its artifacts: every write from then on is indexed, so no area needs a rebuild from
+   * storage before its first search. Run as the providers open, before this store's first write
+   * (one index read, and a one-key listing while unmarked); a failure only leaves it unmarked.
+   */
+  async checkEmpty({ storage, sessions }: Pick<Backends, "storage" | "sessions">): Promise<void> {
+    const index = sessions.search;
+    try {
+      if (!index || (await index.indexedFromEmpty(this.sandboxId))) return;
+      const page = await storage.list(`${GRID_ROOT}/${this.sandboxId}/`, { limit: 1 });
+      if (page.records.length === 0 && page.cursor === null) await index.markIndexedFromEmpty(this.sandboxId);
+    } catch {
+      // Unreachable index or storage: areas build on first search, as without the mark.
+    }
   }
 
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */

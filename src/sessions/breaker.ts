@@ -86,6 +86,9 @@ export class SessionBreaker implements SessionProvider {
         call("rebuild the search index", () => index.finishBuild(sandboxId, area, token)),
       invalidate: (sandboxId, area) =>
         call("invalidate the search index", () => index.invalidate(sandboxId, area)),
+      markIndexedFromEmpty: (sandboxId) =>
+        call("update the search index", () => index.markIndexedFromEmpty(sandboxId)),
+      indexedFromEmpty: (sandboxId) => call("read the search index", () => index.indexedFromEmpty(sandboxId)),
       clear: (sandboxId, area) => call("rebuild the search index", () => index.clear(sandboxId, area)),
       sizes: (sandboxId, area, terms) => call("search", () => index.sizes(sandboxId, area, terms)),
       wordsContaining: (sandboxId, area, part, max) =>

@@ -8,6 +8,7 @@ import {
   mergeFirst,
   positionOf,
   type SearchIndex,
+  STALE,
 } from "./search-index.js";
 import type { UsageScope } from "./usage.js";
 
@@ -19,7 +20,10 @@ import type { UsageScope } from "./usage.js";
  *                                          (terms joined by \x1f: what remove takes out again)
  *   chuk:{sandboxId/kind:id}:find-p:{term} sorted set like :find: the positions with that term
  *   chuk:{sandboxId/kind:id}:find-terms    hash: term → size of its posting (absent when empty)
- *   chuk:{sandboxId/kind:id}:find-state    "built:2", or "building:<token>" while a rebuild runs
+ *   chuk:{sandboxId/kind:id}:find-state    "built:2", "building:<token>" while a rebuild runs, or
+ *                                          "stale" (rebuild before use)
+ *   chuk:{sandboxId}:find-from-empty       set when storage showed the sandbox empty: an area
+ *                                          without a state counts as built
  * No TTLs: entries leave with their artifacts. A flush loses the state key, so the area rebuilds;
  * so does an area built before postings were kept (its state reads "built").
  */
@@ -72,7 +76,7 @@ return 1`;
 // KEYS: set, docs, terms, state. ARGV: id, -, -, posting prefix. A removal while a rebuild runs spoils it.
 const REMOVE = `${POSTINGS}
 local state = redis.call('GET', KEYS[4])
-if state and string.sub(state, 1, 9) == 'building:' then redis.call('DEL', KEYS[4]) end
+if state and string.sub(state, 1, 9) == 'building:' then redis.call('SET', KEYS[4], '${STALE}') end
 local old = redis.call('HGET', KEYS[2], ARGV[1])
 if not old then return 0 end
 unpost(old, {}, '')
@@ -184,8 +188,14 @@ export class RedisSearchIndex implements SearchIndex {
   }
 
   async isBuilt(sandboxId: string, area: UsageScope): Promise<boolean> {
-    const state = await this.run("read the search index", () => this.client.get(keys(sandboxId, area).state));
-    return state === BUILT;
+    // Two keys of two hash tags (Cluster): read side by side, not in one pipeline.
+    const [state, fromEmpty] = await this.run("read the search index", () =>
+      Promise.all([
+        this.client.get(keys(sandboxId, area).state),
+        this.client.exists(fromEmptyKey(sandboxId)),
+      ]),
+    );
+    return state === BUILT || (state === null && fromEmpty === 1);
   }
 
   async beginBuild(sandboxId: string, area: UsageScope): Promise<string> {
@@ -204,7 +214,16 @@ export class RedisSearchIndex implements SearchIndex {
   }
 
   async invalidate(sandboxId: string, area: UsageScope): Promise<void> {
-    await this.run("invalidate the search index", () => this.client.del(keys(sandboxId, area).state));
+    await this.run("invalidate the search index", () => this.client.set(keys(sandboxId, area).state, STALE));
+  }
+
+  async markIndexedFromEmpty(sandboxId: string): Promise<void> {
+    await this.run("update the search index", () => this.client.set(fromEmptyKey(sandboxId), "1"));
+  }
+
+  async indexedFromEmpty(sandboxId: string): Promise<boolean> {
+    const n = await this.run("read the search index", () => this.client.exists(fromEmptyKey(sandboxId)));
+    return n === 1;
   }
 
   async clear(sandboxId: string, area: UsageScope): Promise<void> {
@@ -292,6 +311,11 @@ export class RedisSearchIndex implements SearchIndex {
 function jsonOf(value: string): string {
   const rest = value.slice(value.indexOf("\n") + 1);
   return rest.startsWith("{") ? rest : rest.slice(rest.indexOf("\n") + 1);
+}
+
+/** Set once storage showed the sandbox empty (SearchIndex.markIndexedFromEmpty). */
+function fromEmptyKey(sandboxId: string): string {
+  return `chuk:{${sandboxId}}:find-from-empty`;
 }
 
 function keys(sandboxId: string, area: UsageScope) {

@@ -29,8 +29,15 @@ export interface SearchIndex {
   clear(sandboxId: string, area: UsageScope): Promise<void>;
   /** Marks the area built unless an artifact was removed (or the index lost) since the build began. */
   finishBuild(sandboxId: string, area: UsageScope, token: string): Promise<boolean>;
-  /** Forgets the area's built mark: its next search rebuilds it. */
+  /** Forgets the area's built mark: its next search rebuilds it (also in a sandbox indexed from empty). */
   invalidate(sandboxId: string, area: UsageScope): Promise<void>;
+  /**
+   * Marks the sandbox indexed from empty: there an area with no state of its own counts as built,
+   * so a new deployment's first searches read no storage. Set only after storage showed the
+   * sandbox empty, so no artifact can predate the index; a flush forgets it with the entries.
+   */
+  markIndexedFromEmpty(sandboxId: string): Promise<void>;
+  indexedFromEmpty(sandboxId: string): Promise<boolean>;
   /** How many entries the area holds, and how many each term's posting holds. */
   sizes(sandboxId: string, area: UsageScope, terms: string[]): Promise<{ total: number; sizes: number[] }>;
   /**
@@ -73,6 +80,9 @@ export function mergeFirst(lists: string[][], count: number): string[] {
   const all = [...new Set(lists.flat())].sort();
   return all.slice(0, count);
 }
+
+/** An area's state after a spoilt build or an invalidation: rebuilt before use, whatever else says. */
+export const STALE = "stale";
 
 const TIME_MAX = 9_999_999_999_999;
 
@@ -136,6 +146,7 @@ function slice(sorted: string[], from: string | null, to: string | null, count: 
 /** The index in a Map of this process (the memory session provider's). */
 export class MemorySearchIndex implements SearchIndex {
   private readonly areas = new Map<string, Area>();
+  private readonly fromEmpty = new Set<string>();
 
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
@@ -161,7 +172,7 @@ export class MemorySearchIndex implements SearchIndex {
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
-      if (area.state?.startsWith("building:")) area.state = null;
+      if (area.state?.startsWith("building:")) area.state = STALE;
       this.drop(area, artifactId);
     }
   }
@@ -189,7 +200,8 @@ export class MemorySearchIndex implements SearchIndex {
   }
 
   async isBuilt(sandboxId: string, scope: UsageScope): Promise<boolean> {
-    return this.area(sandboxId, scope).state === "built";
+    const { state } = this.area(sandboxId, scope);
+    return state === "built" || (state === null && this.fromEmpty.has(sandboxId));
   }
 
   async beginBuild(sandboxId: string, scope: UsageScope): Promise<string> {
@@ -206,7 +218,15 @@ export class MemorySearchIndex implements SearchIndex {
   }
 
   async invalidate(sandboxId: string, scope: UsageScope): Promise<void> {
-    this.area(sandboxId, scope).state = null;
+    this.area(sandboxId, scope).state = STALE;
+  }
+
+  async markIndexedFromEmpty(sandboxId: string): Promise<void> {
+    this.fromEmpty.add(sandboxId);
+  }
+
+  async indexedFromEmpty(sandboxId: string): Promise<boolean> {
+    return this.fromEmpty.has(sandboxId);
   }
 
   async sizes(sandboxId: string, scope: UsageScope, terms: string[]) {

@@ -224,7 +224,10 @@ export class ArtifactStore implements AsyncDisposable {
       });
       // Earlier versions count toward quotas: what retention drops is given back.
       storage.versions.onDropped = (owner, entry) => this.quotas.versionDropped(owner, entry.bytes);
-      await this.finder.checkEmpty({ storage, sessions });
+      // Awaited (briefly) so the check sees storage before this store's first write. A slow or
+      // unreachable backend does not hold the store up: the check goes on, and is safe whenever
+      // it lands, as its listing was sent before any write of this store.
+      await withinMs(this.finder.checkEmpty({ storage, sessions }), EMPTY_CHECK_WAIT_MS);
       this.openBackends = this.closed ? null : { storage, sessions, driver };
       return { storage, sessions, driver };
     })();
@@ -1142,6 +1145,19 @@ export class ArtifactStore implements AsyncDisposable {
       throw asProviderError(err, what);
     }
   }
+}
+
+/** How long opening the providers waits for the indexed-from-empty check (Search.checkEmpty). */
+const EMPTY_CHECK_WAIT_MS = 1000;
+
+/** Settles when `work` does or after `ms`, whichever is first (`work` goes on; it never rejects). */
+function withinMs(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([work, waited]).finally(() => clearTimeout(timer));
 }
 
 const CHANGE_AUDIT_TYPES: Record<ArtifactChangeKind, AuditEventType> = {

@@ -196,14 +196,20 @@ export class Search {
       at += terms.length;
       options.push([terms, counts.reduce((a, b) => a + b, 0)]);
     }
-    for (const c of q.postings) {
-      if (!("inWord" in c)) continue;
-      const words = await index.wordsContaining(this.sandboxId, q.area, c.inWord, WORDS_MAX);
-      if (words !== null) options.push([words.map(([t]) => t), words.reduce((a, [, n]) => a + n, 0)]);
+    if (options.some(([, size]) => size === 0)) return null;
+    // Each part costs a pass over the area's words (HSCAN on Redis): longest first, as the likeliest
+    // to be found in no word, which answers the search at once.
+    const parts = q.postings.flatMap((c) => ("inWord" in c ? [c.inWord] : []));
+    parts.sort((a, b) => b.length - a.length);
+    for (const part of parts) {
+      const words = await index.wordsContaining(this.sandboxId, q.area, part, WORDS_MAX);
+      if (words === null) continue;
+      const size = words.reduce((a, [, n]) => a + n, 0);
+      if (size === 0) return null;
+      options.push([words.map(([t]) => t), size]);
     }
     let best: [string[], number] | null = null;
     for (const option of options) if (best === null || option[1] < best[1]) best = option;
-    if (best !== null && best[1] === 0) return null;
     const walk = best === null || best[1] > total * POSTING_SHARE_MAX ? undefined : best[0];
     const also = fixed.filter((terms) => terms.length === 1 && terms !== walk).map(([term]) => term!);
     return { walk, also };

@@ -23,7 +23,9 @@ import {
 import {
   type ArtifactMetadata,
   type ArtifactRecord,
+  copyRecord,
   expiryFrom,
+  hasEntries,
   isExpired,
   newEtag,
   recordWith,
@@ -37,7 +39,7 @@ import {
 import type { AccessContext, SessionRules, WriteTarget } from "./session-rules.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
 import type { SessionRecord } from "./sessions/provider.js";
-import type { ByteRange, OpenedBody, PutOptions, StorageProvider } from "./storage/provider.js";
+import type { ByteRange, OpenedBody, PutOptions, RecordView, StorageProvider } from "./storage/provider.js";
 import type { VersionEntry } from "./versions.js";
 
 /**
@@ -146,25 +148,20 @@ export class Artifacts {
    * each step, not the work.
    */
   readNow(artifactId: string, context: AccessContext, flags: ReadFlags = {}): ArtifactRecord | undefined {
-    const backends = this.backendsNow();
-    if (!backends || backends.sessions.shared) return undefined;
-    const { storage } = backends;
-    if (!storage.recordNow || !storage.locateNow) return undefined;
-    try {
-      validateIds(artifactId, context);
-      let record =
-        context.sessionId === undefined
-          ? null
-          : storage.recordNow(buildKey(this.sandboxId, context.sessionId, artifactId));
-      if (record === null) {
-        const key = storage.locateNow(this.sandboxId, artifactId);
-        record = key ? storage.recordNow(key) : undefined;
-      }
-      if (!record || !this.accessKnown(record, context, flags.write === true)) return undefined;
-      return usable(artifactId, record, flags);
-    } catch {
-      return undefined;
-    }
+    const view = this.viewNow(artifactId, context, flags);
+    if (!view) return undefined;
+    const record = copyRecord(view.record);
+    record.storage = view.storage;
+    return record;
+  }
+
+  /** readNow()'s public metadata, copied from the stored record in one step. */
+  metadataNow(artifactId: string, context: AccessContext): ArtifactMetadata | undefined {
+    const view = this.viewNow(artifactId, context);
+    if (!view) return undefined;
+    const m = toMetadata(view.record);
+    m.meta = hasEntries(m.meta) ? structuredClone(m.meta) : {};
+    return m;
   }
 
   /**
@@ -173,11 +170,36 @@ export class Artifacts {
    * reports it).
    */
   bytesNow(artifactId: string, context: AccessContext): Buffer | undefined {
-    const record = this.readNow(artifactId, context);
-    const chunks = record && this.backendsNow()?.storage.chunksNow?.(record);
-    if (!record || !chunks) return undefined;
+    const view = this.viewNow(artifactId, context);
+    const chunks = view && this.backendsNow()?.storage.chunksNow?.(view);
+    if (!view || !chunks) return undefined;
     const bytes = Buffer.concat(chunks);
+    const { record } = view;
     return bytes.byteLength === record.bytes && sha256Hex(bytes) === record.sha256 ? bytes : undefined;
+  }
+
+  /** The stored record, shared (read it in place), once the read rules allow it (see readNow). */
+  private viewNow(artifactId: string, context: AccessContext, flags: ReadFlags = {}): RecordView | undefined {
+    const backends = this.backendsNow();
+    if (!backends || backends.sessions.shared) return undefined;
+    const { storage } = backends;
+    if (!storage.viewNow || !storage.locateNow) return undefined;
+    try {
+      validateIds(artifactId, context);
+      let view =
+        context.sessionId === undefined
+          ? null
+          : storage.viewNow(buildKey(this.sandboxId, context.sessionId, artifactId));
+      if (view === null) {
+        const key = storage.locateNow(this.sandboxId, artifactId);
+        view = key ? storage.viewNow(key) : undefined;
+      }
+      if (!view || !this.accessKnown(view.record, context, flags.write === true)) return undefined;
+      usable(artifactId, view.record, flags);
+      return view;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -128,8 +128,7 @@ const recent = new ParsedMemo<DecodedHead>(4096);
  */
 export function decodeHeadMeta(meta: string, key: string, slot?: ParsedSlot): DecodedHead | null {
   if (slot) {
-    if (slot.value === undefined) slot.value = parseHeadMeta(meta, key);
-    const kept = slot.value as DecodedHead | null;
+    const kept = slotHead(meta, key, slot);
     return kept && copyHead(kept);
   }
   const hit = recent.get(key, meta);
@@ -138,6 +137,15 @@ export function decodeHeadMeta(meta: string, key: string, slot?: ParsedSlot): De
   if (!decoded) return null;
   recent.set(key, meta, decoded);
   return copyHead(decoded);
+}
+
+/**
+ * What `slot` keeps of the head (decoded now if it was not yet), shared with every reader: to read
+ * in place, never to change or hand out (decodeHeadMeta gives copies).
+ */
+export function slotHead(meta: string, key: string, slot: ParsedSlot): DecodedHead | null {
+  if (slot.value === undefined) slot.value = parseHeadMeta(meta, key);
+  return slot.value as DecodedHead | null;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   isVersionRev,
   parsedSlotOf,
   revKey,
+  slotHead,
 } from "./record-codec.js";
 import { sweepOrphanRevisions } from "./revision-sweep.js";
 import { DELETED } from "./sessions/provider.js";
@@ -34,6 +35,7 @@ import type {
   PresignGetOptions,
   PresignPutOptions,
   PutOptions,
+  RecordView,
   StorageCapabilities,
   StorageProvider,
   StoredSession,
@@ -523,10 +525,15 @@ export class RecordStore implements StorageProvider {
     return recordOfBody(got, key);
   }
 
-  recordNow(key: string): ArtifactRecord | null | undefined {
+  viewNow(key: string): RecordView | null | undefined {
     if (!this.driver.headNow) return undefined;
     if (!parseGridKey(key)) return null;
-    return recordOfHead(this.driver.headNow(key), key);
+    const head = this.driver.headNow(key);
+    if (!head) return null;
+    if (!head.parsed) return undefined;
+    const kept = slotHead(head.meta, key, head.parsed);
+    if (!kept) return null;
+    return kept.record ? { record: kept.record, storage: { etag: head.etag, rev: kept.rev } } : undefined;
   }
 
   /**
@@ -659,12 +666,12 @@ export class RecordStore implements StorageProvider {
   }
 
   /**
-   * The bytes of `record` as it was just read in this turn (recordNow), for an in-process driver and
-   * a body kept in the head object; undefined otherwise. Shared: the caller copies before handing out.
+   * The bytes of a view read in this turn (viewNow), for an in-process driver and a body kept in
+   * the head object; undefined otherwise. Shared: the caller copies before handing out.
    */
-  chunksNow(record: ArtifactRecord): readonly Uint8Array[] | undefined {
-    if (!this.driver.chunksNow || !record.storage || record.storage.rev) return undefined;
-    return this.driver.chunksNow(record.key) ?? undefined;
+  chunksNow(view: RecordView): readonly Uint8Array[] | undefined {
+    if (!this.driver.chunksNow || view.storage.rev) return undefined;
+    return this.driver.chunksNow(view.record.key) ?? undefined;
   }
 
   locateNow(sandboxId: string, artifactId: string): string | null | undefined {

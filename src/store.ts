@@ -481,8 +481,8 @@ export class ArtifactStore implements AsyncDisposable {
 
   /** The artifact's metadata; with `version`, that earlier version's (its bytes, sha256, etag, mime). */
   async metadata(artifactId: string, context: AccessContext & AtVersion = {}): Promise<ArtifactMetadata> {
-    const now = context.version === undefined ? this.artifacts.readNow(artifactId, context) : undefined;
-    if (now) return toMetadata(now);
+    const now = context.version === undefined ? this.artifacts.metadataNow(artifactId, context) : undefined;
+    if (now) return now;
     return this.guard("metadata", async () => {
       const record = await this.artifacts.read(artifactId, context);
       if (context.version === undefined || context.version === record.version) return toMetadata(record);

@@ -1,4 +1,4 @@
-import type { ArtifactRecord } from "../metadata.js";
+import type { ArtifactRecord, StorageVersion } from "../metadata.js";
 
 /** What a storage provider can do, so the store and servers pick the right path. */
 export interface StorageCapabilities {
@@ -86,6 +86,12 @@ export interface MultipartUpload {
  * Every method throws ProviderError (with `cause`) when the backend fails, and ValidationError only
  * for a body past `maxBytes`; "not there" is a null/false result, never an error.
  */
+/** A record as storage keeps it (shared: never changed by a reader), and where its bytes are. */
+export interface RecordView {
+  record: ArtifactRecord;
+  storage: StorageVersion;
+}
+
 export interface StorageProvider {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
@@ -143,11 +149,12 @@ export interface StorageProvider {
   /**
    * getRecord() and locate() answered in the same turn where storage is in process (memory), else
    * undefined: the caller then awaits the async forms. Spares an in-memory read a promise per step.
+   * The view's record is the one storage keeps: read it in place, copy what is handed out.
    */
-  recordNow?(key: string): ArtifactRecord | null | undefined;
+  viewNow?(key: string): RecordView | null | undefined;
   locateNow?(sandboxId: string, artifactId: string): string | null | undefined;
-  /** The bytes of a record just read with recordNow, in the same turn; undefined where not at hand. */
-  chunksNow?(record: ArtifactRecord): readonly Uint8Array[] | undefined;
+  /** The bytes of a view just read with viewNow, in the same turn; undefined where not at hand. */
+  chunksNow?(view: RecordView): readonly Uint8Array[] | undefined;
 
   /** Native signed URLs (only when `capabilities.nativePresign`). */
   presignGet?(key: string, options: PresignGetOptions): Promise<string>;

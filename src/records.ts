@@ -527,7 +527,9 @@ export class RecordStore implements StorageProvider {
 
   viewNow(key: string): RecordView | null | undefined {
     if (!this.driver.headNow) return undefined;
-    if (!parseGridKey(key)) return null;
+    // Unlike getRecord, no parseGridKey here: callers pass keys the record layer built or located,
+    // and on a busy store a parse per read (a memo miss past 16,384 keys) was a third of its cost.
+    // Any other key finds nothing: objects that are not heads carry no record in their meta.
     const head = this.driver.headNow(key);
     if (!head) return null;
     if (!head.parsed) return undefined;

@@ -150,6 +150,7 @@ export interface StorageProvider {
    * getRecord() and locate() answered in the same turn where storage is in process (memory), else
    * undefined: the caller then awaits the async forms. Spares an in-memory read a promise per step.
    * The view's record is the one storage keeps: read it in place, copy what is handed out.
+   * viewNow takes keys the record layer built or located (grid keys), and does not check them again.
    */
   viewNow?(key: string): RecordView | null | undefined;
   locateNow?(sandboxId: string, artifactId: string): string | null | undefined;

@@ -27,6 +27,13 @@ const SHARED = "_shared";
 
 export type SegmentKind = "sandboxId" | "sessionId" | "artifactId" | "userId";
 
+/** validateSegment without the error, for checks on a hot path. */
+export function isSegment(value: string): boolean {
+  return (
+    value.length > 0 && value.length <= MAX_SEGMENT_LENGTH && SEGMENT.test(value) && !value.includes("..")
+  );
+}
+
 /** Throws ValidationError unless `value` is a safe grid segment. Returns it unchanged. */
 export function validateSegment(value: unknown, kind: SegmentKind): string {
   if (typeof value !== "string" || value.length === 0) {

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { BodyTooLargeError, Measured } from "./body.js";
 import { mapLimit } from "./concurrency.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
-import { GRID_ROOT, parseGridKey, validateSegment } from "./grid.js";
+import { GRID_ROOT, isSegment, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
 import { type ArtifactRecord, newEtag, recordWith, type StorageVersion } from "./metadata.js";
 import { randomHex } from "./random.js";
@@ -610,6 +610,7 @@ export class RecordStore implements StorageProvider {
 
   async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
     checkListPrefix(prefix);
+    const sessionLevel = prefix.split("/").length === 4;
     let after: string | null = null;
     if (options.cursor) {
       const last = decodeCursor(options.cursor);
@@ -624,7 +625,7 @@ export class RecordStore implements StorageProvider {
         after,
       });
       for (const key of page.keys) {
-        if (keys.length < options.limit && parseGridKey(key)) keys.push(key);
+        if (keys.length < options.limit && isHeadUnder(prefix, key, sessionLevel)) keys.push(key);
       }
       more = page.more || keys.length >= options.limit;
       after = page.keys[page.keys.length - 1] ?? after;
@@ -1186,6 +1187,15 @@ const storedSessionSchema = z.object({
  * A list prefix must be a sandbox (`grid/{sb}/`) or a session (`grid/{sb}/{session}/`); only grid
  * keys (four valid segments) are listed under it, never revisions or reserved objects.
  */
+/**
+ * A listed key under a prefix checkListPrefix accepted is an artifact's head, not a revision,
+ * marker or reserved object: under a session's prefix, when the rest is one segment (an id), which
+ * spares a full parse per listed key; under a sandbox's, when it parses as a grid key.
+ */
+function isHeadUnder(prefix: string, key: string, sessionLevel: boolean): boolean {
+  return sessionLevel ? isSegment(key.slice(prefix.length)) : parseGridKey(key) !== null;
+}
+
 /** Prefixes checkListPrefix accepted lately: a session is listed again and again. */
 const listPrefixes = new Set<string>();
 const LIST_PREFIXES_MAX = 1024;

@@ -95,7 +95,7 @@ describe.skipIf(!HAS_CHROMIUM)("web console: scopes and versions in Chromium", (
 
     const page = await connected(KEYS.alice);
     expect(await page.getAttribute("#tab-session", "aria-selected")).toBe("true");
-    expect(await rowNames(page)).toEqual(["draft.txt"]);
+    await showsRows(page, ["draft.txt"]);
     await page.click("#rows button.link");
     await page.waitForFunction(() => document.querySelectorAll("#versions li").length === 3);
     await page.waitForSelector("#preview pre");

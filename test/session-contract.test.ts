@@ -268,10 +268,7 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       expect(await provider.cacheGet(sb, short.artifactId)).toEqual(short);
       await sleep(1_200);
       expect(await provider.cacheGet(sb, short.artifactId)).toBeNull();
-      expect(await provider.cacheGetMany(sb, [short.artifactId, long.artifactId])).toEqual([
-        null,
-        long,
-      ]);
+      expect(await provider.cacheGetMany(sb, [short.artifactId, long.artifactId])).toEqual([null, long]);
     });
 
     it("applies ttlSeconds to every record of cacheSetMany", async () => {

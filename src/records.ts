@@ -1184,10 +1184,6 @@ const storedSessionSchema = z.object({
 });
 
 /**
- * A list prefix must be a sandbox (`grid/{sb}/`) or a session (`grid/{sb}/{session}/`); only grid
- * keys (four valid segments) are listed under it, never revisions or reserved objects.
- */
-/**
  * A listed key under a prefix checkListPrefix accepted is an artifact's head, not a revision,
  * marker or reserved object: under a session's prefix, when the rest is one segment (an id), which
  * spares a full parse per listed key; under a sandbox's, when it parses as a grid key.
@@ -1200,6 +1196,10 @@ function isHeadUnder(prefix: string, key: string, sessionLevel: boolean): boolea
 const listPrefixes = new Set<string>();
 const LIST_PREFIXES_MAX = 1024;
 
+/**
+ * A list prefix must be a sandbox (`grid/{sb}/`) or a session (`grid/{sb}/{session}/`); only grid
+ * keys (four valid segments) are listed under it, never revisions or reserved objects.
+ */
 function checkListPrefix(prefix: string): void {
   if (listPrefixes.has(prefix)) return;
   const p = prefix.split("/");

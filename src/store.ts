@@ -226,7 +226,7 @@ export class ArtifactStore implements AsyncDisposable {
       storage.versions.onDropped = (owner, entry) => this.quotas.versionDropped(owner, entry.bytes);
       // Awaited (briefly) so the check sees storage before this store's first write. A slow or
       // unreachable backend does not hold the store up: the check goes on, and is safe whenever
-      // it lands, as its listing was sent before any write of this store.
+      // it lands, as a write its listing misses is indexed like any other.
       await withinMs(this.finder.checkEmpty({ storage, sessions }), EMPTY_CHECK_WAIT_MS);
       this.openBackends = this.closed ? null : { storage, sessions, driver };
       return { storage, sessions, driver };

@@ -1,5 +1,5 @@
 import { parseGridKey } from "./grid.js";
-import type { IdIndex } from "./sessions/provider.js";
+import { DELETED, type IdIndex } from "./sessions/provider.js";
 import type { StorageDriver } from "./storage/driver.js";
 
 /** Keys remembered in process; ids are never reused and keys never change, so they never go stale. */
@@ -80,7 +80,8 @@ export class IdLocator {
 
   /** Whether a delete of the id began recently; false when that cannot be known. */
   async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (await this.index()).wasDeleted(sandboxId, artifactId).catch(() => false);
+    const mark = await (await this.index()).deleteMark(sandboxId, artifactId).catch(() => null);
+    return mark === DELETED;
   }
 
   /** Marks a conditional delete pending (see SessionProvider); throws when the mark cannot be set. */

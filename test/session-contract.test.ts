@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mapLimit } from "../src/concurrency.js";
 import { newArtifactId } from "../src/grid.js";
-import type { SessionProvider, SessionRecord } from "../src/sessions/provider.js";
+import { DELETED, type SessionProvider, type SessionRecord } from "../src/sessions/provider.js";
 import { sessionFixtures, uniqueSandbox } from "./fixtures.js";
 import { makeRecord, makeSession } from "./helpers/records.js";
 import { findSecrets, knownSecrets } from "./helpers/secrets.js";
@@ -307,7 +307,7 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       expect(await provider.markDeletePending(sb, a, "t1", 60_000)).toBe(true);
       expect(await provider.markDeletePending(sb, a, "t2", 60_000)).toBe(false);
       expect(await provider.deleteMark(sb, a)).toBe("t1");
-      expect(await provider.wasDeleted(sb, a)).toBe(false);
+      expect((await provider.deleteMark(sb, a)) === DELETED).toBe(false);
       // A write cancels it; the delete's own settle then fails.
       expect(await provider.settleDeleteMark(sb, a, "t1", false, 60_000)).toBe(true);
       expect(await provider.settleDeleteMark(sb, a, "t1", true, 60_000)).toBe(false);
@@ -316,7 +316,7 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       expect(await provider.markDeletePending(sb, a, "t3", 60_000)).toBe(true);
       expect(await provider.settleDeleteMark(sb, a, "t3", true, 60_000)).toBe(true);
       expect(await provider.settleDeleteMark(sb, a, "t3", false, 60_000)).toBe(false);
-      expect(await provider.wasDeleted(sb, a)).toBe(true);
+      expect((await provider.deleteMark(sb, a)) === DELETED).toBe(true);
       expect(await provider.markDeletePending(sb, a, "t4", 60_000)).toBe(false);
       // A pending mark runs out.
       const b = newArtifactId();

@@ -194,10 +194,6 @@ export class SessionBreaker implements SessionProvider {
     return this.call("mark a deletion", () => this.inner.markDeleted(sandboxId, artifactId, ttlMs));
   }
 
-  wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return this.call("read a deletion mark", () => this.inner.wasDeleted(sandboxId, artifactId));
-  }
-
   markDeletePending(sandboxId: string, artifactId: string, token: string, ttlMs: number): Promise<boolean> {
     return this.call("mark a deletion", () =>
       this.inner.markDeletePending(sandboxId, artifactId, token, ttlMs),

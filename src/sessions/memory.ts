@@ -122,10 +122,6 @@ export class MemorySessionProvider implements SessionProvider {
     this.deleted.set(sessionKey(sandboxId, artifactId), now + ttlMs);
   }
 
-  async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (await this.deleteMark(sandboxId, artifactId)) === DELETED;
-  }
-
   async markDeletePending(
     sandboxId: string,
     artifactId: string,

@@ -35,7 +35,6 @@ export interface IdIndex {
    * it. A mark lives `ttlMs`, longer than any write can be in flight.
    */
   markDeleted(sandboxId: string, artifactId: string, ttlMs: number): Promise<void>;
-  wasDeleted(sandboxId: string, artifactId: string): Promise<boolean>;
   /**
    * A conditional delete (`ifMatch`) on such storage marks the id *pending* (with its own token)
    * before it checks the etag; false when another mark is there. A write that lands meanwhile

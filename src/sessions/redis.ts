@@ -317,10 +317,6 @@ export class RedisSessionProvider implements SessionProvider {
     );
   }
 
-  async wasDeleted(sandboxId: string, artifactId: string): Promise<boolean> {
-    return (await this.deleteMark(sandboxId, artifactId)) === DELETED;
-  }
-
   async markDeletePending(
     sandboxId: string,
     artifactId: string,

@@ -160,6 +160,12 @@ export function parsedSlotOf(record: ArtifactRecord, rev: string | null): Parsed
   return { value: { record: kept, rev } satisfies DecodedHead };
 }
 
+/** The meta text of a head whose slot parsedSlotOf filled (the same text encodeHeadMeta made then). */
+export function slotMeta(slot: ParsedSlot): string {
+  const { record, rev } = slot.value as DecodedHead;
+  return encodeHeadMeta(record, rev);
+}
+
 function copyHead({ record, rev }: DecodedHead): DecodedHead {
   return { record: record && copyRecord(record), rev };
 }

@@ -15,6 +15,7 @@ import {
   parsedSlotOf,
   revKey,
   slotHead,
+  slotMeta,
 } from "./record-codec.js";
 import { sweepOrphanRevisions } from "./revision-sweep.js";
 import { DELETED } from "./sessions/provider.js";
@@ -82,11 +83,16 @@ const LIST_CONCURRENCY = 32;
 const RECORD_BODY_MAX = 1024 * 1024;
 /** Content writes that lose to a concurrent content write are retried this often. */
 const CONTENT_RETRIES = 5;
+/** Stands for a head's meta text until headOptions hands the driver a function making it (MetaSource). */
+const FROM_SLOT = Symbol("meta made from the slot");
+type HeadMeta = string | typeof FROM_SLOT;
 
 export class RecordStore implements StorageProvider {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
   private readonly background = new Set<Promise<unknown>>();
+  /** The driver keeps slots and takes meta of any size: head meta is made only if it is read. */
+  private readonly metaFromSlot: boolean;
   /** Earlier versions of every artifact (src/versions.ts). */
   readonly versions: VersionLog;
 
@@ -99,6 +105,7 @@ export class RecordStore implements StorageProvider {
     this.versions = new VersionLog(driver, retention);
     this.name = driver.name;
     const c = driver.capabilities;
+    this.metaFromSlot = c.parsedSlots === true && c.inlineMetaBytes === Number.POSITIVE_INFINITY;
     this.capabilities = {
       persistent: c.persistent,
       shared: c.shared,
@@ -142,7 +149,7 @@ export class RecordStore implements StorageProvider {
       const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
       // The first attempt's record and meta, encoded once for the size check and the write.
       const first = head.ended ? stamp(readVersion + 1) : null;
-      const firstMeta = first && encodeHeadMeta(first, null);
+      const firstMeta = first && this.headMeta(first, null);
       if (first && firstMeta && this.fits(firstMeta)) {
         const written = await this.withRetries(
           record,
@@ -152,7 +159,7 @@ export class RecordStore implements StorageProvider {
           options.exact,
           async (cond, n) => {
             const committed = n === readVersion + 1 ? first : stamp(n);
-            const meta = committed === first ? firstMeta : encodeHeadMeta(committed, null);
+            const meta = committed === first ? firstMeta : this.headMeta(committed, null);
             const put = await this.driver.put(
               key,
               chunksOf(head.chunks),
@@ -321,7 +328,7 @@ export class RecordStore implements StorageProvider {
     let condition: WriteCondition = { ifMatch: current.etag };
     for (let attempt = 1; ; attempt++) {
       try {
-        const meta = inline ? encodeHeadMeta(committed, null) : null;
+        const meta = inline ? this.headMeta(committed, null) : null;
         let etag: string;
         let headRev: string | null = rev;
         if (inline && meta && this.fits(meta)) {
@@ -365,7 +372,7 @@ export class RecordStore implements StorageProvider {
     const key = record.key;
     const current = options.fresh ? null : (record.storage ?? (await this.version(key)));
     if (!current) {
-      const meta = encodeHeadMeta(record, null);
+      const meta = this.headMeta(record, null);
       if (!this.fits(meta)) throw new ValidationError("the record is too large for this storage");
       await this.locator.add(record.sandboxId, record.artifactId, key);
       const written = await this.driver.put(
@@ -863,8 +870,13 @@ export class RecordStore implements StorageProvider {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private fits(meta: string): boolean {
-    return this.driver.metaBytes(meta) <= this.driver.capabilities.inlineMetaBytes;
+  private fits(meta: HeadMeta): boolean {
+    return meta === FROM_SLOT || this.driver.metaBytes(meta) <= this.driver.capabilities.inlineMetaBytes;
+  }
+
+  /** A head's meta: its text, or FROM_SLOT where the driver is handed a function making it. */
+  private headMeta(record: ArtifactRecord, rev: string | null): HeadMeta {
+    return this.metaFromSlot ? FROM_SLOT : encodeHeadMeta(record, rev);
   }
 
   /**
@@ -889,23 +901,25 @@ export class RecordStore implements StorageProvider {
    * decoded head on a driver that keeps ParsedSlots.
    */
   private headOptions(
-    meta: string,
+    meta: HeadMeta,
     condition: WriteCondition,
     record: ArtifactRecord,
     rev: string | null,
     contentType?: string,
   ): PutObjectOptions {
-    const options: PutObjectOptions = { meta };
+    const slot = this.driver.capabilities.parsedSlots ? parsedSlotOf(record, rev) : undefined;
+    // The slot holds a copy of the record: the text is made from that, never from the caller's.
+    const options: PutObjectOptions = { meta: meta === FROM_SLOT ? () => slotMeta(slot!) : meta };
     if (contentType !== undefined) options.contentType = contentType;
     if (condition.ifNoneMatch) options.ifNoneMatch = true;
     if (condition.ifMatch !== undefined) options.ifMatch = condition.ifMatch;
-    if (this.driver.capabilities.parsedSlots) options.parsed = parsedSlotOf(record, rev);
+    if (slot) options.parsed = slot;
     return options;
   }
 
   /** Writes a head that names revision `rev`: the record as meta, or as the body when too large. */
   private async writeHead(record: ArtifactRecord, rev: string, condition: WriteCondition): Promise<string> {
-    const meta = encodeHeadMeta(record, rev);
+    const meta = this.headMeta(record, rev);
     if (this.fits(meta)) {
       // The revision as the body makes every head's bytes (and so an S3 ETag) differ.
       const written = await this.driver.put(
@@ -940,7 +954,7 @@ export class RecordStore implements StorageProvider {
           etag: await this.writeHead(record, current.rev, { ifMatch: current.etag }),
           rev: current.rev,
         };
-      const meta = encodeHeadMeta(record, null);
+      const meta = this.headMeta(record, null);
       if (this.fits(meta) && this.driver.capabilities.conditionalCopy) {
         // Rewritten in place, conditional on the version read.
         const copied = await this.driver.copy(key, key, {

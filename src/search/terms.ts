@@ -27,10 +27,14 @@ const haystacks = new WeakMap<IndexEntry, string>();
 export function haystackOf(m: IndexEntry): string {
   let hay = haystacks.get(m);
   if (hay === undefined) {
-    hay = `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
+    hay = textOf(m);
     haystacks.set(m, hay);
   }
   return hay;
+}
+
+function textOf(m: IndexEntry): string {
+  return `${m.filename ?? ""}\n${m.summary}\n${metaText(m.meta)}`.toLowerCase();
 }
 
 function metaText(meta: Record<string, unknown>): string {
@@ -64,17 +68,35 @@ export function metaTerm(key: string, value: unknown): string | null {
 
 export const WORD = "w:";
 
-/** Every term of an entry, each once. */
+/** A store writes few distinct mimes: their terms are kept (up to this many mimes). */
+const MIME_TERMS_KEPT = 256;
+const mimeTermsKept = new Map<string, readonly string[]>();
+
+function mimeTermsOf(mime: string): readonly string[] {
+  let terms = mimeTermsKept.get(mime);
+  if (terms === undefined) {
+    const lowered = mime.toLowerCase();
+    const major = typeTerm(lowered);
+    terms = major === null ? [mimeTerm(lowered)] : [mimeTerm(lowered), major];
+    if (mimeTermsKept.size >= MIME_TERMS_KEPT) mimeTermsKept.clear();
+    mimeTermsKept.set(mime, terms);
+  }
+  return terms;
+}
+
+/**
+ * Every term of an entry, each once. Its text is not kept for the matcher (haystackOf): indexing
+ * happens once per write, and a weak map entry per artifact would slow every garbage collection.
+ */
 export function termsOf(m: IndexEntry): string[] {
-  const terms = new Set<string>();
-  const mime = m.mime.toLowerCase();
-  terms.add(mimeTerm(mime));
-  const major = typeTerm(mime);
-  if (major !== null) terms.add(major);
-  for (const [key, value] of Object.entries(m.meta)) {
-    const term = metaTerm(key, value);
+  const byMime = mimeTermsOf(m.mime);
+  const metaKeys = Object.keys(m.meta);
+  if (metaKeys.length === 0 && !m.filename && m.summary === "") return [...byMime];
+  const terms = new Set<string>(byMime);
+  for (const key of metaKeys) {
+    const term = metaTerm(key, m.meta[key]);
     if (term !== null) terms.add(term);
   }
-  for (const word of wordRuns(haystackOf(m))) terms.add(WORD + word);
+  for (const word of wordRuns(textOf(m))) terms.add(WORD + word);
   return [...terms];
 }

@@ -86,22 +86,37 @@ export const STALE = "stale";
 
 const TIME_MAX = 9_999_999_999_999;
 
-/** The sort position of an entry: newest first, then by id descending. */
+/** Scratch space positions are built in (grown for a longer id). */
+let scratch = Buffer.alloc(256);
+
+/**
+ * The sort position of an entry: newest first, then by id descending. Ids in descending order sort
+ * ascending once each character is inverted (ids are ASCII). Built in a buffer and read out as one
+ * flat string: a string pieced together is a chain that every Map and Set lookup would first flatten.
+ */
 export function positionOf(storedAtMs: number, artifactId: string): string {
-  const inverted = String(TIME_MAX - Math.max(0, Math.min(TIME_MAX, storedAtMs))).padStart(13, "0");
-  return `${inverted}|${invertId(artifactId)}`;
+  const time = String(TIME_MAX - Math.max(0, Math.min(TIME_MAX, storedAtMs)));
+  if (14 + artifactId.length > scratch.length) scratch = Buffer.alloc(2 * (14 + artifactId.length));
+  const start = 13 - time.length;
+  scratch.fill(0x30, 0, start);
+  scratch.write(time, start, "latin1");
+  scratch[13] = 0x7c; // "|"
+  return scratch.toString("latin1", 0, 14 + invertInto(artifactId, 14));
 }
 
 /** The artifact id a position names. */
 export function idOfPosition(position: string): string {
-  return invertId(position.slice(position.indexOf("|") + 1));
+  const from = position.indexOf("|") + 1;
+  const id = position.slice(from);
+  if (id.length > scratch.length) scratch = Buffer.alloc(2 * id.length);
+  return scratch.toString("latin1", 0, invertInto(id, 0));
 }
 
-/** Ids in descending order sort ascending once each character is inverted (ids are ASCII). */
-function invertId(id: string): string {
-  let out = "";
-  for (const ch of id) out += String.fromCharCode(0x7e - (ch.charCodeAt(0) - 0x20));
-  return out;
+/** Writes `id` inverted into scratch at `at`; returns its length. */
+function invertInto(id: string, at: number): number {
+  const n = scratch.write(id, at, "latin1");
+  for (let i = at; i < at + n; i++) scratch[i] = 0x9e - scratch[i]!;
+  return n;
 }
 
 /** A set of positions and, once read, the same in order (dropped on change). */
@@ -110,10 +125,14 @@ interface Sorted {
   sorted: string[] | null;
 }
 
+/**
+ * Per entry only its position and doc: its terms are worked out again when it goes, and a position
+ * names its id, so nothing else per entry is kept (every object kept per artifact slows each
+ * garbage collection of a process holding many).
+ */
 interface Area {
-  docs: Map<string, { position: string; doc: IndexEntry; terms: string[] }>;
+  docs: Map<string, { position: string; doc: IndexEntry }>;
   all: Sorted;
-  byPosition: Map<string, IndexEntry>;
   postings: Map<string, Sorted>;
   state: string | null;
 }
@@ -145,7 +164,8 @@ function slice(sorted: string[], from: string | null, to: string | null, count: 
 
 /** The index in a Map of this process (the memory session provider's). */
 export class MemorySearchIndex implements SearchIndex {
-  private readonly areas = new Map<string, Area>();
+  /** sandboxId → area kind → area id → area. Nested, so finding an area builds no key string. */
+  private readonly areas = new Map<string, Map<string, Map<string, Area>>>();
   private readonly fromEmpty = new Set<string>();
 
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
@@ -155,8 +175,7 @@ export class MemorySearchIndex implements SearchIndex {
       const area = this.area(sandboxId, scope);
       this.drop(area, doc.artifactId);
       // The store hands over a fresh copy and copies what it returns: no clone needed here.
-      area.docs.set(doc.artifactId, { position, doc, terms });
-      area.byPosition.set(position, doc);
+      area.docs.set(doc.artifactId, { position, doc });
       add(area.all, position);
       for (const term of terms) {
         let posting = area.postings.get(term);
@@ -180,7 +199,6 @@ export class MemorySearchIndex implements SearchIndex {
   async clear(sandboxId: string, scope: UsageScope): Promise<void> {
     const area = this.area(sandboxId, scope);
     area.docs.clear();
-    area.byPosition.clear();
     area.all = { set: new Set(), sorted: null };
     area.postings.clear();
   }
@@ -190,9 +208,8 @@ export class MemorySearchIndex implements SearchIndex {
     const old = area.docs.get(artifactId);
     if (!old) return;
     area.docs.delete(artifactId);
-    area.byPosition.delete(old.position);
     remove(area.all, old.position);
-    for (const term of old.terms) {
+    for (const term of termsOf(old.doc)) {
       const posting = area.postings.get(term)!;
       remove(posting, old.position);
       if (posting.set.size === 0) area.postings.delete(term);
@@ -266,23 +283,28 @@ export class MemorySearchIndex implements SearchIndex {
     );
     const filters = also.map((t) => area.postings.get(t)?.set ?? new Set<string>());
     return {
-      entries: chunk.filter((p) => filters.every((f) => f.has(p))).map((p) => area.byPosition.get(p)!),
+      entries: chunk
+        .filter((p) => filters.every((f) => f.has(p)))
+        .map((p) => area.docs.get(idOfPosition(p))!.doc),
       next: chunk.length < count ? null : chunk[chunk.length - 1]!,
     };
   }
 
   private area(sandboxId: string, scope: UsageScope): Area {
-    const key = `${sandboxId}/${scope.kind}:${scope.id}`;
-    let area = this.areas.get(key);
+    let kinds = this.areas.get(sandboxId);
+    if (!kinds) {
+      kinds = new Map();
+      this.areas.set(sandboxId, kinds);
+    }
+    let ids = kinds.get(scope.kind);
+    if (!ids) {
+      ids = new Map();
+      kinds.set(scope.kind, ids);
+    }
+    let area = ids.get(scope.id);
     if (!area) {
-      area = {
-        docs: new Map(),
-        all: { set: new Set(), sorted: null },
-        byPosition: new Map(),
-        postings: new Map(),
-        state: null,
-      };
-      this.areas.set(key, area);
+      area = { docs: new Map(), all: { set: new Set(), sorted: null }, postings: new Map(), state: null };
+      ids.set(scope.id, area);
     }
     return area;
   }

@@ -81,8 +81,20 @@ export interface WriteCondition {
   ifMatch?: string;
 }
 
+/**
+ * An object's meta text, or — handed only to a driver with `parsedSlots`, together with a filled
+ * slot — a function that makes it. Such a driver keeps the function and calls it only when the text
+ * itself is asked for: the slot answers every read in this process, so most texts are never made.
+ */
+export type MetaSource = string | (() => string);
+
+/** The text of a MetaSource (for drivers that store the text as it is written). */
+export function metaText(meta: MetaSource): string {
+  return typeof meta === "string" ? meta : meta();
+}
+
 export interface PutObjectOptions extends WriteCondition {
-  meta: string;
+  meta: MetaSource;
   contentType?: string;
   /** The slot for the stored object, already holding `meta` decoded (drivers that keep slots). */
   parsed?: ParsedSlot;
@@ -136,7 +148,7 @@ export interface StorageDriver {
     from: string,
     to: string,
     options: WriteCondition & {
-      meta: string;
+      meta: MetaSource;
       contentType?: string;
       sourceEtag?: string;
       parsed?: ParsedSlot;

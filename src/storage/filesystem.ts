@@ -6,6 +6,8 @@ import { ConflictError, ValidationError } from "../errors.js";
 import { randomHex } from "../random.js";
 import {
   type DriverCapabilities,
+  type MetaSource,
+  metaText,
   type ObjectBody,
   type ObjectHead,
   type PutObjectOptions,
@@ -108,7 +110,7 @@ export class FilesystemDriver implements StorageDriver {
     this.listing = null;
     let bytes: number;
     try {
-      bytes = await this.writeObject(temp, body, options.meta, etag);
+      bytes = await this.writeObject(temp, body, metaText(options.meta), etag);
       await this.ensureFolder(dirname(path));
       await this.place(temp, path, options);
     } catch (err) {
@@ -153,7 +155,7 @@ export class FilesystemDriver implements StorageDriver {
   async copy(
     from: string,
     to: string,
-    options: WriteCondition & { meta: string; sourceEtag?: string },
+    options: WriteCondition & { meta: MetaSource; sourceEtag?: string },
   ): Promise<{ etag: string } | null> {
     const source = await this.get(from);
     if (!source) return null;

@@ -1,6 +1,7 @@
 import { ConflictError } from "../errors.js";
 import type {
   DriverCapabilities,
+  MetaSource,
   ObjectBody,
   ObjectHead,
   ParsedSlot,
@@ -11,15 +12,31 @@ import type {
 } from "./driver.js";
 import type { ByteRange } from "./provider.js";
 
-/** Shaped as its own head, so head() hands it out without building one (callers never change a head). */
-interface StoredObject extends ObjectHead {
-  body: Blocks;
-  parsed: ParsedSlot;
-  modifiedAt: number;
-}
+/**
+ * Shaped as its own head, so head() hands it out without building one (callers never change a
+ * head). Its meta text is made the first time it is read, when the writer handed a function.
+ */
+class StoredObject implements ObjectHead {
+  readonly size: number;
+  readonly modifiedAt = Date.now();
+  readonly parsed: ParsedSlot;
+  private text: MetaSource;
 
-function stored(body: Blocks, meta: string, etag: string, parsed: ParsedSlot | undefined): StoredObject {
-  return { etag, size: body.byteLength, meta, parsed: parsed ?? {}, modifiedAt: Date.now(), body };
+  constructor(
+    readonly body: Blocks,
+    meta: MetaSource,
+    readonly etag: string,
+    parsed: ParsedSlot | undefined,
+  ) {
+    this.size = body.byteLength;
+    this.text = meta;
+    this.parsed = parsed ?? {};
+  }
+
+  get meta(): string {
+    if (typeof this.text !== "string") this.text = this.text();
+    return this.text;
+  }
 }
 
 /** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
@@ -55,7 +72,7 @@ export class MemoryDriver implements StorageDriver {
     // Checked after the body arrived and set in the same turn: nothing can come in between.
     this.check(key, options);
     const etag = this.nextEtag();
-    this.set(key, stored(bytes, options.meta, etag, options.parsed));
+    this.set(key, new StoredObject(bytes, options.meta, etag, options.parsed));
     return { etag, bytes: bytes.byteLength };
   }
 
@@ -90,7 +107,7 @@ export class MemoryDriver implements StorageDriver {
   async copy(
     from: string,
     to: string,
-    options: WriteCondition & { meta: string; sourceEtag?: string; parsed?: ParsedSlot },
+    options: WriteCondition & { meta: MetaSource; sourceEtag?: string; parsed?: ParsedSlot },
   ): Promise<{ etag: string } | null> {
     const source = this.objects.get(from);
     if (!source) return null;
@@ -100,7 +117,7 @@ export class MemoryDriver implements StorageDriver {
     this.check(to, options);
     const etag = this.nextEtag();
     // Blocks are immutable: the copy shares them.
-    this.set(to, stored(source.body, options.meta, etag, options.parsed));
+    this.set(to, new StoredObject(source.body, options.meta, etag, options.parsed));
     return { etag };
   }
 

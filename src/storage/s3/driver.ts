@@ -18,6 +18,8 @@ import { ConflictError, ValidationError } from "../../errors.js";
 import {
   type DriverCapabilities,
   type DriverPresignGet,
+  type MetaSource,
+  metaText,
   type ObjectBody,
   type ObjectHead,
   type PutObjectOptions,
@@ -134,7 +136,7 @@ export class S3Driver implements StorageDriver {
       const target = {
         key,
         contentType: options.contentType,
-        ...(options.meta !== "" && { metadata: { [META_HEADER]: encodeMeta(options.meta) } }),
+        ...(options.meta !== "" && { metadata: { [META_HEADER]: encodeMeta(metaText(options.meta)) } }),
         ...(options.ifNoneMatch && { ifNoneMatch: "*" }),
       };
       // A conditional write may be sent twice (see conditional()): hold its body, always a small one.
@@ -226,7 +228,7 @@ export class S3Driver implements StorageDriver {
   async copy(
     from: string,
     to: string,
-    options: WriteCondition & { meta: string; contentType?: string; sourceEtag?: string },
+    options: WriteCondition & { meta: MetaSource; contentType?: string; sourceEtag?: string },
   ): Promise<{ etag: string } | null> {
     return this.run("copy", async () => {
       const spec = {
@@ -235,7 +237,7 @@ export class S3Driver implements StorageDriver {
         size: 0,
         ifMatch: options.sourceEtag,
         contentType: options.contentType ?? "application/octet-stream",
-        ...(options.meta !== "" && { metadata: { [META_HEADER]: encodeMeta(options.meta) } }),
+        ...(options.meta !== "" && { metadata: { [META_HEADER]: encodeMeta(metaText(options.meta)) } }),
       };
       // One CopyObject covers up to 5 GiB; only a larger source needs its size (a HEAD) first.
       const copyOnce = async (ifMatch: string | undefined) => {

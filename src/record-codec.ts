@@ -2,7 +2,10 @@ import { z } from "zod";
 import { parseGridKey } from "./grid.js";
 import { type ArtifactRecord, artifactRecordSchema, copyRecord, hasEntries, recordWith } from "./metadata.js";
 import { ParsedMemo } from "./parsed-memo.js";
-import type { ParsedSlot } from "./storage/driver.js";
+import type { ObjectHead, ParsedSlot } from "./storage/driver.js";
+
+/** What decoding a head reads: its meta text and, from a driver that keeps them, its slot. */
+type HeadText = Pick<ObjectHead, "meta" | "parsed">;
 
 /**
  * How an artifact's record is kept in its head object (the object at its grid key). The head's
@@ -124,13 +127,15 @@ const recent = new ParsedMemo<DecodedHead>(4096);
 
 /**
  * Null for anything malformed (treated as absent, as a torn or foreign object would be). With the
- * object's ParsedSlot (a driver that keeps objects in process), the slot remembers the answer.
+ * object's ParsedSlot (a driver that keeps objects in process), the slot remembers the answer, and
+ * the meta text is not even read (a memory head makes it on demand).
  */
-export function decodeHeadMeta(meta: string, key: string, slot?: ParsedSlot): DecodedHead | null {
-  if (slot) {
-    const kept = slotHead(meta, key, slot);
+export function decodeHeadMeta(head: HeadText, key: string): DecodedHead | null {
+  if (head.parsed) {
+    const kept = slotHead(head, head.parsed, key);
     return kept && copyHead(kept);
   }
+  const meta = head.meta;
   const hit = recent.get(key, meta);
   if (hit) return copyHead(hit);
   const decoded = parseHeadMeta(meta, key);
@@ -140,11 +145,11 @@ export function decodeHeadMeta(meta: string, key: string, slot?: ParsedSlot): De
 }
 
 /**
- * What `slot` keeps of the head (decoded now if it was not yet), shared with every reader: to read
+ * What the head's slot keeps (decoded now if it was not yet), shared with every reader: to read
  * in place, never to change or hand out (decodeHeadMeta gives copies).
  */
-export function slotHead(meta: string, key: string, slot: ParsedSlot): DecodedHead | null {
-  if (slot.value === undefined) slot.value = parseHeadMeta(meta, key);
+export function slotHead(head: HeadText, slot: ParsedSlot, key: string): DecodedHead | null {
+  if (slot.value === undefined) slot.value = parseHeadMeta(head.meta, key);
   return slot.value as DecodedHead | null;
 }
 

@@ -540,7 +540,7 @@ export class RecordStore implements StorageProvider {
     const head = this.driver.headNow(key);
     if (!head) return null;
     if (!head.parsed) return undefined;
-    const kept = slotHead(head.meta, key, head.parsed);
+    const kept = slotHead(head, head.parsed, key);
     if (!kept) return null;
     return kept.record ? { record: kept.record, storage: { etag: head.etag, rev: kept.rev } } : undefined;
   }
@@ -554,7 +554,7 @@ export class RecordStore implements StorageProvider {
     for (let attempt = 0; attempt < CONTENT_RETRIES; attempt++) {
       const got = await this.driver.get(key);
       if (!got) return null;
-      const decoded = decodeHeadMeta(got.meta, key, got.parsed);
+      const decoded = decodeHeadMeta(got, key);
       if (decoded?.record && !decoded.rev) {
         return {
           record: withVersion(decoded.record, got.etag, null),
@@ -598,7 +598,7 @@ export class RecordStore implements StorageProvider {
       }
       const got = await this.driver.get(key);
       if (!got) return null;
-      const decoded = decodeHeadMeta(got.meta, key, got.parsed);
+      const decoded = decodeHeadMeta(got, key);
       if (decoded && !decoded.rev) {
         const sha256 = decoded.record?.sha256 ?? "";
         if (sha256 !== "") return opened(got, sha256);
@@ -886,7 +886,7 @@ export class RecordStore implements StorageProvider {
   private async version(key: string): Promise<HeadState | null> {
     const head = await this.driver.head(key);
     if (!head) return null;
-    const decoded = decodeHeadMeta(head.meta, key, head.parsed);
+    const decoded = decodeHeadMeta(head, key);
     if (!decoded) return null;
     return {
       etag: head.etag,
@@ -1239,7 +1239,7 @@ function newRev(): string {
 /** The record a head's meta carries (null: no artifact there); undefined when it is the head's body. */
 function recordOfHead(head: ObjectHead | null, key: string): ArtifactRecord | null | undefined {
   if (!head) return null;
-  const decoded = decodeHeadMeta(head.meta, key, head.parsed);
+  const decoded = decodeHeadMeta(head, key);
   if (!decoded) return null;
   if (!decoded.record) return undefined;
   // decodeHeadMeta's record is a fresh copy: no need for another one to say where it is stored.
@@ -1269,7 +1269,7 @@ function withContent(
 }
 
 async function recordOfBody(got: ObjectBody, key: string): Promise<ArtifactRecord | null> {
-  const decoded = decodeHeadMeta(got.meta, key, got.parsed);
+  const decoded = decodeHeadMeta(got, key);
   if (!decoded) {
     releaseBody(got);
     return null;

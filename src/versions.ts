@@ -291,7 +291,7 @@ export class VersionLog {
   /** Whether the head or any kept entry names revision `rev`. */
   private async names(key: string, rev: string): Promise<boolean> {
     const head = await this.driver.head(key);
-    if (head && decodeHeadMeta(head.meta, key)?.rev === rev) return true;
+    if (head && decodeHeadMeta(head, key)?.rev === rev) return true;
     return (await this.entries(key)).some((e) => e.rev === rev);
   }
 

@@ -97,7 +97,10 @@ export class MemoryDriver implements StorageDriver {
     return {
       etag: found.etag,
       size: body.byteLength,
-      meta: found.meta,
+      // Read through: the text is made only if a reader asks for it (the slot answers the rest).
+      get meta() {
+        return found.meta;
+      },
       parsed: found.parsed,
       stream: body.slices(start, end),
       length: Math.max(0, end - start),

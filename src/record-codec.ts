@@ -128,14 +128,21 @@ const recent = new ParsedMemo<DecodedHead>(4096);
 /**
  * Null for anything malformed (treated as absent, as a torn or foreign object would be). With the
  * object's ParsedSlot (a driver that keeps objects in process), the slot remembers the answer, and
- * the meta text is not even read (a memory head makes it on demand).
+ * the meta text is not even read (a memory head makes it on demand). With `once` (a listing), the
+ * answer is decoded afresh and not remembered.
  */
-export function decodeHeadMeta(head: HeadText, key: string): DecodedHead | null {
+export function decodeHeadMeta(head: HeadText, key: string, once = false): DecodedHead | null {
   if (head.parsed) {
     const kept = slotHead(head, head.parsed, key);
     return kept && copyHead(kept);
   }
   const meta = head.meta;
+  // A listing decodes each head once: remembering it would only push out heads read again.
+  if (once) {
+    const fresh = parseHeadMeta(meta, key);
+    // Fresh, so no copy: only laid out field by field as every record is (recordWith).
+    return fresh && { record: fresh.record && recordWith(fresh.record, undefined), rev: fresh.rev };
+  }
   const hit = recent.get(key, meta);
   if (hit) return copyHead(hit);
   const decoded = parseHeadMeta(meta, key);

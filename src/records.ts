@@ -665,11 +665,15 @@ export class RecordStore implements StorageProvider {
 
   /** getRecord of each key, in order: in the same turn where the driver can, else a few at a time. */
   private async recordsAt(keys: string[]): Promise<(ArtifactRecord | null)[]> {
-    if (!this.driver.headNow) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const { headNow, headMany } = this.driver;
+    if (!headNow && !headMany) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const heads = headNow ? null : await headMany!.call(this.driver, keys);
     const records: (ArtifactRecord | null)[] = [];
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       // Listed keys are grid keys already (list() keeps only those).
-      const now = recordOfHead(this.driver.headNow(key), key);
+      const now = recordOfHead(heads ? heads[i]! : headNow!.call(this.driver, key), key, true);
+      // A record too large for meta is the head's body: read as getRecord does.
       records.push(now !== undefined ? now : await this.getRecord(key));
     }
     return records;
@@ -1237,9 +1241,9 @@ function newRev(): string {
 // ---- helpers ------------------------------------------------------------------------------------
 
 /** The record a head's meta carries (null: no artifact there); undefined when it is the head's body. */
-function recordOfHead(head: ObjectHead | null, key: string): ArtifactRecord | null | undefined {
+function recordOfHead(head: ObjectHead | null, key: string, once = false): ArtifactRecord | null | undefined {
   if (!head) return null;
-  const decoded = decodeHeadMeta(head, key);
+  const decoded = decodeHeadMeta(head, key, once);
   if (!decoded) return null;
   if (!decoded.record) return undefined;
   // decodeHeadMeta's record is a fresh copy: no need for another one to say where it is stored.

@@ -14,8 +14,9 @@ import { makePendingRecord, makeRecord, plain } from "./helpers/records.js";
  * from. A driver that keeps decoded slots is handed a function that makes the text only when it is
  * read (MetaSource): here, on every driver, the text read back from the driver — without any slot —
  * must decode to the record the record layer reads, also after the writer changed its objects.
+ * Drivers that read many heads at once (headMany) must answer as head() does.
  */
-describe.each(driverFixtures())("head meta text: $name", (fixture) => {
+describe.each(driverFixtures())("heads and their meta text: $name", (fixture) => {
   let driver: StorageDriver;
   let records: RecordStore;
   const sandboxId = uniqueSandbox("hm");
@@ -82,5 +83,27 @@ describe.each(driverFixtures())("head meta text: $name", (fixture) => {
     const size = Number.isFinite(inline) ? inline + 1 : 2 * 1024 * 1024;
     await records.put(record, single(randomBody(size)));
     await expectTextMatches(record.key);
+  });
+
+  it("headMany, where the driver has it, answers for each key what head() answers", async (context) => {
+    if (!driver.headMany) return context.skip();
+    const base = `grid/${sandboxId}/many`;
+    const keys: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const key = `${base}/k${String(i).padStart(3, "0")}`;
+      // Metas on both sides of a single tail read, and an empty body.
+      const meta = i % 50 === 0 ? `{"big":"${"x".repeat(6000 + i)}"}` : `{"n":${i},"t":"é"}`;
+      await driver.put(key, single(randomBody(i % 7 === 0 ? 0 : 10 + i)), { meta });
+      keys.push(key);
+    }
+    // Missing keys, and a folder where a key would be: absent, as head() says.
+    const asked = [...keys.slice(0, 70), `${base}/missing`, `grid/${sandboxId}/many`, ...keys.slice(70)];
+    const many = await driver.headMany(asked);
+    const one = await Promise.all(asked.map((key) => driver.head(key)));
+    expect(many).toHaveLength(asked.length);
+    expect(many).toStrictEqual(one);
+    expect(many[70]).toBeNull();
+    expect(many[71]).toBeNull();
+    expect(many[0]!.meta).toBe(`{"big":"${"x".repeat(6000)}"}`);
   });
 });

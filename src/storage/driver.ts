@@ -4,7 +4,7 @@ import type { ByteRange } from "./provider.js";
  * A storage driver moves bytes and small objects under keys, and nothing else. What an artifact is
  * — a record kept with its bytes, revisions for large bodies, the id index, conditional commits —
  * is written once above the drivers, in src/records.ts. A new backend is one driver file plus the
- * unchanged contract suites (test/driver-contract.test.ts, test/storage-contract.test.ts).
+ * unchanged contract suites (test/storage-contract.test.ts, test/head-meta.test.ts).
  *
  * Keys are `/`-separated strings the record layer builds from validated segments; a driver still
  * refuses anything that could leave its namespace. "Not there" is null/false, never an error;
@@ -126,6 +126,12 @@ export interface StorageDriver {
   put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult>;
 
   head(key: string): Promise<ObjectHead | null>;
+
+  /**
+   * head() of each key, in order, for listings: by drivers that read many heads at once for less
+   * than one head() each (the filesystem). Without it the record layer calls head() concurrently.
+   */
+  headMany?(keys: string[]): Promise<(ObjectHead | null)[]>;
 
   /**
    * head() answered in the same turn, by drivers that hold their objects in process (memory). The

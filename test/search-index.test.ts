@@ -143,6 +143,28 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     expect(await index.wordsContaining(sb, area, "eta", 100)).toEqual([]);
   });
 
+  it("add (a rebuild's put) keeps an entry a write put meanwhile, and adds one that is not there", async () => {
+    const sb = uniqueSandbox("si");
+    const area: UsageScope = { kind: "session", id: "sess-1" };
+    const r = rng(7);
+    const newer = {
+      ...entry(r, "a1", 1_700_000_000_000),
+      mime: "image/png",
+      summary: "written during the rebuild",
+    };
+    await index.put(sb, [area], newer);
+    // What the rebuild read from storage before that write.
+    await index.add(sb, area, { ...newer, mime: "application/pdf", summary: "read by the rebuild" });
+    await index.add(sb, area, { ...entry(r, "a2", 1_700_000_000_001), mime: "text/csv" });
+    const page = await index.page(sb, area, null, null, 10);
+    const byId = new Map(page.entries.map((e) => [e.artifactId, e]));
+    expect([...byId.keys()].sort()).toEqual(["a1", "a2"]);
+    expect(byId.get("a1")!.summary).toBe("written during the rebuild");
+    // Postings follow the entry that stayed.
+    const { sizes } = await index.sizes(sb, area, ["m:image/png", "m:application/pdf", "m:text/csv"]);
+    expect(sizes).toEqual([1, 0, 1]);
+  });
+
   it("counts an area with no state as built in a sandbox indexed from empty, unless invalidated or spoilt", async () => {
     const sb = uniqueSandbox("fe");
     const area: UsageScope = { kind: "session", id: "s1" };

@@ -233,7 +233,8 @@ export class Search {
         await this.eachStored(area, (r) => {
           if (r.status === "ready") records.push(r);
         });
-        await mapLimit(records, 32, (r) => index.put(this.sandboxId, [area], slim(r)));
+        // Added only where no write meanwhile indexed a newer entry than the one read here.
+        await mapLimit(records, 32, (r) => index.add(this.sandboxId, area, slim(r)));
         if (await index.finishBuild(this.sandboxId, area, token)) return true;
       }
       return false;

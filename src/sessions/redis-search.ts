@@ -55,7 +55,7 @@ local function unpost(old, keep, pos)
 end`;
 
 // KEYS: set, docs, terms. ARGV: id, position, json, posting prefix, terms...
-const PUT = `${POSTINGS}
+const PUT_ENTRY = `
 local pos = ARGV[2]
 local new = {}
 local names = {}
@@ -72,6 +72,12 @@ for _, term in ipairs(names) do
 end
 redis.call('HSET', KEYS[2], ARGV[1], pos .. '\\n' .. table.concat(names, '\\31') .. '\\n' .. ARGV[3])
 return 1`;
+
+const PUT = `${POSTINGS}${PUT_ENTRY}`;
+
+/** PUT unless the area has an entry for the artifact (SearchIndex.add). */
+const ADD = `${POSTINGS}
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end${PUT_ENTRY}`;
 
 // KEYS: set, docs, terms, state. ARGV: id, -, -, posting prefix. A removal while a rebuild runs spoils it.
 const REMOVE = `${POSTINGS}
@@ -128,6 +134,7 @@ return 1`;
 
 interface SearchScripts {
   chukFindPut(...args: string[]): Promise<number>;
+  chukFindAdd(...args: string[]): Promise<number>;
   chukFindRemove(...args: string[]): Promise<number>;
   chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
   chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
@@ -145,6 +152,7 @@ export class RedisSearchIndex implements SearchIndex {
     private readonly run: Run,
   ) {
     client.defineCommand("chukFindPut", { numberOfKeys: 3, lua: PUT });
+    client.defineCommand("chukFindAdd", { numberOfKeys: 3, lua: ADD });
     client.defineCommand("chukFindRemove", { numberOfKeys: 4, lua: REMOVE });
     client.defineCommand("chukFindClear", { numberOfKeys: 3, lua: CLEAR });
     client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
@@ -172,6 +180,24 @@ export class RedisSearchIndex implements SearchIndex {
             ...terms,
           );
         }),
+      ),
+    );
+  }
+
+  async add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void> {
+    const k = keys(sandboxId, area);
+    const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
+    const terms = termsOf(doc);
+    await this.run("rebuild the search index", () =>
+      this.client.chukFindAdd(
+        k.set,
+        k.docs,
+        k.terms,
+        doc.artifactId,
+        position,
+        JSON.stringify(doc),
+        k.posting,
+        ...terms,
       ),
     );
   }

@@ -22,6 +22,12 @@ import type { UsageScope } from "./usage.js";
 export interface SearchIndex {
   /** Adds or replaces an artifact's entry in each area. */
   put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void>;
+  /**
+   * A rebuild's put: adds the entry unless the area has one for that artifact already. A rebuild
+   * empties the area first, so an entry there came from a write meanwhile, newer than what the
+   * rebuild read from storage before it.
+   */
+  add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void>;
   remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void>;
   isBuilt(sandboxId: string, area: UsageScope): Promise<boolean>;
   beginBuild(sandboxId: string, area: UsageScope): Promise<string>;
@@ -186,6 +192,11 @@ export class MemorySearchIndex implements SearchIndex {
         add(posting, position);
       }
     }
+  }
+
+  async add(sandboxId: string, scope: UsageScope, doc: IndexEntry): Promise<void> {
+    if (this.area(sandboxId, scope).docs.has(doc.artifactId)) return;
+    await this.put(sandboxId, [scope], doc);
   }
 
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {

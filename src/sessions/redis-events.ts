@@ -27,7 +27,9 @@ export class RedisArtifactEvents {
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly target;
-  private publisher: Promise<ReturnType<typeof createClient>> | null = null;
+  private publisher: ReturnType<typeof createClient> | null = null;
+  /** The publisher's first connect, settled either way: after a failed one it reconnects by itself. */
+  private firstConnect: Promise<void> = Promise.resolve();
   private subscriber: ReturnType<typeof createClient> | null = null;
 
   constructor(
@@ -47,19 +49,19 @@ export class RedisArtifactEvents {
     return client;
   }
 
-  /** Connects first: the clients have no offline queue, so a command before that would fail. */
-  private async connected(client: ReturnType<typeof createClient>) {
-    await client.connect();
-    return client;
-  }
-
   publish(change: ArtifactChange): void {
     this.local.publish(change);
     if (change.sandboxId !== this.sandboxId) return;
-    this.publisher ??= this.connected(this.connection());
+    if (!this.publisher) {
+      this.publisher = this.connection();
+      // The clients have no offline queue: the first changes wait for the first connect. If that
+      // fails, the client keeps reconnecting, and changes meanwhile are missed as while disconnected.
+      this.firstConnect = this.publisher.connect().catch(() => {});
+    }
+    const publisher = this.publisher;
     const { sessionId, artifactId, kind } = change;
     const message = JSON.stringify({ origin: this.origin, sessionId, artifactId, kind });
-    this.publisher.then((publisher) => publisher.publish(this.channel, message)).catch(() => {});
+    this.firstConnect.then(() => publisher.publish(this.channel, message)).catch(() => {});
   }
 
   /** Starts receiving other processes' changes (idempotent). */
@@ -84,14 +86,18 @@ export class RedisArtifactEvents {
       });
     });
     // ioredis re-subscribes by itself after a reconnect.
-    this.connected(subscriber)
+    subscriber
+      .connect()
       .then(() => subscriber.subscribe(this.channel))
       .catch(() => {});
   }
 
+  /**
+   * Closes both clients, connected or not: one whose first connect failed is still reconnecting,
+   * and would keep the process alive.
+   */
   async close(): Promise<void> {
-    const publisher = this.publisher ? await this.publisher.catch(() => null) : null;
-    const clients = [publisher, this.subscriber].filter((c) => c !== null);
+    const clients = [this.publisher, this.subscriber].filter((c) => c !== null);
     this.publisher = null;
     this.subscriber = null;
     await Promise.allSettled(clients.map((c) => c.quit()));

@@ -342,6 +342,42 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
     }
   });
 
+  test("after a restart, one user's first search indexes the whole sandbox when the index is this process's", async () => {
+    const { all, owners } = await seed(45, 11);
+    const lists = vi.spyOn(RecordStore.prototype, "list");
+    try {
+      if (!(await loseIndex()) || options.sessionProvider === "redis") return;
+      lists.mockClear();
+      const ids = (user: string) => everyPage(store, { userId: user }, 1000);
+      const expected = (user: string) =>
+        all
+          .filter((m) => owners.get(m.sessionId) === user)
+          .sort(
+            (x, y) =>
+              Date.parse(y.storedAt) - Date.parse(x.storedAt) || (x.artifactId < y.artifactId ? 1 : -1),
+          )
+          .map((m) => m.artifactId);
+      expect(await ids("alice")).toEqual(expected("alice"));
+      // One listing of the sandbox (in pages) filled every area.
+      const filled = lists.mock.calls.length;
+      expect(filled).toBeGreaterThan(0);
+      expect(lists.mock.calls.every(([prefix]) => prefix === `grid/${options.sandboxId}/`)).toBe(true);
+      expect(await ids("bob")).toEqual(expected("bob"));
+      expect(await ids("carol")).toEqual(expected("carol"));
+      const session = all[0]!.sessionId;
+      const inSession = await everyPage(store, { sessionId: session }, 1000);
+      expect(new Set(inSession)).toEqual(
+        new Set(all.filter((m) => m.sessionId === session).map((m) => m.artifactId)),
+      );
+      expect(lists.mock.calls.length).toBe(filled);
+      // Writes and deletes after the fill are followed as before.
+      await store.delete(expected("bob")[0]!);
+      expect(await ids("bob")).toEqual(expected("bob").slice(1));
+    } finally {
+      lists.mockRestore();
+    }
+  });
+
   test("scopes: a user's own-scope artifacts only for that user, shared ones for anyone", async () => {
     await store.store("mine", { userId: "alice", scope: "user", filename: "own/plan.txt", meta: { k: "v" } });
     await store.store("session", { userId: "alice", sessionId: "alice-s", filename: "own/draft.txt" });

@@ -224,9 +224,15 @@ export class Search {
       await index.finishBuild(this.sandboxId, area, await index.beginBuild(this.sandboxId, area));
       return true;
     }
-    return this.builds.run(`${area.kind}:${area.id}`, async () => {
+    // An index held in this process builds one area at a time: a fill of the whole sandbox and an
+    // area's own build must not interleave.
+    return this.builds.run(index.removals ? "sandbox" : `${area.kind}:${area.id}`, async () => {
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await index.isBuilt(this.sandboxId, area)) return true;
+        // Once: an area a fill leaves unbuilt (invalidated before, or a removal came in) is built alone.
+        const filled =
+          attempt === 0 && area.kind === "user" && index.removals && (await this.fillSandbox(index));
+        if (filled && (await index.isBuilt(this.sandboxId, area))) return true;
         const token = await index.beginBuild(this.sandboxId, area);
         await index.clear(this.sandboxId, area);
         const records: ArtifactRecord[] = [];
@@ -241,16 +247,41 @@ export class Search {
     });
   }
 
-  /** Every record storage holds for an area: a session's prefix, or the user's across the sandbox. */
-  private async eachStored(area: UsageScope, visit: (r: ArtifactRecord) => void): Promise<void> {
+  /**
+   * A user's area lists the whole sandbox to be built. Into an index held in this process, every
+   * artifact listed is added to all its areas instead, and the sandbox is marked indexed in full
+   * (as from empty), so no other user's or session's first search lists storage again. Entries
+   * already there came from writes since and stay. False when a removal came in meanwhile (a
+   * listed artifact may be gone): the area is then built alone.
+   */
+  private async fillSandbox(index: SearchIndex): Promise<boolean> {
+    const before = index.removals!(this.sandboxId);
+    const records: ArtifactRecord[] = [];
+    await this.eachStored(null, (r) => {
+      if (r.status === "ready") records.push(r);
+    });
+    for (const r of records) {
+      const doc = slim(r);
+      for (const area of areasOf(r)) await index.add(this.sandboxId, area, doc);
+    }
+    if (index.removals!(this.sandboxId) !== before) return false;
+    await index.markIndexedFromEmpty(this.sandboxId);
+    return true;
+  }
+
+  /**
+   * Every record storage holds for an area: a session's prefix, or the user's across the sandbox
+   * (null: the whole sandbox).
+   */
+  private async eachStored(area: UsageScope | null, visit: (r: ArtifactRecord) => void): Promise<void> {
     const { storage } = await this.backends();
     // A session area may be a scope's segment (`_u-…`, `_shared`: see query.ts), listed the same way.
-    if (area.kind === "session" && parseScopeSegment(area.id) === null) throw new Error("bad search area");
-    const prefix = `${GRID_ROOT}/${this.sandboxId}/${area.kind === "session" ? `${area.id}/` : ""}`;
+    if (area?.kind === "session" && parseScopeSegment(area.id) === null) throw new Error("bad search area");
+    const prefix = `${GRID_ROOT}/${this.sandboxId}/${area?.kind === "session" ? `${area.id}/` : ""}`;
     let cursor: string | null = null;
     do {
       const page = await storage.list(prefix, { limit: LIST_PAGE, cursor });
-      for (const r of page.records) if (area.kind === "session" || r.userId === area.id) visit(r);
+      for (const r of page.records) if (area?.kind !== "user" || r.userId === area.id) visit(r);
       cursor = page.cursor;
     } while (cursor !== null);
   }

@@ -44,6 +44,11 @@ export interface SearchIndex {
    */
   markIndexedFromEmpty(sandboxId: string): Promise<void>;
   indexedFromEmpty(sandboxId: string): Promise<boolean>;
+  /**
+   * An index held in this process only: how many removals it has taken in the sandbox. A fill of
+   * every area from one listing of the sandbox holds every artifact only if none came in meanwhile.
+   */
+  removals?(sandboxId: string): number;
   /** How many entries the area holds, and how many each term's posting holds. */
   sizes(sandboxId: string, area: UsageScope, terms: string[]): Promise<{ total: number; sizes: number[] }>;
   /**
@@ -173,6 +178,7 @@ export class MemorySearchIndex implements SearchIndex {
   /** sandboxId → area kind → area id → area. Nested, so finding an area builds no key string. */
   private readonly areas = new Map<string, Map<string, Map<string, Area>>>();
   private readonly fromEmpty = new Set<string>();
+  private readonly removed = new Map<string, number>();
 
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
@@ -200,6 +206,7 @@ export class MemorySearchIndex implements SearchIndex {
   }
 
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
+    this.removed.set(sandboxId, this.removals(sandboxId) + 1);
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
       if (area.state?.startsWith("building:")) area.state = STALE;
@@ -255,6 +262,10 @@ export class MemorySearchIndex implements SearchIndex {
 
   async indexedFromEmpty(sandboxId: string): Promise<boolean> {
     return this.fromEmpty.has(sandboxId);
+  }
+
+  removals(sandboxId: string): number {
+    return this.removed.get(sandboxId) ?? 0;
   }
 
   async sizes(sandboxId: string, scope: UsageScope, terms: string[]) {

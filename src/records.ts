@@ -665,14 +665,16 @@ export class RecordStore implements StorageProvider {
 
   /** getRecord of each key, in order: in the same turn where the driver can, else a few at a time. */
   private async recordsAt(keys: string[]): Promise<(ArtifactRecord | null)[]> {
-    const { headNow, headMany } = this.driver;
-    if (!headNow && !headMany) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
-    const heads = headNow ? null : await headMany!.call(this.driver, keys);
+    const driver = this.driver;
+    if (!driver.headNow && !driver.headMany) {
+      return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    }
+    const heads = driver.headNow ? null : await driver.headMany!(keys);
     const records: (ArtifactRecord | null)[] = [];
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       // Listed keys are grid keys already (list() keeps only those).
-      const now = recordOfHead(heads ? heads[i]! : headNow!.call(this.driver, key), key, true);
+      const now = recordOfHead(heads ? heads[i]! : driver.headNow!(key), key, true);
       // A record too large for meta is the head's body: read as getRecord does.
       records.push(now !== undefined ? now : await this.getRecord(key));
     }

@@ -161,15 +161,30 @@ export class RedisSearchIndex implements SearchIndex {
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
 
-  async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
+  put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
+    return this.write("chukFindPut", "update the search index", sandboxId, areas, doc);
+  }
+
+  add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void> {
+    return this.write("chukFindAdd", "rebuild the search index", sandboxId, [area], doc);
+  }
+
+  /** Runs the put or add script for the entry in each area (KEYS and ARGV as PUT_ENTRY takes them). */
+  private async write(
+    script: "chukFindPut" | "chukFindAdd",
+    what: string,
+    sandboxId: string,
+    areas: UsageScope[],
+    doc: IndexEntry,
+  ): Promise<void> {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
     const json = JSON.stringify(doc);
     const terms = termsOf(doc);
-    await this.run("update the search index", () =>
+    await this.run(what, () =>
       Promise.all(
         areas.map((area) => {
           const k = keys(sandboxId, area);
-          return this.client.chukFindPut(
+          return this.client[script](
             k.set,
             k.docs,
             k.terms,
@@ -180,24 +195,6 @@ export class RedisSearchIndex implements SearchIndex {
             ...terms,
           );
         }),
-      ),
-    );
-  }
-
-  async add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void> {
-    const k = keys(sandboxId, area);
-    const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
-    const terms = termsOf(doc);
-    await this.run("rebuild the search index", () =>
-      this.client.chukFindAdd(
-        k.set,
-        k.docs,
-        k.terms,
-        doc.artifactId,
-        position,
-        JSON.stringify(doc),
-        k.posting,
-        ...terms,
       ),
     );
   }

@@ -107,7 +107,7 @@ let scratch = Buffer.alloc(256);
  */
 export function positionOf(storedAtMs: number, artifactId: string): string {
   const time = String(TIME_MAX - Math.max(0, Math.min(TIME_MAX, storedAtMs)));
-  if (14 + artifactId.length > scratch.length) scratch = Buffer.alloc(2 * (14 + artifactId.length));
+  room(14 + artifactId.length);
   const start = 13 - time.length;
   scratch.fill(0x30, 0, start);
   scratch.write(time, start, "latin1");
@@ -117,10 +117,14 @@ export function positionOf(storedAtMs: number, artifactId: string): string {
 
 /** The artifact id a position names. */
 export function idOfPosition(position: string): string {
-  const from = position.indexOf("|") + 1;
-  const id = position.slice(from);
-  if (id.length > scratch.length) scratch = Buffer.alloc(2 * id.length);
+  const id = position.slice(position.indexOf("|") + 1);
+  room(id.length);
   return scratch.toString("latin1", 0, invertInto(id, 0));
+}
+
+/** Grows scratch to hold at least `bytes`. */
+function room(bytes: number): void {
+  if (bytes > scratch.length) scratch = Buffer.alloc(2 * bytes);
 }
 
 /** Writes `id` inverted into scratch at `at`; returns its length. */

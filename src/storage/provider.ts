@@ -79,6 +79,12 @@ export interface MultipartUpload {
   uploadId: string;
 }
 
+/** A record as storage keeps it (shared: never changed by a reader), and where its bytes are. */
+export interface RecordView {
+  record: ArtifactRecord;
+  storage: StorageVersion;
+}
+
 /**
  * One storage backend. Keys are grid keys already validated by the caller. Implementations keep
  * each artifact's record with its bytes, so the storage alone is the source of truth.
@@ -86,12 +92,6 @@ export interface MultipartUpload {
  * Every method throws ProviderError (with `cause`) when the backend fails, and ValidationError only
  * for a body past `maxBytes`; "not there" is a null/false result, never an error.
  */
-/** A record as storage keeps it (shared: never changed by a reader), and where its bytes are. */
-export interface RecordView {
-  record: ArtifactRecord;
-  storage: StorageVersion;
-}
-
 export interface StorageProvider {
   readonly name: string;
   readonly capabilities: StorageCapabilities;

@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from "../src/index.js";
 import { RecordStore } from "../src/records.js";
+import { MemorySearchIndex } from "../src/sessions/search-index.js";
 import { type Fixture, storeConfigs } from "./fixtures.js";
 import { forgetSandboxInRedis } from "./helpers/redis-keys.js";
 import { rng } from "./helpers/rng.js";
@@ -318,6 +319,8 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
   });
 
   test("a sandbox empty when the store opened needs no rebuild from storage; one with older artifacts does", async () => {
+    // Memory storage indexes nothing until the first search (the next test).
+    if (name === "memory") return;
     const lists = vi.spyOn(RecordStore.prototype, "list");
     try {
       await store.backends();
@@ -339,6 +342,41 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
       expect(lists.mock.calls.some(([, o]) => o.limit > 1)).toBe(true);
     } finally {
       lists.mockRestore();
+    }
+  });
+
+  test("with storage and index both in memory, writes are indexed only once the sandbox is searched", async () => {
+    if (name !== "memory") return;
+    const lists = vi.spyOn(RecordStore.prototype, "list");
+    const puts = vi.spyOn(MemorySearchIndex.prototype, "put");
+    try {
+      const stored: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        stored.push(
+          await store.store(`note ${i}`, { userId: "erin", sessionId: "erin-s", filename: `n/${i}.txt` }),
+        );
+      }
+      await store.delete(stored.shift()!);
+      expect(puts).not.toHaveBeenCalled();
+      const names = async () =>
+        (await store.search({ userId: "erin", text: "n/" })).items.map((m) => m.filename).sort();
+      expect(await names()).toEqual(["n/1.txt", "n/2.txt", "n/3.txt", "n/4.txt"]);
+      // The first search filled the index from one listing of the sandbox (held in memory too).
+      expect(lists.mock.calls.filter(([, o]) => o.limit !== 1).map(([prefix]) => prefix)).toEqual([
+        `grid/${options.sandboxId}/`,
+      ]);
+      lists.mockClear();
+      await store.store("note 5", { userId: "erin", sessionId: "erin-s", filename: "n/5.txt" });
+      expect(puts).toHaveBeenCalled();
+      await store.delete(stored[0]!);
+      expect(await names()).toEqual(["n/2.txt", "n/3.txt", "n/4.txt", "n/5.txt"]);
+      expect(
+        (await store.search({ sessionId: "erin-s", filename: "n/5.txt" })).items.map((m) => m.filename),
+      ).toEqual(["n/5.txt"]);
+      expect(lists.mock.calls.filter(([, o]) => o.limit !== 1)).toEqual([]);
+    } finally {
+      lists.mockRestore();
+      puts.mockRestore();
     }
   });
 

@@ -46,6 +46,13 @@ export class Search {
   /** Areas whose index entries could not be written (sessions unavailable): rebuilt later. */
   private readonly stale = new Map<string, UsageScope>();
   private readonly builds = new KeyedMutex();
+  /**
+   * Storage and index both held in this process's memory, and nothing searched yet: writes are not
+   * indexed. The first search turns indexing on and builds from storage (a read of this process's
+   * memory), so a store nobody searches never pays for an index.
+   */
+  private deferred = false;
+  private searched = false;
 
   constructor(
     private readonly sandboxId: string,
@@ -59,6 +66,9 @@ export class Search {
     await this.checkAccess(compiled);
     const index = await this.index();
     if (index) {
+      // From here every write is indexed; what came before, the build below lists from storage.
+      this.searched = true;
+      this.deferred = false;
       try {
         await this.dropStale(index);
         if (await this.ensureBuilt(index, compiled.area)) return await this.fromIndex(index, compiled, page);
@@ -96,9 +106,15 @@ export class Search {
    * none of its artifacts: every write from then on is indexed, so no area needs a rebuild from
    * storage before its first search. Run as the providers open, before this store's first write
    * (one index read, and a one-key listing while unmarked); a failure only leaves it unmarked.
+   * With storage and index both in this process's memory it defers indexing instead (`deferred`):
+   * set at any time before the first search, that is safe, as the first search lists everything.
    */
   async checkEmpty({ storage, sessions }: Pick<Backends, "storage" | "sessions">): Promise<void> {
     const index = sessions.search;
+    if (index?.removals && !storage.capabilities.persistent && !this.searched) {
+      this.deferred = true;
+      return;
+    }
     try {
       if (!index || (await index.indexedFromEmpty(this.sandboxId))) return;
       const page = await storage.list(`${GRID_ROOT}/${this.sandboxId}/`, { limit: 1 });
@@ -110,6 +126,7 @@ export class Search {
 
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
   async indexed(m: ArtifactMetadata): Promise<void> {
+    if (this.deferred) return;
     const index = await this.index();
     if (!index) return;
     const areas = areasOf(m);
@@ -118,6 +135,7 @@ export class Search {
 
   /** Takes a removed artifact out of the index. */
   async removed(record: ArtifactRecord): Promise<void> {
+    if (this.deferred) return;
     const index = await this.index();
     if (!index) return;
     const areas = areasOf(record);
@@ -218,12 +236,6 @@ export class Search {
   /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */
   private async ensureBuilt(index: SearchIndex, area: UsageScope): Promise<boolean> {
     if (await index.isBuilt(this.sandboxId, area)) return true;
-    const { storage, sessions } = await this.backends();
-    if (!storage.capabilities.persistent && !sessions.shared) {
-      // Storage and index were born together in this process, and every write since was indexed.
-      await index.finishBuild(this.sandboxId, area, await index.beginBuild(this.sandboxId, area));
-      return true;
-    }
     // An index held in this process builds one area at a time: a fill of the whole sandbox and an
     // area's own build must not interleave.
     return this.builds.run(index.removals ? "sandbox" : `${area.kind}:${area.id}`, async () => {

@@ -35,9 +35,31 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === "object" && value !== null && Symbol.asyncIterator in value;
 }
 
+/**
+ * A body whose chunks are all at hand (bytes given whole, or read already). It iterates like any
+ * other; readers that check for it (heldChunks) take the chunks at once, without a turn per chunk.
+ */
+export class HeldChunks implements AsyncIterable<Uint8Array> {
+  constructor(readonly chunks: readonly Uint8Array[]) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    yield* this.chunks;
+  }
+}
+
+/** The chunks of a body that holds them all (HeldChunks), else null. */
+export function heldChunks(body: AsyncIterable<Uint8Array>): readonly Uint8Array[] | null {
+  return body instanceof HeldChunks ? body.chunks : null;
+}
+
 /** One chunk as a chunk source. */
-export async function* once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
-  yield chunk;
+export function once(chunk: Uint8Array): AsyncIterable<Uint8Array> {
+  return new HeldChunks([chunk]);
+}
+
+/** Chunks at hand as a chunk source. */
+export function chunksOf(chunks: readonly Uint8Array[]): AsyncIterable<Uint8Array> {
+  return new HeldChunks(chunks);
 }
 
 async function* fromWeb(stream: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -89,6 +111,23 @@ export class Measured implements AsyncIterable<Uint8Array> {
       this.hash.update(chunk);
       yield chunk;
     }
+  }
+
+  /**
+   * Counts, checks and hashes every chunk of a source that holds them all (HeldChunks) and
+   * returns them, so nothing need be iterated; null for any other source, left to iterate.
+   */
+  takeHeld(): readonly Uint8Array[] | null {
+    const held = heldChunks(this.source);
+    if (held === null) return null;
+    for (const chunk of held) {
+      this.bytes += chunk.byteLength;
+      if (this.maxBytes !== null && this.bytes > this.maxBytes) {
+        throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
+      }
+      this.hash.update(chunk);
+    }
+    return held;
   }
 
   /** The hex sha256 of everything that passed; call once the source is exhausted. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BodyTooLargeError, Measured } from "./body.js";
+import { BodyTooLargeError, chunksOf, Measured } from "./body.js";
 import { mapLimit } from "./concurrency.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
 import { GRID_ROOT, isSegment, parseGridKey, validateSegment } from "./grid.js";
@@ -123,7 +123,6 @@ export class RecordStore implements StorageProvider {
   ): Promise<ArtifactRecord> {
     const key = record.key;
     const measured = new Measured(body, options.maxBytes ?? null);
-    const source = measured[Symbol.asyncIterator]();
     // A record read from storage carries the version it was read at: the write is conditional on
     // it, so it never lands on an artifact deleted meanwhile. A record without one (a new key, or
     // a caller's own) replaces whatever is there now, or creates it.
@@ -139,14 +138,14 @@ export class RecordStore implements StorageProvider {
       throw new ArtifactNotFoundError(`artifact ${record.artifactId} no longer exists`);
     }
     if (current && this.versions.enabled && record.status === "ready" && record.sha256 !== "") {
-      return this.putVersioned(record, measured, source, current, readVersion, options);
+      return this.putVersioned(record, measured, current, readVersion, options);
     }
     // A new artifact's index entry is written while its bytes go up.
     const indexed = current ? null : this.locator.add(record.sandboxId, record.artifactId, key);
     indexed?.catch(() => {});
     const stamp = (version: number) => withContent(record, measured.bytes, measured.sha256, version, false);
     try {
-      const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
+      const head = await readUpTo(measured, this.driver.capabilities.inlineBodyBytes);
       // The first attempt's record and meta, encoded once for the size check and the write.
       const first = head.ended ? stamp(readVersion + 1) : null;
       const firstMeta = first && this.headMeta(first, null);
@@ -172,7 +171,7 @@ export class RecordStore implements StorageProvider {
       }
       // The revision layout: bytes first, then the head that names them.
       const rev = newRev();
-      await this.driver.put(revKey(key, rev), concat(head.chunks, source), {
+      await this.driver.put(revKey(key, rev), concat(head.chunks, head.rest), {
         meta: "",
         contentType: record.mime,
         ifNoneMatch: true,
@@ -212,18 +211,17 @@ export class RecordStore implements StorageProvider {
   private async putVersioned(
     record: ArtifactRecord,
     measured: Measured,
-    source: AsyncIterator<Uint8Array>,
     current: StorageVersion,
     readVersion: number,
     options: PutOptions,
   ): Promise<ArtifactRecord> {
     const key = record.key;
     await this.keepPrevious(record, current, readVersion, options.previous);
-    const head = await readUpTo(source, this.driver.capabilities.inlineBodyBytes);
+    const head = await readUpTo(measured, this.driver.capabilities.inlineBodyBytes);
     let rev: string | null = null;
     if (!head.ended) {
       rev = newRev();
-      await this.driver.put(revKey(key, rev), concat(head.chunks, source), {
+      await this.driver.put(revKey(key, rev), concat(head.chunks, head.rest), {
         meta: "",
         contentType: record.mime,
         ifNoneMatch: true,
@@ -1317,24 +1315,31 @@ function opened(got: ObjectBody, sha256: string, range?: ByteRange): OpenedBody 
   return { stream: got.stream, length: range ? got.length : got.size, totalBytes: got.size, sha256 };
 }
 
+/**
+ * Reads a body until more than `limit` bytes have come or it ended (`ended`); `rest` goes on where
+ * this stopped. A body that holds its chunks (HeldChunks) is taken at once.
+ */
 async function readUpTo(
-  source: AsyncIterator<Uint8Array>,
+  measured: Measured,
   limit: number,
-): Promise<{ chunks: Uint8Array[]; ended: boolean }> {
+): Promise<{ chunks: Uint8Array[]; ended: boolean; rest: AsyncIterator<Uint8Array> }> {
+  const held = measured.takeHeld();
+  if (held !== null) return { chunks: [...held], ended: measured.bytes <= limit, rest: NOTHING_MORE };
+  const source = measured[Symbol.asyncIterator]();
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   while (bytes <= limit) {
     const next = await source.next();
-    if (next.done) return { chunks, ended: true };
+    if (next.done) return { chunks, ended: true, rest: source };
     chunks.push(next.value);
     bytes += next.value.byteLength;
   }
-  return { chunks, ended: false };
+  return { chunks, ended: false, rest: source };
 }
 
-async function* chunksOf(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
-  for (const chunk of chunks) yield chunk;
-}
+const NOTHING_MORE: AsyncIterator<Uint8Array> = {
+  next: async () => ({ done: true, value: undefined }),
+};
 
 async function* concat(head: Uint8Array[], rest: AsyncIterator<Uint8Array>): AsyncIterable<Uint8Array> {
   yield* head;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { chunksOf } from "./body.js";
 import { mapLimit } from "./concurrency.js";
 import { ConflictError } from "./errors.js";
 import { asciiJson, decodeHeadMeta, revKey } from "./record-codec.js";
@@ -319,8 +320,4 @@ export class VersionLog {
       after = page.keys[page.keys.length - 1]!;
     }
   }
-}
-
-async function* chunksOf(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
-  for (const chunk of chunks) yield chunk;
 }

@@ -1,3 +1,4 @@
+import { heldChunks } from "../body.js";
 import { ConflictError } from "../errors.js";
 import type {
   DriverCapabilities,
@@ -68,7 +69,8 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async put(key: string, body: AsyncIterable<Uint8Array>, options: PutObjectOptions): Promise<PutResult> {
-    const bytes = await Blocks.from(body);
+    const held = heldChunks(body);
+    const bytes = held ? Blocks.of(held) : await Blocks.from(body);
     // Checked after the body arrived and set in the same turn: nothing can come in between.
     this.check(key, options);
     const etag = this.nextEtag();
@@ -274,6 +276,19 @@ class Blocks {
   ) {}
 
   static async from(source: AsyncIterable<Uint8Array>): Promise<Blocks> {
+    const gather = Blocks.gatherer();
+    for await (const chunk of source) gather.push(chunk);
+    return gather.done();
+  }
+
+  /** Chunks at hand, copied into blocks at once. */
+  static of(chunks: readonly Uint8Array[]): Blocks {
+    const gather = Blocks.gatherer();
+    for (const chunk of chunks) gather.push(chunk);
+    return gather.done();
+  }
+
+  private static gatherer() {
     const blocks: Buffer[] = [];
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
@@ -284,14 +299,18 @@ class Blocks {
       pending = [];
       pendingBytes = 0;
     };
-    for await (const chunk of source) {
-      pending.push(chunk);
-      pendingBytes += chunk.byteLength;
-      total += chunk.byteLength;
-      if (pendingBytes >= BLOCK_BYTES) flush();
-    }
-    flush();
-    return new Blocks(blocks, total);
+    return {
+      push(chunk: Uint8Array) {
+        pending.push(chunk);
+        pendingBytes += chunk.byteLength;
+        total += chunk.byteLength;
+        if (pendingBytes >= BLOCK_BYTES) flush();
+      },
+      done() {
+        flush();
+        return new Blocks(blocks, total);
+      },
+    };
   }
 
   /** Every block, in order (shared: blocks are never changed). */

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { heldChunks } from "../../body.js";
 
 export interface BodyTuning {
   /** Multipart part size, and the largest body sent as one buffered PutObject. */
@@ -36,7 +37,15 @@ export async function writeBody(
   const head: Uint8Array[] = [];
   let buffered = 0;
   let ended = false;
-  while (buffered <= tuning.partSize) {
+  const held = heldChunks(body);
+  const heldBytes = held?.reduce((n, c) => n + c.byteLength, 0) ?? Number.POSITIVE_INFINITY;
+  if (held !== null && heldBytes <= tuning.partSize) {
+    // All at hand and small enough for one PutObject: taken as they are.
+    head.push(...held);
+    buffered = heldBytes;
+    ended = true;
+  }
+  while (!ended && buffered <= tuning.partSize) {
     const next = await source.next();
     if (next.done) {
       ended = true;

@@ -134,15 +134,16 @@ const PARSED_KEYS_MAX = 16_384;
 const parsedKeys = new Map<string, Readonly<ParsedGridKey>>();
 
 function parseKey(key: string): ParsedGridKey | null {
-  const parts = key.split("/");
-  if (parts.length !== 4 || parts[0] !== GRID_ROOT) return null;
-  const [, sandboxId, sessionId, artifactId] = parts as [string, string, string, string];
-  try {
-    validateSegment(sandboxId, "sandboxId");
-    validateSegment(artifactId, "artifactId");
-  } catch {
-    return null;
-  }
+  // Exactly `grid/{sandbox}/{owner}/{artifact}`, found by position (no array of parts).
+  const start = GRID_ROOT.length + 1;
+  if (!key.startsWith(`${GRID_ROOT}/`)) return null;
+  const second = key.indexOf("/", start);
+  const third = second === -1 ? -1 : key.indexOf("/", second + 1);
+  if (third === -1 || key.indexOf("/", third + 1) !== -1) return null;
+  const sandboxId = key.slice(start, second);
+  const sessionId = key.slice(second + 1, third);
+  const artifactId = key.slice(third + 1);
+  if (!isSegment(sandboxId) || !isSegment(artifactId)) return null;
   const owner = parseScopeSegment(sessionId);
   if (!owner) return null;
   return {
@@ -150,7 +151,7 @@ function parseKey(key: string): ParsedGridKey | null {
     sandboxId,
     sessionId,
     artifactId,
-    sessionPrefix: `${GRID_ROOT}/${sandboxId}/${sessionId}/`,
+    sessionPrefix: key.slice(0, third + 1),
     scope: owner.scope,
     scopeUserId: owner.userId,
   };

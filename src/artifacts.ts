@@ -155,6 +155,15 @@ export class Artifacts {
     return record;
   }
 
+  /** read() for a write, checked against `ifMatch`: in the same turn where it can be (readNow). */
+  private async readForWrite(
+    artifactId: string,
+    context: AccessContext & { ifMatch?: string | undefined },
+  ): Promise<ArtifactRecord> {
+    const flags = { write: true, ifMatch: context.ifMatch };
+    return this.readNow(artifactId, context, flags) ?? (await this.read(artifactId, context, flags));
+  }
+
   /** readNow()'s public metadata, copied from the stored record in one step. */
   metadataNow(artifactId: string, context: AccessContext): ArtifactMetadata | undefined {
     const view = this.viewNow(artifactId, context);
@@ -433,7 +442,7 @@ export class Artifacts {
     body: AsyncIterable<Uint8Array>,
   ): Promise<ArtifactRecord> {
     return this.updates.run(artifactId, async () => {
-      const current = await this.read(artifactId, context, { write: true, ifMatch: context.ifMatch });
+      const current = await this.readForWrite(artifactId, context);
       const next = build(current);
       // With ifMatch the write replaces exactly the version checked, or fails.
       return this.commit(next, body, {
@@ -479,7 +488,7 @@ export class Artifacts {
   ): Promise<ArtifactRecord> {
     return this.updates.run(artifactId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const next = build(await this.read(artifactId, context, { write: true, ifMatch: context.ifMatch }));
+        const next = build(await this.readForWrite(artifactId, context));
         try {
           const { storage } = await this.backends();
           await this.cacheEvict(next);

@@ -27,6 +27,7 @@ import {
   expiryFrom,
   hasEntries,
   isExpired,
+  isoOf,
   newEtag,
   recordWith,
   toMetadata,
@@ -336,7 +337,7 @@ export class Artifacts {
           };
     const now = Date.now();
     const artifactId = newArtifactId();
-    const iso = new Date(now).toISOString();
+    const iso = isoOf(now);
     const owner = scope === "session" ? session!.sessionId : scopeSegment(scope, { userId });
     return {
       artifactId,
@@ -518,7 +519,7 @@ export class Artifacts {
       throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
     const now = Date.now();
     const next = recordWith(current, current.storage);
-    next.updatedAt = new Date(now).toISOString();
+    next.updatedAt = isoOf(now);
     if (options.summary !== undefined) next.summary = validateSummary(options.summary);
     if (options.filename !== undefined) next.filename = validateFilename(options.filename);
     if (options.mime !== undefined) next.mime = validateMime(options.mime);

@@ -260,8 +260,18 @@ export function validateTtl(ttl: unknown, fallback: number | null): number | nul
 }
 
 export function expiryFrom(nowMs: number, ttl: number | null): string | null {
-  return ttl === null ? null : new Date(nowMs + ttl * 1000).toISOString();
+  if (ttl === null) return null;
+  const at = nowMs + ttl * 1000;
+  // Writes in one millisecond with one ttl share the text (a memo apart from isoOf's "now").
+  if (at !== expiryAt) {
+    expiryAt = at;
+    expiryText = new Date(at).toISOString();
+  }
+  return expiryText;
 }
+
+let expiryAt = Number.NaN;
+let expiryText = "";
 
 export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean {
   if (expiresAt === null) return false;
@@ -283,8 +293,8 @@ function isIsoForm(text: string): boolean {
 let isoAt = Number.NaN;
 let isoText = "";
 
-/** toISOString of `ms`, remembered for the last instant asked (reads in one millisecond share it). */
-function isoOf(ms: number): string {
+/** toISOString of `ms`, remembered for the last instant asked (calls in one millisecond share it). */
+export function isoOf(ms: number): string {
   if (ms !== isoAt) {
     isoAt = ms;
     isoText = new Date(ms).toISOString();

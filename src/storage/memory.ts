@@ -57,9 +57,9 @@ export class MemoryDriver implements StorageDriver {
   };
   private readonly objects = new Map<string, StoredObject>();
   /** Keys per folder (up to the last `/`), sorted lazily: listing a session is no full scan. */
-  private readonly folders = new Map<string, { keys: Set<string>; sorted: string[] | null }>();
-  /** Every key, sorted lazily (reset when a key comes or goes): wider prefixes list from it. */
-  private allSorted: string[] | null = null;
+  private readonly folders = new Map<string, { keys: Set<string>; sorted: SortedKeys }>();
+  /** Every key, sorted lazily: wider prefixes list from it. */
+  private readonly allSorted = new SortedKeys(() => this.objects.keys());
   /** sandboxId → artifactId → key. Nested, so a lookup hashes the caller's id strings, never a new one. */
   private readonly ids = new Map<string, Map<string, string>>();
   private writes = 0;
@@ -130,11 +130,11 @@ export class MemoryDriver implements StorageDriver {
     // Checked and deleted in the same turn: nothing can come in between.
     if (condition.ifMatch !== undefined) this.check(key, condition);
     if (!this.objects.delete(key)) return false;
-    this.allSorted = null;
+    this.allSorted.keyRemoved();
     const folder = this.folders.get(folderOf(key));
     if (folder) {
       folder.keys.delete(key);
-      folder.sorted = null;
+      folder.sorted.keyRemoved();
       if (folder.keys.size === 0) this.folders.delete(folderOf(key));
     }
     return true;
@@ -151,21 +151,18 @@ export class MemoryDriver implements StorageDriver {
     prefix: string,
     options: { limit: number; after?: string | null },
   ): { keys: string[]; more: boolean } {
-    const sorted = this.keysUnder(prefix);
+    const { sorted, from, to } = this.keysUnder(prefix);
     const after = options.after ?? null;
-    let start = 0;
-    if (after !== null) {
-      let lo = 0;
-      let hi = sorted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (sorted[mid]! <= after) lo = mid + 1;
-        else hi = mid;
-      }
-      start = lo;
+    const start = after === null ? from : Math.max(from, firstAbove(sorted, after, false));
+    const keys: string[] = [];
+    // The sorted keys may still hold some that are gone (SortedKeys): those are skipped.
+    for (let i = start; i < to; i++) {
+      const key = sorted[i]!;
+      if (!this.objects.has(key)) continue;
+      if (keys.length === options.limit) return { keys, more: true };
+      keys.push(key);
     }
-    const keys = sorted.slice(start, start + options.limit);
-    return { keys, more: start + options.limit < sorted.length };
+    return { keys, more: false };
   }
 
   async locate(sandboxId: string, artifactId: string): Promise<string | null> {
@@ -217,39 +214,71 @@ export class MemoryDriver implements StorageDriver {
       const name = folderOf(key);
       let folder = this.folders.get(name);
       if (!folder) {
-        folder = { keys: new Set(), sorted: null };
+        const keys = new Set<string>();
+        folder = { keys, sorted: new SortedKeys(() => keys) };
         this.folders.set(name, folder);
       }
       folder.keys.add(key);
-      folder.sorted = null;
-      this.allSorted = null;
+      folder.sorted.keyAdded();
+      this.allSorted.keyAdded();
     }
     this.objects.set(key, object);
   }
 
-  /** Sorted keys under a prefix: one folder's keys directly, anything else by a scan. */
-  private keysUnder(prefix: string): string[] {
+  /** Sorted keys and the range of them under a prefix: one folder's keys directly, else of all. */
+  private keysUnder(prefix: string): { sorted: readonly string[]; from: number; to: number } {
     if (prefix.endsWith("/")) {
       const folder = this.folders.get(prefix);
       // Only when no deeper folder can exist under it (the session folders hold no subfolders).
       if (folder && slashes(prefix) === 3) {
-        folder.sorted ??= [...folder.keys].sort();
-        return folder.sorted;
+        const sorted = folder.sorted.get();
+        return { sorted, from: 0, to: sorted.length };
       }
     }
-    this.allSorted ??= [...this.objects.keys()].sort();
-    const all = this.allSorted;
-    let lo = 0;
-    let hi = all.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (all[mid]! < prefix) lo = mid + 1;
-      else hi = mid;
-    }
-    let end = lo;
-    while (end < all.length && all[end]!.startsWith(prefix)) end++;
-    return all.slice(lo, end);
+    const all = this.allSorted.get();
+    const from = firstAbove(all, prefix, true);
+    let to = from;
+    while (to < all.length && all[to]!.startsWith(prefix)) to++;
+    return { sorted: all, from, to };
   }
+}
+
+/**
+ * Keys in order, sorted when first read. A key that comes makes it sort again on the next read; a
+ * key that goes stays in it, for readers to skip, until such keys are half of it: so deleting a
+ * large session a page at a time sorts once, not once per page.
+ */
+class SortedKeys {
+  private sorted: string[] | null = null;
+  private gone = 0;
+
+  constructor(private readonly keys: () => Iterable<string>) {}
+
+  get(): readonly string[] {
+    this.sorted ??= [...this.keys()].sort();
+    return this.sorted;
+  }
+
+  keyAdded(): void {
+    this.sorted = null;
+    this.gone = 0;
+  }
+
+  keyRemoved(): void {
+    if (this.sorted !== null && ++this.gone * 2 > this.sorted.length) this.keyAdded();
+  }
+}
+
+/** The index of the first of `sorted` after `bound` (or at it, with `inclusive`). */
+function firstAbove(sorted: readonly string[], bound: string, inclusive: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (inclusive ? sorted[mid]! < bound : sorted[mid]! <= bound) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function slashes(text: string): number {

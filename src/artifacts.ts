@@ -391,14 +391,15 @@ export class Artifacts {
     body: AsyncIterable<Uint8Array>,
     options: { replacing?: boolean; previous?: ArtifactRecord; exact?: boolean } = {},
   ): Promise<ArtifactRecord> {
-    const { storage } = await this.backends();
-    if (options.replacing) await this.cacheEvict(record);
+    const { storage, sessions } = await this.backends();
+    // Only a shared session provider caches records (cacheEvict and cachePut do nothing otherwise).
+    if (options.replacing && sessions.shared) await this.cacheEvict(record);
     const putOptions: PutOptions = { fresh: !options.replacing };
     if (options.previous) putOptions.previous = options.previous;
     if (options.exact) putOptions.exact = true;
     const committed = await storage.put(record, body, putOptions);
     // Without a storage version it was kept as an earlier version: a newer one is current.
-    if (committed.storage) this.cacheSoon(committed);
+    if (committed.storage && sessions.shared) this.cacheSoon(committed);
     return committed;
   }
 

@@ -25,8 +25,9 @@ export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(task, task);
+    const previous = this.tails.get(key);
+    // Nothing ahead for this key: the task starts now rather than a turn later.
+    const result = previous ? previous.then(task, task) : task();
     const tail = result.catch(() => {});
     this.tails.set(key, tail);
     try {

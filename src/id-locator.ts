@@ -57,7 +57,8 @@ export class IdLocator {
 
   /** Records a new artifact's key; runs while its bytes are written. Never fails the write. */
   async add(sandboxId: string, artifactId: string, key: string): Promise<void> {
-    this.remember(sandboxId, artifactId, key);
+    // A driver that answers in the same turn (locateNow) needs no memo of ours.
+    if (!this.driver.locateNow) this.remember(sandboxId, artifactId, key);
     if (this.driver.remember) return this.driver.remember(sandboxId, artifactId, key);
     try {
       await (await this.index()).indexSet(sandboxId, [[artifactId, key]]);

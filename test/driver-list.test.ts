@@ -55,6 +55,17 @@ describe.each(driverFixtures())("driver listings while keys go: $name", (fixture
     expect((await driver.list(folder("walk"), { limit: 10 })).keys).toStrictEqual([]);
   });
 
+  it("a session folder nothing was written to lists nothing; a folder holding only folders lists their keys", async () => {
+    const nested = [`grid/${sandboxId}/_nest/a/1`, `grid/${sandboxId}/_nest/b/2`];
+    await mapLimit(nested, 2, put);
+    expect(await driver.list(folder("never-written"), { limit: 10 })).toStrictEqual({
+      keys: [],
+      more: false,
+    });
+    expect((await driver.list(`grid/${sandboxId}/_nest/`, { limit: 10 })).keys).toStrictEqual(nested);
+    await mapLimit(nested, 2, (key) => driver.delete(key));
+  });
+
   it("a full page followed only by deleted keys is the last page", async () => {
     const keys = Array.from({ length: 12 }, (_, i) => `${folder("tail")}${String(i).padStart(3, "0")}`);
     await mapLimit(keys, 12, put);

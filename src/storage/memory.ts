@@ -225,15 +225,23 @@ export class MemoryDriver implements StorageDriver {
     this.objects.set(key, object);
   }
 
+  private anyFolderUnder(prefix: string): boolean {
+    for (const name of this.folders.keys()) if (name.startsWith(prefix)) return true;
+    return false;
+  }
+
   /** Sorted keys and the range of them under a prefix: one folder's keys directly, else of all. */
   private keysUnder(prefix: string): { sorted: readonly string[]; from: number; to: number } {
-    if (prefix.endsWith("/")) {
+    if (prefix.endsWith("/") && slashes(prefix) === 3) {
       const folder = this.folders.get(prefix);
       // Only when no deeper folder can exist under it (the session folders hold no subfolders).
-      if (folder && slashes(prefix) === 3) {
+      if (folder) {
         const sorted = folder.sorted.get();
         return { sorted, from: 0, to: sorted.length };
       }
+      // A session nothing was written to yet (its first write looks here for an owner): no sort of
+      // every key to find that out.
+      if (!this.anyFolderUnder(prefix)) return { sorted: [], from: 0, to: 0 };
     }
     const all = this.allSorted.get();
     const from = firstAbove(all, prefix, true);

@@ -104,11 +104,7 @@ export class Measured implements AsyncIterable<Uint8Array> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     for await (const chunk of this.source) {
-      this.bytes += chunk.byteLength;
-      if (this.maxBytes !== null && this.bytes > this.maxBytes) {
-        throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
-      }
-      this.hash.update(chunk);
+      this.pass(chunk);
       yield chunk;
     }
   }
@@ -120,14 +116,17 @@ export class Measured implements AsyncIterable<Uint8Array> {
   takeHeld(): readonly Uint8Array[] | null {
     const held = heldChunks(this.source);
     if (held === null) return null;
-    for (const chunk of held) {
-      this.bytes += chunk.byteLength;
-      if (this.maxBytes !== null && this.bytes > this.maxBytes) {
-        throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
-      }
-      this.hash.update(chunk);
-    }
+    for (const chunk of held) this.pass(chunk);
     return held;
+  }
+
+  /** Counts and hashes a chunk going by; past `maxBytes`, refuses it. */
+  private pass(chunk: Uint8Array): void {
+    this.bytes += chunk.byteLength;
+    if (this.maxBytes !== null && this.bytes > this.maxBytes) {
+      throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
+    }
+    this.hash.update(chunk);
   }
 
   /** The hex sha256 of everything that passed; call once the source is exhausted. */

@@ -261,17 +261,9 @@ export function validateTtl(ttl: unknown, fallback: number | null): number | nul
 
 export function expiryFrom(nowMs: number, ttl: number | null): string | null {
   if (ttl === null) return null;
-  const at = nowMs + ttl * 1000;
   // Writes in one millisecond with one ttl share the text (a memo apart from isoOf's "now").
-  if (at !== expiryAt) {
-    expiryAt = at;
-    expiryText = new Date(at).toISOString();
-  }
-  return expiryText;
+  return expiryIso(nowMs + ttl * 1000);
 }
-
-let expiryAt = Number.NaN;
-let expiryText = "";
 
 export function isExpired(expiresAt: string | null, nowMs = Date.now()): boolean {
   if (expiresAt === null) return false;
@@ -290,17 +282,22 @@ function isIsoForm(text: string): boolean {
   );
 }
 
-let isoAt = Number.NaN;
-let isoText = "";
-
-/** toISOString of `ms`, remembered for the last instant asked (calls in one millisecond share it). */
-export function isoOf(ms: number): string {
-  if (ms !== isoAt) {
-    isoAt = ms;
-    isoText = new Date(ms).toISOString();
-  }
-  return isoText;
+/** toISOString, remembered for the last instant asked: calls in one millisecond share the text. */
+function lastIso(): (ms: number) => string {
+  let at = Number.NaN;
+  let text = "";
+  return (ms) => {
+    if (ms !== at) {
+      at = ms;
+      text = new Date(ms).toISOString();
+    }
+    return text;
+  };
 }
+
+/** The ISO text of an instant around now (reads' expiry checks, new records' times). */
+export const isoOf = lastIso();
+const expiryIso = lastIso();
 
 /** A fresh public etag: opaque, different for every write. */
 export function newEtag(version: number): string {

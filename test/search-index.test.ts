@@ -153,9 +153,16 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
       summary: "written during the rebuild",
     };
     await index.put(sb, [area], newer);
-    // What the rebuild read from storage before that write.
-    await index.add(sb, area, { ...newer, mime: "application/pdf", summary: "read by the rebuild" });
-    await index.add(sb, area, { ...entry(r, "a2", 1_700_000_000_001), mime: "text/csv" });
+    // What the rebuild read from storage before that write: kept out of the area that has a1, not
+    // out of the other.
+    const other: UsageScope = { kind: "user", id: "u-1" };
+    await index.add(sb, [area, other], { ...newer, mime: "application/pdf", summary: "read by the rebuild" });
+    await index.add(sb, [area], { ...entry(r, "a2", 1_700_000_000_001), mime: "text/csv" });
+    const inOther = await index.page(sb, other, null, null, 10);
+    expect(inOther.entries.map((e) => [e.artifactId, e.summary])).toEqual([["a1", "read by the rebuild"]]);
+    // A posting of one entry, as a filter: it lets that entry through and no other.
+    const onlyCsv = await index.page(sb, area, null, null, 10, undefined, ["m:text/csv"]);
+    expect(onlyCsv.entries.map((e) => e.artifactId)).toEqual(["a2"]);
     const page = await index.page(sb, area, null, null, 10);
     const byId = new Map(page.entries.map((e) => [e.artifactId, e]));
     expect([...byId.keys()].sort()).toEqual(["a1", "a2"]);

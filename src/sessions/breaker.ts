@@ -77,7 +77,8 @@ export class SessionBreaker implements SessionProvider {
     const call = <T>(what: string, fn: () => Promise<T>) => this.call(what, fn);
     return {
       put: (sandboxId, areas, doc) => call("update the search index", () => index.put(sandboxId, areas, doc)),
-      add: (sandboxId, area, doc) => call("rebuild the search index", () => index.add(sandboxId, area, doc)),
+      add: (sandboxId, areas, doc) =>
+        call("rebuild the search index", () => index.add(sandboxId, areas, doc)),
       remove: (sandboxId, areas, id) =>
         call("update the search index", () => index.remove(sandboxId, areas, id)),
       isBuilt: (sandboxId, area) => call("read the search index", () => index.isBuilt(sandboxId, area)),

@@ -165,8 +165,8 @@ export class RedisSearchIndex implements SearchIndex {
     return this.write("chukFindPut", "update the search index", sandboxId, areas, doc);
   }
 
-  add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void> {
-    return this.write("chukFindAdd", "rebuild the search index", sandboxId, [area], doc);
+  add(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
+    return this.write("chukFindAdd", "rebuild the search index", sandboxId, areas, doc);
   }
 
   /** Runs the put or add script for the entry in each area (KEYS and ARGV as PUT_ENTRY takes them). */

@@ -23,11 +23,11 @@ export interface SearchIndex {
   /** Adds or replaces an artifact's entry in each area. */
   put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void>;
   /**
-   * A rebuild's put: adds the entry unless the area has one for that artifact already. A rebuild
-   * empties the area first, so an entry there came from a write meanwhile, newer than what the
-   * rebuild read from storage before it.
+   * A rebuild's put: adds the entry to each area that has none for that artifact already. A
+   * rebuild empties the area first, so an entry there came from a write meanwhile, newer than what
+   * the rebuild read from storage before it.
    */
-  add(sandboxId: string, area: UsageScope, doc: IndexEntry): Promise<void>;
+  add(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void>;
   remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void>;
   isBuilt(sandboxId: string, area: UsageScope): Promise<boolean>;
   beginBuild(sandboxId: string, area: UsageScope): Promise<string>;
@@ -141,6 +141,12 @@ interface Sorted {
 }
 
 /**
+ * A term's posting: a lone position until a second entry has the term. Most terms of a large area
+ * (an artifact's own number or name) name one entry, and a set for each cost a third of a rebuild.
+ */
+type Posting = string | Sorted;
+
+/**
  * Per entry only its position and doc: its terms are worked out again when it goes, and a position
  * names its id, so nothing else per entry is kept (every object kept per artifact slows each
  * garbage collection of a process holding many).
@@ -148,13 +154,22 @@ interface Sorted {
 interface Area {
   docs: Map<string, { position: string; doc: IndexEntry }>;
   all: Sorted;
-  postings: Map<string, Sorted>;
+  postings: Map<string, Posting>;
   state: string | null;
 }
 
-function ordered(s: Sorted): string[] {
-  s.sorted ??= [...s.set].sort();
-  return s.sorted;
+function ordered(p: Posting): string[] {
+  if (typeof p === "string") return [p];
+  p.sorted ??= [...p.set].sort();
+  return p.sorted;
+}
+
+function sizeOf(p: Posting | undefined): number {
+  return p === undefined ? 0 : typeof p === "string" ? 1 : p.set.size;
+}
+
+function holds(p: Posting | undefined, position: string): boolean {
+  return p === undefined ? false : typeof p === "string" ? p === position : p.set.has(position);
 }
 
 /** Up to `count` positions of `sorted` strictly between `from` and `to` (null: no bound). */
@@ -185,28 +200,36 @@ export class MemorySearchIndex implements SearchIndex {
   private readonly removed = new Map<string, number>();
 
   async put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
-    const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
-    const terms = termsOf(doc);
+    this.insert(sandboxId, areas, doc, true);
+  }
+
+  async add(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
+    this.insert(sandboxId, areas, doc, false);
+  }
+
+  /** Puts the entry into each area (`replace`: over one there; else only where there is none). */
+  private insert(sandboxId: string, areas: UsageScope[], doc: IndexEntry, replace: boolean): void {
+    let position: string | undefined;
+    let terms: string[] | undefined;
     for (const scope of areas) {
       const area = this.area(sandboxId, scope);
-      this.drop(area, doc.artifactId);
+      if (area.docs.has(doc.artifactId)) {
+        if (!replace) continue;
+        this.drop(area, doc.artifactId);
+      }
+      position ??= positionOf(Date.parse(doc.storedAt), doc.artifactId);
+      terms ??= termsOf(doc);
       // The store hands over a fresh copy and copies what it returns: no clone needed here.
       area.docs.set(doc.artifactId, { position, doc });
       add(area.all, position);
       for (const term of terms) {
-        let posting = area.postings.get(term);
-        if (!posting) {
-          posting = { set: new Set(), sorted: null };
-          area.postings.set(term, posting);
-        }
-        add(posting, position);
+        const posting = area.postings.get(term);
+        if (posting === undefined) area.postings.set(term, position);
+        else if (typeof posting !== "string") add(posting, position);
+        else if (posting !== position)
+          area.postings.set(term, { set: new Set([posting, position]), sorted: null });
       }
     }
-  }
-
-  async add(sandboxId: string, scope: UsageScope, doc: IndexEntry): Promise<void> {
-    if (this.area(sandboxId, scope).docs.has(doc.artifactId)) return;
-    await this.put(sandboxId, [scope], doc);
   }
 
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
@@ -233,6 +256,10 @@ export class MemorySearchIndex implements SearchIndex {
     remove(area.all, old.position);
     for (const term of termsOf(old.doc)) {
       const posting = area.postings.get(term)!;
+      if (typeof posting === "string") {
+        if (posting === old.position) area.postings.delete(term);
+        continue;
+      }
       remove(posting, old.position);
       if (posting.set.size === 0) area.postings.delete(term);
     }
@@ -274,7 +301,7 @@ export class MemorySearchIndex implements SearchIndex {
 
   async sizes(sandboxId: string, scope: UsageScope, terms: string[]) {
     const area = this.area(sandboxId, scope);
-    return { total: area.docs.size, sizes: terms.map((t) => area.postings.get(t)?.set.size ?? 0) };
+    return { total: area.docs.size, sizes: terms.map((t) => sizeOf(area.postings.get(t))) };
   }
 
   async wordsContaining(
@@ -287,7 +314,7 @@ export class MemorySearchIndex implements SearchIndex {
     for (const [term, posting] of this.area(sandboxId, scope).postings) {
       if (!term.startsWith(WORD) || !term.includes(part, WORD.length)) continue;
       if (out.length === max) return null;
-      out.push([term, posting.set.size]);
+      out.push([term, sizeOf(posting)]);
     }
     return out;
   }
@@ -307,10 +334,10 @@ export class MemorySearchIndex implements SearchIndex {
       walked.flatMap((p) => (p ? [slice(ordered(p), from, to, count)] : [])),
       count,
     );
-    const filters = also.map((t) => area.postings.get(t)?.set ?? new Set<string>());
+    const filters = also.map((t) => area.postings.get(t));
     return {
       entries: chunk
-        .filter((p) => filters.every((f) => f.has(p)))
+        .filter((p) => filters.every((f) => holds(f, p)))
         .map((p) => area.docs.get(idOfPosition(p))!.doc),
       next: chunk.length < count ? null : chunk[chunk.length - 1]!,
     };

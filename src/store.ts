@@ -882,6 +882,17 @@ export class ArtifactStore implements AsyncDisposable {
     return this.guard("search", () => this.finder.search(query, options));
   }
 
+  /**
+   * Builds the search index from storage now, where the first search would otherwise do it: with
+   * the index in this process (memory sessions) over persistent storage, a new process's first
+   * search reads every artifact of the sandbox. `serve` calls this in the background as it starts.
+   * Resolves true when it filled the index; false when there was nothing to fill, or when a delete
+   * during the fill left some areas to be built at their first search.
+   */
+  async warmSearchIndex(): Promise<boolean> {
+    return this.guard("warm the search index", () => this.finder.warm());
+  }
+
   /** The same search by listing storage, without the index (for comparison and benchmarks). */
   async searchByScan(query: SearchQuery, options: SearchOptions = {}): Promise<SearchPage> {
     return this.guard("search", () => this.finder.scan(query, options));

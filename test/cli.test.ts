@@ -4,7 +4,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { CLI, startServer } from "./http-harness.js";
 
 /**
@@ -251,6 +251,13 @@ describe("chuk-artifacts file commands on the shared defaults", () => {
       });
       const names = ((await listed.json()) as { items: { filename: string }[] }).items.map((m) => m.filename);
       expect(names).toContain("share.txt");
+      // What was stored before the server started is indexed for search as it starts.
+      await vi.waitFor(() => expect(server.output()).toMatch(/search index built from storage in [\d.]+ s/));
+      const found = await fetch(`${server.url}/v1/search?text=share`, {
+        headers: { authorization: `Bearer ${server.generatedKey}` },
+      });
+      const hits = ((await found.json()) as { items: { filename: string }[] }).items.map((m) => m.filename);
+      expect(hits).toEqual(["share.txt"]);
     } finally {
       await server.stop();
     }

@@ -416,6 +416,37 @@ describe.each(storeConfigs().map((f) => f.name))("search on %s", (name) => {
     }
   });
 
+  test("after a restart, warmSearchIndex fills the index once, and a search during it waits for it", async () => {
+    const { all, owners } = await seed(45, 12);
+    const lists = vi.spyOn(RecordStore.prototype, "list");
+    try {
+      if (!(await loseIndex()) || options.sessionProvider === "redis") {
+        // An index that outlives the process (Redis) has nothing to warm.
+        expect(await store.warmSearchIndex()).toBe(false);
+        return;
+      }
+      lists.mockClear();
+      const warming = store.warmSearchIndex();
+      const during = everyPage(store, { userId: "alice" }, 1000);
+      expect(await warming).toBe(true);
+      const expected = (user: string) =>
+        new Set(all.filter((m) => owners.get(m.sessionId) === user).map((m) => m.artifactId));
+      expect(new Set(await during)).toEqual(expected("alice"));
+      const filled = lists.mock.calls.length;
+      expect(filled).toBeGreaterThan(0);
+      expect(lists.mock.calls.every(([prefix]) => prefix === `grid/${options.sandboxId}/`)).toBe(true);
+      // Every area is built: neither searches nor a second warm-up list storage again.
+      expect(new Set(await everyPage(store, { userId: "bob" }, 1000))).toEqual(expected("bob"));
+      expect(new Set(await everyPage(store, { sessionId: all[0]!.sessionId }, 1000))).toEqual(
+        new Set(all.filter((m) => m.sessionId === all[0]!.sessionId).map((m) => m.artifactId)),
+      );
+      expect(await store.warmSearchIndex()).toBe(false);
+      expect(lists.mock.calls.length).toBe(filled);
+    } finally {
+      lists.mockRestore();
+    }
+  });
+
   test("scopes: a user's own-scope artifacts only for that user, shared ones for anyone", async () => {
     await store.store("mine", { userId: "alice", scope: "user", filename: "own/plan.txt", meta: { k: "v" } });
     await store.store("session", { userId: "alice", sessionId: "alice-s", filename: "own/draft.txt" });

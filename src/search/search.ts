@@ -127,6 +127,22 @@ export class Search {
     }
   }
 
+  /**
+   * Fills an index held in this process from storage now rather than at the first search, where
+   * storage may hold artifacts from before this process (persistent storage, sandbox not indexed
+   * from empty). A search meanwhile waits for the fill instead of listing storage itself. False when
+   * there was nothing to fill, or a removal during the fill left areas to build at their first search.
+   */
+  async warm(): Promise<boolean> {
+    const { storage, sessions } = await this.backends();
+    const index = sessions.search;
+    if (!index?.removals || !storage.capabilities.persistent) return false;
+    return this.builds.run("sandbox", async () => {
+      if (await index.indexedFromEmpty(this.sandboxId)) return false;
+      return this.fillSandbox(index);
+    });
+  }
+
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
   async indexed(m: ArtifactMetadata): Promise<void> {
     if (this.deferred) return;

@@ -203,8 +203,23 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
 
+  let stopping = false;
+  // An index in this process is built now, in the background, rather than by the first search.
+  const warming = performance.now();
+  store.warmSearchIndex().then(
+    (filled) => {
+      const seconds = ((performance.now() - warming) / 1000).toFixed(1);
+      if (filled) console.log(`chuk-artifacts serve: search index built from storage in ${seconds} s`);
+    },
+    (err: unknown) => {
+      if (!stopping)
+        console.log(
+          `chuk-artifacts serve: search index left to the first search (${err instanceof Error ? err.message : String(err)})`,
+        );
+    },
+  );
+
   return new Promise<number>((done) => {
-    let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;

@@ -48,7 +48,8 @@ import { presignGetUrl, presignPartUrl, presignPutUrl } from "./presign.js";
  * user-metadata header, so a small artifact is one PutObject — bytes and record together, atomic —
  * and one GetObject returns both. Conditional writes use `If-None-Match: *` and `If-Match`, which
  * AWS and RGW honour on PutObject; a metadata rewrite is a CopyObject onto itself conditional on the
- * source's ETag.
+ * source's ETag. The record layer asks for no condition on a new artifact's key (a fresh random
+ * id), so that PUT costs what a bare one does.
  *
  * RGW compares If-Match with the ETag *without* its quotes, AWS accepts the quoted form: the
  * unquoted one is sent first, and if a 412 comes back while the object still has exactly that

@@ -4,7 +4,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { KEY_ENV, type RunningServer, startServer } from "./http-harness.js";
 import {
   type ArtifactView,
@@ -155,6 +155,14 @@ describe("MCP over stdio (chuk-artifacts mcp)", () => {
     expect(stderrOf.get(second)!.join("")).toMatch(
       /user dora, session user_dora; storage: filesystem \(.*\); sessions: memory; expiry: artifacts never expire/,
     );
+    // What the folder held before the start is indexed for search in the background.
+    await vi.waitFor(() =>
+      expect(stderrOf.get(second)!.join("")).toMatch(
+        /chuk-artifacts mcp: search index built from storage in/,
+      ),
+    );
+    const found = await ok<{ files: ArtifactView[] }>(second, "search_files", { text: "kept" });
+    expect(found.files.map((f) => f.filename)).toEqual(["kept.txt"]);
 
     // --provider memory keeps nothing on disk.
     const memCwd = await mkdtemp(join(dir, "mem-"));

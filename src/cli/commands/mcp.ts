@@ -12,6 +12,7 @@ import {
   wholeNumber,
 } from "../args.js";
 import { personalStore, storageLine, ttlLine } from "../defaults.js";
+import { warmSearchInBackground } from "../warm-search.js";
 
 const HELP = `usage: chuk-artifacts mcp [options]
 
@@ -78,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let store: ArtifactStore;
   let config: ResolvedConfig;
+  let stopping = false;
   try {
     // The defaults serve and the file commands share: the same folder, the same kept signing
     // secret (so URLs printed here are accepted by serve on that folder), no expiry.
@@ -98,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
         `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
         `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
     );
+    warmSearchInBackground(store, "mcp", () => stopping);
     await serveMcpStdio(store, {
       userId,
       ...(values.session !== undefined && { sessionId: values.session }),
@@ -110,6 +113,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   } finally {
+    stopping = true;
     await store.close();
   }
 }

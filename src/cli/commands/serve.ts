@@ -18,6 +18,7 @@ import {
 } from "../args.js";
 import { AUDIT_FLAGS, AUDIT_FLAGS_HELP, checkAuditFlags, startAuditOutputs } from "../audit-outputs.js";
 import { personalStore, storageLine, ttlLine } from "../defaults.js";
+import { warmSearchInBackground } from "../warm-search.js";
 
 /** Who a generated key acts for: the same user the CLI and `mcp` default to, as an admin. */
 const GENERATED_PRINCIPAL = { userId: "local", admin: true };
@@ -204,20 +205,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   let stopping = false;
-  // An index in this process is built now, in the background, rather than by the first search.
-  const warming = performance.now();
-  store.warmSearchIndex().then(
-    (filled) => {
-      const seconds = ((performance.now() - warming) / 1000).toFixed(1);
-      if (filled) console.log(`chuk-artifacts serve: search index built from storage in ${seconds} s`);
-    },
-    (err: unknown) => {
-      if (!stopping)
-        console.log(
-          `chuk-artifacts serve: search index left to the first search (${err instanceof Error ? err.message : String(err)})`,
-        );
-    },
-  );
+  warmSearchInBackground(store, "serve", () => stopping);
 
   return new Promise<number>((done) => {
     const stop = (signal: string) => {

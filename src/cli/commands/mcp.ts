@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
         `storage: ${storageLine(config)}; sessions: ${store.sessionProviderName}; ` +
         `expiry: ${ttlLine(config)}; signed URLs: ${config.publicUrl}`,
     );
-    warmSearchInBackground(store, "mcp", () => stopping);
+    warmSearchInBackground(store, config, "mcp", () => stopping);
     await serveMcpStdio(store, {
       userId,
       ...(values.session !== undefined && { sessionId: values.session }),

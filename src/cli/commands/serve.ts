@@ -205,7 +205,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   let stopping = false;
-  warmSearchInBackground(store, "serve", () => stopping);
+  warmSearchInBackground(store, config, "serve", () => stopping);
 
   return new Promise<number>((done) => {
     const stop = (signal: string) => {

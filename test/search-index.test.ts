@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { termsOf, WORD } from "../src/search/terms.js";
 import type { SessionProvider } from "../src/sessions/provider.js";
-import { type IndexEntry, positionOf, type SearchIndex } from "../src/sessions/search-index.js";
+import {
+  type IndexEntry,
+  MemorySearchIndex,
+  positionOf,
+  type SearchIndex,
+} from "../src/sessions/search-index.js";
 import type { UsageScope } from "../src/sessions/usage.js";
 import { sessionFixtures, uniqueSandbox } from "./fixtures.js";
 import { rng } from "./helpers/rng.js";
@@ -197,5 +202,79 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     await index.remove(sb, [other], "gone");
     expect(await index.finishBuild(sb, other, spoilt)).toBe(false);
     expect(await index.isBuilt(sb, other)).toBe(false);
+  });
+});
+
+describe("MemorySearchIndex.addMany (a fill of an index held in this process)", () => {
+  const session: UsageScope = { kind: "session", id: "sess-1" };
+  const user: UsageScope = { kind: "user", id: "u1" };
+  const busy: UsageScope = { kind: "session", id: "sess-2" };
+  const at = (m: IndexEntry) => `${m.artifactId}:${m.summary}`;
+
+  /** Everything an index answers about an area: entries in order, each term's posting, the words. */
+  async function answers(index: SearchIndex, sb: string, area: UsageScope, terms: string[]) {
+    const all = await index.page(sb, area, null, null, 100_000);
+    const postings = [];
+    for (const term of terms)
+      postings.push((await index.page(sb, area, null, null, 100_000, [term])).entries.map(at));
+    const filtered = await index.page(
+      sb,
+      area,
+      null,
+      null,
+      100_000,
+      ["w:alpha"],
+      ['k:"team"="red"', "m:image/png"],
+    );
+    const words = await index.wordsContaining(sb, area, "a", 100_000);
+    return {
+      entries: all.entries.map(at),
+      postings,
+      filtered: filtered.entries.map(at),
+      sizes: await index.sizes(sb, area, terms),
+      words: words?.sort(([a], [b]) => (a < b ? -1 : 1)),
+    };
+  }
+
+  it("answers as add() one entry at a time does, around entries already there and writes during it", async () => {
+    const r = rng(5);
+    const sb = uniqueSandbox("fill");
+    // More than one turn's worth, so a write lands while the fill runs.
+    const docs = Array.from({ length: 2500 }, (_, i) =>
+      entry(r, `f${i}`, 1_700_000_000_000 + Math.floor(r.next() * 1_000_000)),
+    );
+    const areasOf = (i: number) => [i % 3 === 0 ? busy : session, user];
+    const one = new MemorySearchIndex();
+    const many = new MemorySearchIndex();
+    // One area had an entry before the fill (its own write: it stays), so it takes entries one by one.
+    const early = { ...docs[0]!, summary: "written before the fill" };
+    await one.put(sb, [busy], early);
+    await many.put(sb, [busy], early);
+    const during = { ...docs[1]!, summary: "written during the fill", mime: "text/csv" };
+    for (let i = 0; i < docs.length; i++) await one.add(sb, areasOf(i), docs[i]!);
+    await one.put(sb, [session, user], during);
+    setImmediate(() => void many.put(sb, [session, user], during));
+    await many.addMany(
+      sb,
+      docs.map((doc, i) => ({ areas: areasOf(i), doc })),
+    );
+
+    const terms = [...new Set([...docs, during].flatMap((d) => termsOf(d)))];
+    for (const area of [session, user, busy]) {
+      expect(await answers(many, sb, area, terms)).toEqual(await answers(one, sb, area, terms));
+    }
+    expect((await answers(many, sb, session, terms)).entries).toContain(at(during));
+    expect((await answers(many, sb, busy, terms)).entries).toContain(at(early));
+
+    // The filled areas take later writes and removals as any other.
+    const late = entry(r, "late", 1_700_000_500_000);
+    for (const index of [one, many]) {
+      await index.remove(sb, [session, user], "f2");
+      await index.put(sb, [session, user], { ...docs[4]!, summary: "updated after the fill" });
+      await index.put(sb, [session, user], late);
+    }
+    for (const area of [session, user]) {
+      expect(await answers(many, sb, area, terms)).toEqual(await answers(one, sb, area, terms));
+    }
   });
 });

@@ -231,11 +231,11 @@ export class MemorySearchIndex implements SearchIndex {
    * newer. Other areas take each entry as add() does.
    */
   async addMany(sandboxId: string, items: { areas: UsageScope[]; doc: IndexEntry }[]): Promise<void> {
-    const placed = items.map(({ areas, doc }) => ({
-      areas,
-      doc,
-      position: positionOf(Date.parse(doc.storedAt), doc.artifactId),
-    }));
+    const placed: { areas: UsageScope[]; doc: IndexEntry; position: string }[] = [];
+    for (const { areas, doc } of items) {
+      if (placed.length % ADD_MANY_PER_TURN === ADD_MANY_PER_TURN - 1) await nextTurn();
+      placed.push({ areas, doc, position: positionOf(Date.parse(doc.storedAt), doc.artifactId) });
+    }
     placed.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
     const filling = new Map<Area, { scope: UsageScope; into: Filling | null }>();
     for (let i = 0; i < placed.length; i++) {
@@ -258,10 +258,11 @@ export class MemorySearchIndex implements SearchIndex {
         into.docs.set(doc.artifactId, { position, doc });
         into.all.push(position);
         for (const term of terms) {
-          const list = into.postings.get(term);
-          if (list === undefined) into.postings.set(term, position);
-          else if (typeof list === "string") into.postings.set(term, [list, position]);
-          else list.push(position);
+          const posting = into.postings.get(term);
+          if (posting === undefined) into.postings.set(term, position);
+          else if (typeof posting === "string")
+            into.postings.set(term, { set: null, sorted: [posting, position] });
+          else posting.sorted!.push(position);
         }
       }
     }
@@ -270,10 +271,7 @@ export class MemorySearchIndex implements SearchIndex {
       const meanwhile = [...area.docs.values()];
       area.docs = into.docs;
       area.all = { set: null, sorted: into.all };
-      area.postings = new Map();
-      for (const [term, list] of into.postings) {
-        area.postings.set(term, typeof list === "string" ? list : { set: null, sorted: list });
-      }
+      area.postings = into.postings;
       for (const { doc } of meanwhile) this.insert(sandboxId, [scope], doc, true);
     }
   }
@@ -445,9 +443,9 @@ function remove(s: Sorted, position: string): void {
   if (setOf(s).delete(position)) s.sorted = null;
 }
 
-/** An area being filled: its entries, and each posting's positions in order (one: bare). */
+/** An area being filled: its entries, and each posting's positions in order, no sets yet. */
 interface Filling {
   docs: Area["docs"];
   all: string[];
-  postings: Map<string, string | string[]>;
+  postings: Area["postings"];
 }

@@ -885,7 +885,8 @@ export class ArtifactStore implements AsyncDisposable {
   /**
    * Builds the search index from storage now, where the first search would otherwise do it: with
    * the index in this process (memory sessions) over persistent storage, a new process's first
-   * search reads every artifact of the sandbox. `serve` calls this in the background as it starts.
+   * search reads every artifact of the sandbox. `serve` and `mcp` call this in the background as
+   * they start, on filesystem storage.
    * Resolves true when it filled the index; false when there was nothing to fill, or when a delete
    * during the fill left some areas to be built at their first search.
    */

@@ -1,4 +1,3 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Backends, BackendsGetter } from "../backends.js";
 import { KeyedMutex, mapLimit } from "../concurrency.js";
 import { SessionUnavailableError } from "../errors.js";
@@ -30,8 +29,6 @@ export interface SearchPage {
 const FIRST_BATCH = 250;
 const BATCH_MAX = 1000;
 const LIST_PAGE = 1000;
-/** Entries a fill of the whole sandbox adds between two turns of the event loop. */
-const FILL_PER_TURN = 1000;
 /** A part of a text word found in more indexed words than this is too common to read postings for. */
 const WORDS_MAX = 256;
 /** Postings are read instead of the whole area only when they hold at most this share of it. */
@@ -291,15 +288,10 @@ export class Search {
     await this.eachStored(null, (r) => {
       if (r.status === "ready") records.push(r);
     });
-    const items = records.map((r) => ({ areas: areasOf(r), doc: slim(r) }));
-    if (index.addMany) await index.addMany(this.sandboxId, items);
-    else {
-      for (let i = 0; i < items.length; i++) {
-        // Other requests get turns: filling 100,000 entries takes seconds.
-        if (i > 0 && i % FILL_PER_TURN === 0) await nextTurn();
-        await index.add(this.sandboxId, items[i]!.areas, items[i]!.doc);
-      }
-    }
+    await index.addMany!(
+      this.sandboxId,
+      records.map((r) => ({ areas: areasOf(r), doc: slim(r) })),
+    );
     if (index.removals!(this.sandboxId) !== before) return false;
     await index.markIndexedFromEmpty(this.sandboxId);
     return true;

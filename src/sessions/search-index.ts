@@ -51,8 +51,9 @@ export interface SearchIndex {
    */
   removals?(sandboxId: string): number;
   /**
-   * An index held in this process only: add() for every artifact of a fill at once, yielding to
-   * the event loop now and then. Faster than one add() each where an area starts empty.
+   * An index held in this process only (one with `removals`, which must have this too): add() for
+   * every artifact of a fill at once, yielding to the event loop now and then. Faster than one
+   * add() each where an area starts empty.
    */
   addMany?(sandboxId: string, items: { areas: UsageScope[]; doc: IndexEntry }[]): Promise<void>;
   /** How many entries the area holds, and how many each term's posting holds. */

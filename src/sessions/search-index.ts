@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { ArtifactMetadata } from "../metadata.js";
 import { termsOf, WORD } from "../search/terms.js";
+import { firstAbove } from "../storage/paging.js";
 
 /** An artifact as the index keeps it: its metadata without the fields every entry of a store shares. */
 export type IndexEntry = Omit<ArtifactMetadata, "key" | "sandboxId" | "storageProvider" | "sessionProvider">;
@@ -192,17 +193,12 @@ function holds(p: Posting | undefined, position: string): boolean {
 
 /** Up to `count` positions of `sorted` strictly between `from` and `to` (null: no bound). */
 function slice(sorted: string[], from: string | null, to: string | null, count: number): string[] {
-  let lo = 0;
-  let hi = sorted.length;
-  if (from !== null) {
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! <= from) lo = mid + 1;
-      else hi = mid;
-    }
-  }
   const out: string[] = [];
-  for (let i = lo; i < sorted.length && out.length < count; i++) {
+  for (
+    let i = from === null ? 0 : firstAbove(sorted, from, false);
+    i < sorted.length && out.length < count;
+    i++
+  ) {
     const position = sorted[i]!;
     if (to !== null && position >= to) break;
     out.push(position);

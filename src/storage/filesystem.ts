@@ -18,6 +18,7 @@ import {
   type StorageDriver,
   type WriteCondition,
 } from "./driver.js";
+import { firstAbove } from "./paging.js";
 import type { ByteRange } from "./provider.js";
 
 /**
@@ -244,15 +245,7 @@ export class FilesystemDriver implements StorageDriver {
       all = (await this.filesUnder(base)).filter((k) => k.startsWith(prefix)).sort();
       this.listing = { prefix, at: Date.now(), keys: all };
     }
-    let start = 0;
-    if (after !== null) {
-      let hi = all.length;
-      while (start < hi) {
-        const mid = (start + hi) >>> 1;
-        if (all[mid]! <= after) start = mid + 1;
-        else hi = mid;
-      }
-    }
+    const start = after === null ? 0 : firstAbove(all, after, false);
     if (start >= all.length) return { keys: [], more: false };
     const keys = all.slice(start, start + options.limit);
     return { keys, more: start + options.limit < all.length };

@@ -11,6 +11,7 @@ import type {
   StorageDriver,
   WriteCondition,
 } from "./driver.js";
+import { firstAbove } from "./paging.js";
 import type { ByteRange } from "./provider.js";
 
 /**
@@ -275,18 +276,6 @@ class SortedKeys {
   keyRemoved(): void {
     if (this.sorted !== null && ++this.gone * 2 > this.sorted.length) this.keyAdded();
   }
-}
-
-/** The index of the first of `sorted` after `bound` (or at it, with `inclusive`). */
-function firstAbove(sorted: readonly string[], bound: string, inclusive: boolean): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (inclusive ? sorted[mid]! < bound : sorted[mid]! <= bound) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function slashes(text: string): number {

@@ -8,21 +8,22 @@ export function pageAfter(
   cursor: string | null,
 ): { items: string[]; cursor: string | null } {
   const after = cursor === null ? null : decodeCursor(cursor);
-  let start = 0;
-  if (after !== null) {
-    // Binary search for the first key greater than `after`.
-    let lo = 0;
-    let hi = sortedKeys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sortedKeys[mid]! <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    start = lo;
-  }
+  const start = after === null ? 0 : firstAbove(sortedKeys, after, false);
   const items = sortedKeys.slice(start, start + limit);
   const more = start + limit < sortedKeys.length;
   return { items, cursor: more && items.length > 0 ? encodeCursor(items[items.length - 1]!) : null };
+}
+
+/** The index of the first of `sorted` after `bound` (or at it, with `inclusive`): a binary search. */
+export function firstAbove(sorted: readonly string[], bound: string, inclusive: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (inclusive ? sorted[mid]! < bound : sorted[mid]! <= bound) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function encodeCursor(lastKey: string): string {

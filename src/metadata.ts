@@ -102,10 +102,20 @@ export function parseRecord(json: string): ArtifactRecord | null {
  * A copy no caller can change the original through: the nested `meta` (cloned only when it has
  * entries) and `upload` are copied too. For records kept to be handed out again.
  */
-export function copyRecord(record: ArtifactRecord): ArtifactRecord {
-  const copy = recordWith(record, record.storage && { ...record.storage });
+export function copyRecord(
+  record: ArtifactRecord,
+  storage: StorageVersion | undefined = record.storage && { ...record.storage },
+): ArtifactRecord {
+  const copy = recordWith(record, storage);
   copy.meta = hasEntries(record.meta) ? structuredClone(record.meta) : {};
   if (record.upload) copy.upload = { ...record.upload };
+  return copy;
+}
+
+/** toMetadata of a record shared with others (a kept one): `meta` is copied too. */
+export function copyMetadata(r: ArtifactMetadata): ArtifactMetadata {
+  const copy = toMetadata(r);
+  copy.meta = hasEntries(r.meta) ? structuredClone(r.meta) : {};
   return copy;
 }
 

@@ -152,6 +152,17 @@ export function decodeHeadMeta(head: HeadText, key: string, once = false): Decod
 }
 
 /**
+ * decodeHeadMeta without the copy, for a reader that only looks (a listing's view): the slot's
+ * answer where the driver keeps one, else decoded afresh. Never to change or hand out.
+ */
+export function sharedHead(head: HeadText, key: string): DecodedHead | null {
+  if (head.parsed) return slotHead(head, head.parsed, key);
+  const meta = head.meta;
+  // Revisions, documents and other bare objects carry no meta: not worth a failed JSON.parse.
+  return meta === "" ? null : parseHeadMeta(meta, key);
+}
+
+/**
  * What the head's slot keeps (decoded now if it was not yet), shared with every reader: to read
  * in place, never to change or hand out (decodeHeadMeta gives copies).
  */

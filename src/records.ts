@@ -4,7 +4,7 @@ import { mapLimit } from "./concurrency.js";
 import { ArtifactNotFoundError, ConflictError, ValidationError } from "./errors.js";
 import { GRID_ROOT, isSegment, parseGridKey, validateSegment } from "./grid.js";
 import type { IdLocator } from "./id-locator.js";
-import { type ArtifactRecord, newEtag, recordWith, type StorageVersion } from "./metadata.js";
+import { type ArtifactRecord, copyRecord, newEtag, recordWith, type StorageVersion } from "./metadata.js";
 import { randomHex } from "./random.js";
 import {
   decodeHeadMeta,
@@ -14,6 +14,7 @@ import {
   isVersionRev,
   parsedSlotOf,
   revKey,
+  sharedHead,
   slotHead,
   slotMeta,
 } from "./record-codec.js";
@@ -614,25 +615,56 @@ export class RecordStore implements StorageProvider {
   }
 
   async list(prefix: string, options: { limit: number; cursor?: string | null }): Promise<ListPage> {
-    checkListPrefix(prefix);
-    const sessionLevel = prefix.split("/").length === 4;
-    let after: string | null = null;
-    if (options.cursor) {
-      const last = decodeCursor(options.cursor);
-      if (!last.startsWith(prefix) || !parseGridKey(last)) throw new ValidationError("invalid list cursor");
-      after = last;
+    const page = await this.listAs(prefix, options, copyRecord);
+    return { records: page.items, cursor: page.cursor };
+  }
+
+  /**
+   * list() handing each record to `view` as it is read, with where it is stored: the record may
+   * be the one a driver keeps (memory), so `view` must neither keep nor change it, only make what it
+   * returns from it (null: left out of the page, still counted toward `limit`).
+   */
+  listAs<T>(
+    prefix: string,
+    options: { limit: number; cursor?: string | null },
+    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+  ): Promise<{ items: T[]; cursor: string | null }> {
+    // Not async itself: a small listing's cost is mostly its promises.
+    try {
+      checkListPrefix(prefix);
+      let after: string | null = null;
+      if (options.cursor) {
+        const last = decodeCursor(options.cursor);
+        if (!last.startsWith(prefix) || !parseGridKey(last)) throw new ValidationError("invalid list cursor");
+        after = last;
+      }
+      return this.driver.listNow && this.driver.headNow
+        ? this.listInTurn(prefix, after, options.limit, view)
+        : this.listWithReads(prefix, after, options.limit, view);
+    } catch (err) {
+      return Promise.reject(err);
     }
+  }
+
+  /** A listing from a driver that lists and reads heads as I/O: keys first, then their heads. */
+  private async listWithReads<T>(
+    prefix: string,
+    after: string | null,
+    limit: number,
+    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+  ): Promise<{ items: T[]; cursor: string | null }> {
+    const sessionLevel = prefix.split("/").length === 4;
     const keys: string[] = [];
     let more = true;
-    while (more && keys.length < options.limit) {
+    while (more && keys.length < limit) {
       const page = await this.listKeys(prefix, {
-        limit: Math.min(LIST_PAGE_MAX, options.limit - keys.length + 1),
+        limit: Math.min(LIST_PAGE_MAX, limit - keys.length + 1),
         after,
       });
       for (const key of page.keys) {
-        if (keys.length < options.limit && isHeadUnder(prefix, key, sessionLevel)) keys.push(key);
+        if (keys.length < limit && isHeadUnder(prefix, key, sessionLevel)) keys.push(key);
       }
-      more = page.more || keys.length >= options.limit;
+      more = page.more || keys.length >= limit;
       after = page.keys[page.keys.length - 1] ?? after;
       if (page.keys.length === 0) more = false;
     }
@@ -643,10 +675,56 @@ export class RecordStore implements StorageProvider {
       // The driver said there is more: check it is an artifact, not only revisions or reserved keys.
       hasMore = await this.anyAfter(prefix, last);
     }
-    return {
-      records: records.filter((r): r is ArtifactRecord => r !== null),
-      cursor: hasMore && last !== undefined ? encodeCursor(last) : null,
-    };
+    const items: T[] = [];
+    for (const r of records) {
+      const item = r && view(r, r.storage!);
+      if (item !== null) items.push(item);
+    }
+    return { items, cursor: hasMore && last !== undefined ? encodeCursor(last) : null };
+  }
+
+  /**
+   * A listing from a driver that answers in the same turn (memory): each head is read where it is
+   * kept, without a copy, and a key counts when its head holds an artifact's record under that very
+   * key (a revision, a version object or a foreign object does not). One head past `limit` tells
+   * whether there is more.
+   */
+  private async listInTurn<T>(
+    prefix: string,
+    after: string | null,
+    limit: number,
+    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+  ): Promise<{ items: T[]; cursor: string | null }> {
+    const driver = this.driver as Required<Pick<StorageDriver, "listNow" | "headNow">>;
+    const items: T[] = [];
+    let counted = 0;
+    let last: string | null = null;
+    for (;;) {
+      const page = driver.listNow(prefix, { limit: Math.min(LIST_PAGE_MAX, limit - counted + 1), after });
+      for (const key of page.keys) {
+        const head = driver.headNow(key);
+        const decoded = head && sharedHead(head, key);
+        if (!decoded) continue;
+        let record = decoded.record;
+        let storage: StorageVersion = { etag: head!.etag, rev: decoded.rev };
+        if (!record) {
+          // A record too large for meta is the head's body: read as getRecord does (a head's key only).
+          if (!parseGridKey(key)) continue;
+          const read = await this.getRecord(key);
+          if (!read?.storage) continue;
+          record = read;
+          storage = read.storage;
+        }
+        if (record.key !== key) continue;
+        if (counted === limit) return { items, cursor: encodeCursor(last!) };
+        counted++;
+        last = key;
+        const item = view(record, storage);
+        if (item !== null) items.push(item);
+      }
+      if (!page.more || page.keys.length === 0) return { items, cursor: null };
+      after = page.keys[page.keys.length - 1]!;
+    }
   }
 
   locate(sandboxId: string, artifactId: string): Promise<string | null> {
@@ -661,18 +739,16 @@ export class RecordStore implements StorageProvider {
     return this.driver.listNow ? this.driver.listNow(prefix, range) : this.driver.list(prefix, range);
   }
 
-  /** getRecord of each key, in order: in the same turn where the driver can, else a few at a time. */
+  /** getRecord of each key, in order: heads read together where the driver can, else a few at a time. */
   private async recordsAt(keys: string[]): Promise<(ArtifactRecord | null)[]> {
     const driver = this.driver;
-    if (!driver.headNow && !driver.headMany) {
-      return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
-    }
-    const heads = driver.headNow ? null : await driver.headMany!(keys);
+    if (!driver.headMany) return mapLimit(keys, LIST_CONCURRENCY, (key) => this.getRecord(key));
+    const heads = await driver.headMany(keys);
     const records: (ArtifactRecord | null)[] = [];
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       // Listed keys are grid keys already (list() keeps only those).
-      const now = recordOfHead(heads ? heads[i]! : driver.headNow!(key), key, true);
+      const now = recordOfHead(heads[i]!, key, true);
       // A record too large for meta is the head's body: read as getRecord does.
       records.push(now !== undefined ? now : await this.getRecord(key));
     }

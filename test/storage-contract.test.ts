@@ -486,6 +486,28 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       expect(pages.map((p) => p.length)).toStrictEqual([1, 1, 1]);
     });
 
+    it("lists each overwritten artifact once and whole, a record too large for metadata too", async () => {
+      const at = place("rv");
+      // At the field limits: more than S3 metadata holds, so there the record is the head's body.
+      const big = makeRecord(at, {
+        summary: "ü".repeat(LIMITS.summaryLength),
+        meta: { blob: "✓".repeat(2000) },
+      });
+      const small = makeRecord(at);
+      const first = await provider.put(big, single(Buffer.from("big 1")));
+      await provider.put(first, single(Buffer.from("big 2")), { previous: first });
+      const kept = await provider.put(small, single(Buffer.from("small 1")));
+      await provider.put(kept, single(Buffer.from("small 2")), { previous: kept });
+      const expected = await Promise.all([...[big.key, small.key].sort()].map((k) => provider.getRecord(k)));
+      for (const limit of [1, 2, 10]) {
+        const pages = await listPages(provider, `grid/${at.sandboxId}/rv/`, limit);
+        expect(pages.flat()).toStrictEqual(expected);
+        expect(pages.at(-1)).not.toHaveLength(0);
+      }
+      const wide = await listPages(provider, `grid/${at.sandboxId}/`, 1);
+      expect(wide.flat()).toStrictEqual(expected);
+    });
+
     it("is empty with a null cursor for a prefix nothing was written under", async () => {
       expect(await provider.list(`grid/${sandbox()}/`, { limit: 10 })).toStrictEqual({
         records: [],

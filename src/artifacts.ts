@@ -23,9 +23,9 @@ import {
 import {
   type ArtifactMetadata,
   type ArtifactRecord,
+  copyMetadata,
   copyRecord,
   expiryFrom,
-  hasEntries,
   isExpired,
   isoOf,
   newEtag,
@@ -169,9 +169,7 @@ export class Artifacts {
   metadataNow(artifactId: string, context: AccessContext): ArtifactMetadata | undefined {
     const view = this.viewNow(artifactId, context);
     if (!view) return undefined;
-    const m = toMetadata(view.record);
-    m.meta = hasEntries(m.meta) ? structuredClone(m.meta) : {};
-    return m;
+    return copyMetadata(view.record);
   }
 
   /**

@@ -89,6 +89,7 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
     limiter: new FailureLimiter(options.authFailures?.limit ?? 10, options.authFailures?.windowMs ?? 60_000),
     clientAddress:
       options.clientAddress ?? (options.trustProxy ? forwardedAddress(options.trustProxy) : socketAddress),
+    audit: store.audit,
   });
   const hosts = options.allowedHosts ? new AllowedHosts(options.allowedHosts) : null;
   const uploads = new UploadSlots(
@@ -102,7 +103,7 @@ export function createHttpHandler(store: ArtifactStore, options: HttpHandlerOpti
     errorResponse(new HttpError(404, "NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
   );
 
-  app.use("*", requestId());
+  app.use("*", requestId(store.audit));
   // Before every route: a request that names a host this server is not is refused outright.
   if (hosts) app.use("*", hostCheck(hosts));
   app.route("/", healthRoutes(store));

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
-import { withAuditScope } from "../audit/event.js";
+import type { AuditTrail } from "../audit/trail.js";
 import { validateSegment } from "../grid.js";
 import { HttpError } from "./errors.js";
 
@@ -170,6 +170,7 @@ export function bearerAuth(options: {
   authenticate?: Authenticate | undefined;
   limiter: FailureLimiter;
   clientAddress: ClientAddress;
+  audit: AuditTrail;
 }): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     if (c.req.method === "OPTIONS") return next();
@@ -202,6 +203,6 @@ export function bearerAuth(options: {
       );
     }
     c.set("principal", principal);
-    await withAuditScope({ userId: principal.userId, keyId: principal.keyId ?? null }, next);
+    await options.audit.scoped({ userId: principal.userId, keyId: principal.keyId ?? null }, next);
   };
 }

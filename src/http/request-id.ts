@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
+import type { HttpBindings } from "@hono/node-server";
 import type { MiddlewareHandler } from "hono";
-import { withAuditScope } from "../audit/event.js";
+import type { AuditTrail } from "../audit/trail.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -11,11 +12,16 @@ const ACCEPTED = /^[A-Za-z0-9._:@-]{1,128}$/;
  * Names every request: the X-Request-Id a proxy (or client) sent when it is a plain token, else a
  * new UUID. The id is echoed in the response and attributed to every audit event the request causes.
  */
-export function requestId(): MiddlewareHandler {
+export function requestId(audit: AuditTrail): MiddlewareHandler {
   return async (c, next) => {
     const given = c.req.header(REQUEST_ID_HEADER);
     const id = given !== undefined && ACCEPTED.test(given) ? given : randomUUID();
-    await withAuditScope({ requestId: id }, next);
-    c.header(REQUEST_ID_HEADER, id);
+    // Under a Node server the header goes on the Node response before any answer exists. Set on
+    // the answer afterwards, it would make @hono/node-server rebuild that answer as a web stream
+    // instead of writing it out directly (twice the CPU of a small download).
+    const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+    outgoing?.setHeader(REQUEST_ID_HEADER, id);
+    await audit.scoped({ requestId: id }, next);
+    if (!outgoing) c.header(REQUEST_ID_HEADER, id);
   };
 }

@@ -7,7 +7,7 @@ import type {
   ToolAnnotations,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { currentAuditScope, withAuditScope } from "../audit/event.js";
+import { currentAuditScope } from "../audit/event.js";
 import { collect } from "../body.js";
 import { ArtifactNotFoundError, ValidationError } from "../errors.js";
 import { parseGridKey, type Scope } from "../grid.js";
@@ -149,7 +149,7 @@ export function registerTools(server: McpServer, ctx: ConnectionContext): void {
       },
       async (args: z.output<z.ZodObject<S, z.core.$strict>>, request: ServerContext) => {
         try {
-          return await withAuditScope(auditScope(request), () => spec.run(args));
+          return await store.audit.scoped(auditScope(request), () => spec.run(args));
         } catch (err) {
           return toolError(err, ctx.log);
         }

@@ -48,6 +48,9 @@ const checkpointSchema = z.object({
 const ID = /^cp-[0-9a-f]{32}$/;
 
 export class Checkpoints {
+  /** The last createdAt this store gave out, in ms. */
+  private lastCreatedMs = 0;
+
   constructor(
     private readonly sandboxId: string,
     private readonly backends: BackendsGetter,
@@ -64,7 +67,7 @@ export class Checkpoints {
       checkpointId: `cp-${randomBytes(16).toString("hex")}`,
       sessionId,
       name,
-      createdAt: new Date().toISOString(),
+      createdAt: this.nextCreatedAt(),
       artifacts: records.map((r) => ({ artifactId: r.artifactId, version: r.version })),
     };
     const { storage } = await this.backends();
@@ -72,6 +75,16 @@ export class Checkpoints {
       ifNoneMatch: true,
     });
     return checkpoint;
+  }
+
+  /**
+   * Now, or a millisecond past the last checkpoint this store made if that is not earlier: the
+   * list is ordered by this time, so two checkpoints made one after another in the same
+   * millisecond still list newest first.
+   */
+  private nextCreatedAt(): string {
+    this.lastCreatedMs = Math.max(Date.now(), this.lastCreatedMs + 1);
+    return new Date(this.lastCreatedMs).toISOString();
   }
 
   /** The session's checkpoints, newest first. */

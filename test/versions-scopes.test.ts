@@ -299,6 +299,14 @@ describe.each(storeConfigs())(
     });
 
     describe("checkpoints", () => {
+      it("lists checkpoints newest first, also those made within one millisecond", async () => {
+        const s = await open();
+        await s.store("x", { sessionId: "many-cp" });
+        const made: string[] = [];
+        for (let i = 0; i < 8; i++) made.push((await s.createCheckpoint("many-cp")).checkpointId);
+        expect((await s.listCheckpoints("many-cp")).map((x) => x.checkpointId)).toEqual(made.reverse());
+      });
+
       it("records every artifact's version and restores them, deleting what came after", async () => {
         const s = await open();
         const a = await s.store("a1", { sessionId: "work" });

@@ -627,7 +627,7 @@ export class RecordStore implements StorageProvider {
   listAs<T>(
     prefix: string,
     options: { limit: number; cursor?: string | null },
-    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+    view: ListView<T>,
   ): Promise<{ items: T[]; cursor: string | null }> {
     // Not async itself: a small listing's cost is mostly its promises.
     try {
@@ -651,7 +651,7 @@ export class RecordStore implements StorageProvider {
     prefix: string,
     after: string | null,
     limit: number,
-    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+    view: ListView<T>,
   ): Promise<{ items: T[]; cursor: string | null }> {
     const sessionLevel = prefix.split("/").length === 4;
     const keys: string[] = [];
@@ -693,7 +693,7 @@ export class RecordStore implements StorageProvider {
     prefix: string,
     after: string | null,
     limit: number,
-    view: (record: ArtifactRecord, storage: StorageVersion) => T | null,
+    view: ListView<T>,
   ): Promise<{ items: T[]; cursor: string | null }> {
     const driver = this.driver as Required<Pick<StorageDriver, "listNow" | "headNow">>;
     const items: T[] = [];
@@ -1254,6 +1254,9 @@ export class RecordStore implements StorageProvider {
     this.background.add(tracked);
   }
 }
+
+/** What a listing makes of each record it reads (see RecordStore.listAs); null leaves it out. */
+type ListView<T> = (record: ArtifactRecord, storage: StorageVersion) => T | null;
 
 // ---- keys ---------------------------------------------------------------------------------------
 

@@ -373,13 +373,14 @@ export class Artifacts {
       ttl?: number | null;
     },
     defaultMime: string,
+    ttl = options.ttl,
   ): NewFields {
     return {
       mime: validateMime(options.mime ?? defaultMime),
       summary: validateSummary(options.summary ?? ""),
       filename: validateFilename(options.filename),
       meta: validateMeta(options.meta),
-      ttl: validateTtl(options.ttl, this.config.defaultTtl),
+      ttl: validateTtl(ttl, this.config.defaultTtl),
     };
   }
 

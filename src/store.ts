@@ -316,10 +316,8 @@ export class ArtifactStore implements AsyncDisposable {
     });
     return mapLimit(items, options.concurrency ?? 16, async (item) => {
       try {
-        const fields = this.artifacts.validateNewFields(
-          { ...item, ttl: item.ttl === undefined ? options.ttl : item.ttl },
-          "application/octet-stream",
-        );
+        const ttl = item.ttl === undefined ? options.ttl : item.ttl;
+        const fields = this.artifacts.validateNewFields(item, "application/octet-stream", ttl);
         const record = this.artifacts.newRecord(session, fields);
         const committed = await this.quotas.write(
           record,

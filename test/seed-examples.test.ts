@@ -328,6 +328,16 @@ describe.each(CONFIG_NAMES)("seed README examples on %s", (configName) => {
     expect(after).toHaveLength(13);
     expect(after.some((m) => m.filename === "c.txt")).toBe(false);
     expect(await store.readFile(mixed[3]!)).toBe("d");
+
+    // An item's own ttl (null too: never expires) wins over the batch's; the batch's over the default.
+    const timed = await store.storeBatch([{ data: "e" }, { data: "f", ttl: 60 }, { data: "g", ttl: null }], {
+      sessionId: "catalog",
+      ttl: 3600,
+    });
+    const ttls = await Promise.all(timed.map(async (id) => (await store.metadata(id!)).ttl));
+    expect(ttls).toEqual([3600, 60, null]);
+    const [plain] = await store.storeBatch([{ data: "h" }], { sessionId: "catalog" });
+    expect((await store.metadata(plain!)).ttl).toBe((await store.metadata(await store.store("i"))).ttl);
   });
 
   test("Directory-Like Operations: list, directory contents, copy with a new filename", async () => {

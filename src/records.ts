@@ -629,7 +629,7 @@ export class RecordStore implements StorageProvider {
     options: { limit: number; cursor?: string | null },
     view: ListView<T>,
   ): Promise<{ items: T[]; cursor: string | null }> {
-    // Not async itself: a small listing's cost is mostly its promises.
+    // Not async itself: one promise less per page (a tenth of a 20-artifact memory listing).
     try {
       checkListPrefix(prefix);
       let after: string | null = null;

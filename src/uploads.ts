@@ -222,7 +222,10 @@ export class Uploads {
     const hold = await this.quotas.reserve(record, { bytes: maxBytes ?? 0, artifacts: 1 });
     const { storage } = await this.backends();
     try {
-      return { record: await storage.putRecord(record, { fresh: true }), expires };
+      const slot = await storage.putRecord(record, { fresh: true });
+      // Cached as written (with its storage version): registering it then reads no head first.
+      await this.artifacts.cachePut(slot);
+      return { record: slot, expires };
     } catch (err) {
       await hold.release();
       throw err;

@@ -658,18 +658,18 @@ export class ArtifactStore implements AsyncDisposable {
   ): Promise<ArtifactPage> {
     const { storage } = this.openBackends ?? (await this.backends());
     const now = Date.now();
-    // Records come as kept (see listAs): what is handed out is a copy.
-    const visible = (r: ArtifactRecord) =>
+    // Records come as kept (see listAs): what is handed out is a copy, of the visible ones only.
+    const shown = (r: ArtifactRecord) =>
       r.status === "ready" && !isExpired(r.expiresAt, now) ? copyMetadata(r) : null;
     if (options.limit === undefined) {
       let page = await storage.listAs(
         prefix,
         { limit: LIST_PAGE_MAX, cursor: options.cursor ?? null },
-        visible,
+        shown,
       );
       const all = page.items;
       while (page.cursor !== null) {
-        page = await storage.listAs(prefix, { limit: LIST_PAGE_MAX, cursor: page.cursor }, visible);
+        page = await storage.listAs(prefix, { limit: LIST_PAGE_MAX, cursor: page.cursor }, shown);
         for (const m of page.items) all.push(m);
       }
       return asPage(all, null);
@@ -678,7 +678,7 @@ export class ArtifactStore implements AsyncDisposable {
     if (!Number.isInteger(limit) || limit < 1 || limit > LIST_PAGE_MAX) {
       throw new ValidationError(`limit must be a whole number from 1 to ${LIST_PAGE_MAX}`);
     }
-    const page = await storage.listAs(prefix, { limit, cursor: options.cursor ?? null }, visible);
+    const page = await storage.listAs(prefix, { limit, cursor: options.cursor ?? null }, shown);
     return asPage(page.items, page.cursor);
   }
 

@@ -229,8 +229,9 @@ export class MemorySearchIndex implements SearchIndex {
    */
   async addMany(sandboxId: string, items: { areas: UsageScope[]; doc: IndexEntry }[]): Promise<void> {
     const placed: { areas: UsageScope[]; doc: IndexEntry; position: string }[] = [];
-    for (const { areas, doc } of items) {
-      if (placed.length % ADD_MANY_PER_TURN === ADD_MANY_PER_TURN - 1) await nextTurn();
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0 && i % ADD_MANY_PER_TURN === 0) await nextTurn();
+      const { areas, doc } = items[i]!;
       placed.push({ areas, doc, position: positionOf(Date.parse(doc.storedAt), doc.artifactId) });
     }
     placed.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));

@@ -198,6 +198,8 @@ export class MemoryDriver implements StorageDriver {
   async close(): Promise<void> {}
 
   private check(key: string, condition: WriteCondition): void {
+    // A write with no condition (a fresh random key) needs no lookup.
+    if (!condition.ifNoneMatch && condition.ifMatch === undefined) return;
     const current = this.objects.get(key);
     if (condition.ifNoneMatch && current) throw new ConflictError(`${key} already exists`);
     if (condition.ifMatch !== undefined && current?.etag !== condition.ifMatch) {
@@ -211,7 +213,10 @@ export class MemoryDriver implements StorageDriver {
   }
 
   private set(key: string, object: StoredObject): void {
-    if (!this.objects.has(key)) {
+    const before = this.objects.size;
+    this.objects.set(key, object);
+    // A new key (the map grew) joins its folder; an overwrite keeps its place.
+    if (this.objects.size !== before) {
       const name = folderOf(key);
       let folder = this.folders.get(name);
       if (!folder) {
@@ -223,7 +228,6 @@ export class MemoryDriver implements StorageDriver {
       folder.sorted.keyAdded();
       this.allSorted.keyAdded();
     }
-    this.objects.set(key, object);
   }
 
   private anyFolderUnder(prefix: string): boolean {

@@ -31,10 +31,16 @@ import type { UsageScope } from "./usage.js";
 const BUILT = "built:2";
 
 // Posting upkeep shared by the scripts. KEYS[3] is the terms hash, ARGV[4] the posting key prefix.
+// A term's size moves only when ZADD or ZREM changed its posting, so it always equals the
+// posting's ZCARD, at two calls a term instead of three.
 const POSTINGS = `
-local function count(term)
-  local n = redis.call('ZCARD', ARGV[4] .. term)
-  if n == 0 then redis.call('HDEL', KEYS[3], term) else redis.call('HSET', KEYS[3], term, n) end
+local function post(term, pos)
+  if redis.call('ZADD', ARGV[4] .. term, 0, pos) == 1 then redis.call('HINCRBY', KEYS[3], term, 1) end
+end
+local function unpostTerm(term, was)
+  if redis.call('ZREM', ARGV[4] .. term, was) == 1 and redis.call('HINCRBY', KEYS[3], term, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], term)
+  end
 end
 local function unpost(old, keep, pos)
   local a = string.find(old, '\\n', 1, true)
@@ -45,10 +51,7 @@ local function unpost(old, keep, pos)
   if b then
     for term in string.gmatch(string.sub(old, a + 1, b - 1), '[^\\31]+') do
       if was == pos and keep[term] then kept[term] = true
-      else
-        redis.call('ZREM', ARGV[4] .. term, was)
-        count(term)
-      end
+      else unpostTerm(term, was) end
     end
   end
   return kept
@@ -65,10 +68,7 @@ local old = redis.call('HGET', KEYS[2], ARGV[1])
 if old then kept = unpost(old, new, pos) end
 redis.call('ZADD', KEYS[1], 0, pos)
 for _, term in ipairs(names) do
-  if not kept[term] then
-    redis.call('ZADD', ARGV[4] .. term, 0, pos)
-    count(term)
-  end
+  if not kept[term] then post(term, pos) end
 end
 redis.call('HSET', KEYS[2], ARGV[1], pos .. '\\n' .. table.concat(names, '\\31') .. '\\n' .. ARGV[3])
 return 1`;

@@ -8,6 +8,7 @@ import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
 import { ParsedMemo } from "../parsed-memo.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import { DELETED, type SessionProvider, type SessionRecord } from "./provider.js";
+import { PipeliningSwitch } from "./redis-pipelining.js";
 import { RedisSearchIndex } from "./redis-search.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
 import { RedisUsageCounters } from "./redis-usage.js";
@@ -104,6 +105,7 @@ export class RedisSessionProvider implements SessionProvider {
   readonly search: SearchIndex;
   private closed = false;
   private lastError: Error | null = null;
+  private readonly pipelining: PipeliningSwitch;
 
   private constructor(
     private readonly client: Client,
@@ -119,6 +121,7 @@ export class RedisSessionProvider implements SessionProvider {
     client.on("ready", () => {
       this.lastError = null;
     });
+    this.pipelining = new PipeliningSwitch(client);
     this.usage = new RedisUsageCounters(client, (what, fn) => this.run(what, fn));
     this.search = new RedisSearchIndex(client, (what, fn) => this.run(what, fn));
   }
@@ -256,16 +259,19 @@ export class RedisSessionProvider implements SessionProvider {
   async cacheSetMany(records: ArtifactRecord[], ttlSeconds: number): Promise<void> {
     if (records.length === 0) return;
     const ttlMs = Math.round(ttlSeconds * 1000);
-    await this.run("write the record cache", () =>
-      Promise.all(
-        records.map((record) => {
-          const key = recordKey(record.sandboxId, record.artifactId);
-          // A TTL that has already run out leaves no entry, as an expired one would read as absent.
-          return ttlMs >= 1
-            ? this.client.set(key, JSON.stringify(record), "PX", ttlMs)
-            : this.client.del(key);
-        }),
-      ),
+    await this.run(
+      "write the record cache",
+      () =>
+        Promise.all(
+          records.map((record) => {
+            const key = recordKey(record.sandboxId, record.artifactId);
+            // A TTL that has already run out leaves no entry, as an expired one would read as absent.
+            return ttlMs >= 1
+              ? this.client.set(key, JSON.stringify(record), "PX", ttlMs)
+              : this.client.del(key);
+          }),
+        ),
+      records.length,
     );
   }
 
@@ -283,8 +289,10 @@ export class RedisSessionProvider implements SessionProvider {
 
   /** Entries of different ids hash to different slots on a cluster: sent together, not as one pipeline. */
   async indexSet(sandboxId: string, entries: [string, string][]): Promise<void> {
-    await this.run("write the id index", () =>
-      Promise.all(entries.map(([id, key]) => this.client.set(idKey(sandboxId, id), key))),
+    await this.run(
+      "write the id index",
+      () => Promise.all(entries.map(([id, key]) => this.client.set(idKey(sandboxId, id), key))),
+      entries.length,
     );
   }
 
@@ -435,18 +443,24 @@ export class RedisSessionProvider implements SessionProvider {
     return this.client.mget(keys);
   }
 
-  /** Runs one Redis call under a deadline, turning any failure into a ProviderError without secrets. */
-  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one Redis call under a deadline, turning any failure into a ProviderError without secrets.
+   * `commands`: how many it issues at once (a batch of several is always auto-pipelined).
+   */
+  private async run<T>(what: string, fn: () => Promise<T>, commands = 1): Promise<T> {
     if (this.closed) throw new ProviderError(`the Redis session provider is closed; cannot ${what}`);
     try {
       // ioredis bounds each command, and redisSessions() always wraps this provider in a
       // SessionBreaker whose deadline bounds every call (cluster queues included): no timer here.
+      this.pipelining.starting(commands);
       return await fn();
     } catch (err) {
       const cause = scrub(err, this.target.password);
       throw new ProviderError(`Redis at ${this.target.redacted} could not ${what}: ${cause.message}`, {
         cause,
       });
+    } finally {
+      this.pipelining.ended();
     }
   }
 }
@@ -498,7 +512,8 @@ export function createClient(
     db: target.db,
     lazyConnect: true,
     // Commands issued in the same tick (a write's index entry and session check, a batch's cache
-    // entries) share one socket write.
+    // entries) share one socket write; the session provider turns this off while its connection
+    // is idle (PipeliningSwitch).
     enableAutoPipelining: true,
     scripts,
     retryStrategy: backoff,

@@ -505,17 +505,25 @@ export class Artifacts {
   }
 
   /** Applies caller changes to a record; system fields (key, sessionId, sha256, …) are refused. */
-  applyUpdate(current: ArtifactRecord, options: ChangeOptions, hasData: boolean): ArtifactRecord {
+  applyUpdate(
+    current: ArtifactRecord,
+    options: ChangeOptions,
+    hasData: boolean,
+    merge = options.merge,
+  ): ArtifactRecord {
     const refused = Object.keys(options).filter((k) => !UPDATABLE_FIELDS.has(k) && k !== "data");
     if (refused.length > 0) {
       throw new ValidationError(
         `cannot update ${refused.join(", ")}: only summary, meta, filename, mime and ttl are writable`,
       );
     }
-    const changes = ["summary", "meta", "filename", "mime", "ttl"].filter(
-      (k) => (options as Record<string, unknown>)[k] !== undefined,
-    );
-    if (changes.length === 0 && !hasData)
+    const changes =
+      options.summary !== undefined ||
+      options.meta !== undefined ||
+      options.filename !== undefined ||
+      options.mime !== undefined ||
+      options.ttl !== undefined;
+    if (!changes && !hasData)
       throw new ValidationError("nothing to update: give data, summary, meta, filename, mime or ttl");
     const now = Date.now();
     const next = recordWith(current, current.storage);
@@ -525,7 +533,7 @@ export class Artifacts {
     if (options.mime !== undefined) next.mime = validateMime(options.mime);
     if (options.meta !== undefined) {
       const meta = validateMeta(options.meta);
-      next.meta = options.merge === false ? meta : validateMeta({ ...current.meta, ...meta });
+      next.meta = merge === false ? meta : validateMeta({ ...current.meta, ...meta });
     }
     if (options.ttl !== undefined) {
       next.ttl = validateTtl(options.ttl, current.ttl);

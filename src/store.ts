@@ -341,9 +341,10 @@ export class ArtifactStore implements AsyncDisposable {
    */
   async updateFile(artifactId: string, options: UpdateFileOptions): Promise<ArtifactMetadata> {
     return this.guard("update file", async () => {
-      const { data, ...rest } = options;
+      const { data } = options;
+      // New meta replaces the old here (merge: false); `data` itself is not a field to check.
       const build = (current: ArtifactRecord) =>
-        this.artifacts.applyUpdate(current, { ...rest, merge: false }, data !== undefined);
+        this.artifacts.applyUpdate(current, options, data !== undefined, false);
       const updated =
         data === undefined
           ? await this.artifacts.rewrite(artifactId, options, build)

@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { ValidationError } from "./errors.js";
@@ -92,9 +93,12 @@ export class BodyTooLargeError extends ValidationError {}
  * Wraps a chunk source, counting bytes and hashing them as they pass. Aborts with BodyTooLargeError
  * as soon as `maxBytes` is passed, so an oversize upload is refused, never truncated.
  */
+/** One-shot hashing (Node 20.12 and later): no Hash object for a body that is one chunk. */
+const hashOnce = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }).hash;
+
 export class Measured implements AsyncIterable<Uint8Array> {
   bytes = 0;
-  private readonly hash: Hash = createHash("sha256");
+  private hash: Hash | null = null;
   private digest: string | null = null;
 
   constructor(
@@ -116,22 +120,32 @@ export class Measured implements AsyncIterable<Uint8Array> {
   takeHeld(): readonly Uint8Array[] | null {
     const held = heldChunks(this.source);
     if (held === null) return null;
+    if (held.length === 1 && hashOnce && this.bytes === 0) {
+      this.count(held[0]!);
+      this.digest = hashOnce("sha256", held[0]!, "hex");
+      return held;
+    }
     for (const chunk of held) this.pass(chunk);
     return held;
   }
 
   /** Counts and hashes a chunk going by; past `maxBytes`, refuses it. */
   private pass(chunk: Uint8Array): void {
+    this.count(chunk);
+    this.hash ??= createHash("sha256");
+    this.hash.update(chunk);
+  }
+
+  private count(chunk: Uint8Array): void {
     this.bytes += chunk.byteLength;
     if (this.maxBytes !== null && this.bytes > this.maxBytes) {
       throw new BodyTooLargeError(`body is larger than the limit of ${this.maxBytes} bytes`);
     }
-    this.hash.update(chunk);
   }
 
   /** The hex sha256 of everything that passed; call once the source is exhausted. */
   get sha256(): string {
-    this.digest ??= this.hash.digest("hex");
+    this.digest ??= (this.hash ?? createHash("sha256")).digest("hex");
     return this.digest;
   }
 }

@@ -1,3 +1,4 @@
+// The namespace, to find crypto.hash where this Node has it (a named import would fail to link).
 import * as crypto from "node:crypto";
 import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
@@ -89,13 +90,13 @@ function toUint8(chunk: unknown): Uint8Array {
 /** Thrown by `Measured` when a body passes its byte limit; nothing may be committed after it. */
 export class BodyTooLargeError extends ValidationError {}
 
+/** One-shot hashing (Node 20.12 and later): no Hash object for a body that is one chunk. */
+const hashOnce = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }).hash;
+
 /**
  * Wraps a chunk source, counting bytes and hashing them as they pass. Aborts with BodyTooLargeError
  * as soon as `maxBytes` is passed, so an oversize upload is refused, never truncated.
  */
-/** One-shot hashing (Node 20.12 and later): no Hash object for a body that is one chunk. */
-const hashOnce = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }).hash;
-
 export class Measured implements AsyncIterable<Uint8Array> {
   bytes = 0;
   private hash: Hash | null = null;

@@ -90,7 +90,7 @@ function toUint8(chunk: unknown): Uint8Array {
 /** Thrown by `Measured` when a body passes its byte limit; nothing may be committed after it. */
 export class BodyTooLargeError extends ValidationError {}
 
-/** One-shot hashing (Node 20.12 and later): no Hash object for a body that is one chunk. */
+/** One-shot hashing (Node 20.12 and later): no Hash object for bytes at hand (sha256Hex). */
 const hashOnce = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }).hash;
 
 /**
@@ -121,9 +121,9 @@ export class Measured implements AsyncIterable<Uint8Array> {
   takeHeld(): readonly Uint8Array[] | null {
     const held = heldChunks(this.source);
     if (held === null) return null;
-    if (held.length === 1 && hashOnce && this.bytes === 0) {
+    if (held.length === 1) {
       this.count(held[0]!);
-      this.digest = hashOnce("sha256", held[0]!, "hex");
+      this.digest = sha256Hex(held[0]!);
       return held;
     }
     for (const chunk of held) this.pass(chunk);
@@ -152,7 +152,7 @@ export class Measured implements AsyncIterable<Uint8Array> {
 }
 
 export function sha256Hex(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
+  return hashOnce ? hashOnce("sha256", data, "hex") : createHash("sha256").update(data).digest("hex");
 }
 
 /** Collects a chunk source into one Buffer. */

@@ -26,20 +26,24 @@ export class PipeliningSwitch {
   private inFlight = 0;
   private load = 0;
   private lastEnded = 0;
-  private readonly pending: Map<unknown, unknown> | null;
+  /** The client's options and its waiting auto-pipelines; null when it is left as configured. */
+  private readonly target: {
+    options: { enableAutoPipelining?: boolean };
+    pending: Map<unknown, unknown>;
+  } | null;
 
-  constructor(private readonly client: Redis | unknown) {
+  constructor(client: unknown) {
     const pending =
-      client instanceof Redis ? (client as unknown as { _autoPipelines?: unknown })._autoPipelines : null;
-    this.pending = pending instanceof Map ? pending : null;
+      client instanceof Redis && (client as unknown as { _autoPipelines?: unknown })._autoPipelines;
+    this.target = pending instanceof Map ? { options: (client as Redis).options, pending } : null;
   }
 
   /** Before a call issues its `commands`. */
   starting(commands: number): void {
     if (this.inFlight++ === 0 && performance.now() - this.lastEnded >= IDLE_MS) this.load = 0;
-    if (this.pending === null) return;
-    (this.client as Redis).options.enableAutoPipelining =
-      this.pending.size > 0 || this.load >= BUSY_CALLS || commands > 1;
+    if (this.target === null) return;
+    this.target.options.enableAutoPipelining =
+      this.target.pending.size > 0 || this.load >= BUSY_CALLS || commands > 1;
   }
 
   /** Once a call has its answer (or failed). */

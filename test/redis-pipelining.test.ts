@@ -53,6 +53,53 @@ describe.skipIf(!redisUrl)("auto-pipelining only while busy", () => {
     expect(seen.pipelined).toBeGreaterThan(50);
   });
 
+  it("writes the lone calls of one tick in one socket write, in order", async () => {
+    const toggle = new PipeliningSwitch(client);
+    const key = `pipelining-test:${uniqueSandbox("tick")}`;
+    // The socket's own writes: each is one write(2) of what it was given.
+    const socket = client.stream as unknown as Record<"_write" | "_writev", (...args: unknown[]) => void>;
+    const writes: number[] = [];
+    const original = { write: socket._write, writev: socket._writev };
+    socket._write = function (this: unknown, ...args: unknown[]) {
+      writes.push(1);
+      original.write.apply(this, args);
+    };
+    socket._writev = function (this: unknown, ...args: unknown[]) {
+      writes.push((args[0] as unknown[]).length);
+      original.writev.apply(this, args);
+    };
+    const modes = new Set<boolean | undefined>();
+    const call = async (value: string) => {
+      toggle.starting(1);
+      modes.add(client.options.enableAutoPipelining);
+      try {
+        return await client.rpush(key, value);
+      } finally {
+        toggle.ended();
+      }
+    };
+    try {
+      for (let round = 0; round < 20; round++) {
+        // Idle first, so each call is written directly; the second is issued a few promise steps later.
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        writes.length = 0;
+        const first = call(`${round}a`);
+        await Promise.resolve();
+        await Promise.resolve();
+        const second = call(`${round}b`);
+        await Promise.all([first, second]);
+        expect(writes).toEqual([2]);
+      }
+      expect([...modes]).toEqual([false]);
+    } finally {
+      socket._write = original.write;
+      socket._writev = original.writev;
+    }
+    const stored = await client.lrange(key, 0, -1);
+    await client.del(key);
+    expect(stored).toEqual(Array.from({ length: 20 }, (_, i) => [`${i}a`, `${i}b`]).flat());
+  });
+
   it("leaves a client it cannot read as configured", () => {
     const options = { enableAutoPipelining: true };
     const toggle = new PipeliningSwitch({ options });

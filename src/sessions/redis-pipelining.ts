@@ -17,6 +17,11 @@ const IDLE_MS = 1;
  * burst arrive would find none in flight.) After IDLE_MS with nothing in flight the average
  * starts again from zero: a lone call after a quiet spell is written at once.
  *
+ * Commands written directly in one tick still share one socket write: the first corks the socket
+ * until the tick ends (process.nextTick runs after the tick's promise callbacks). A store's cache
+ * write and search-index write, issued a few promise steps apart, then cost Redis one read and
+ * this process one reply to wake up for, not two — without the setImmediate an auto-pipeline waits.
+ *
  * Order is kept: auto-pipelining is turned off only when no auto-pipeline is waiting to be
  * written (ioredis 5 keeps those in `_autoPipelines`), so a command written directly never
  * overtakes one issued before it. ioredis reads the option at each command. A cluster client, or
@@ -28,22 +33,40 @@ export class PipeliningSwitch {
   private lastEnded = 0;
   /** The client's options and its waiting auto-pipelines; null when it is left as configured. */
   private readonly target: {
+    client: Redis;
     options: { enableAutoPipelining?: boolean };
     pending: Map<unknown, unknown>;
   } | null;
+  private corked = false;
 
   constructor(client: unknown) {
     const pending =
       client instanceof Redis && (client as unknown as { _autoPipelines?: unknown })._autoPipelines;
-    this.target = pending instanceof Map ? { options: (client as Redis).options, pending } : null;
+    this.target =
+      pending instanceof Map
+        ? { client: client as Redis, options: (client as Redis).options, pending }
+        : null;
   }
 
   /** Before a call issues its `commands`. */
   starting(commands: number): void {
     if (this.inFlight++ === 0 && performance.now() - this.lastEnded >= IDLE_MS) this.load = 0;
     if (this.target === null) return;
-    this.target.options.enableAutoPipelining =
-      this.target.pending.size > 0 || this.load >= BUSY_CALLS || commands > 1;
+    const pipelined = this.target.pending.size > 0 || this.load >= BUSY_CALLS || commands > 1;
+    this.target.options.enableAutoPipelining = pipelined;
+    if (!pipelined) this.corkForTick(this.target.client);
+  }
+
+  private corkForTick(client: Redis): void {
+    const stream = client.stream;
+    // Before "ready" ioredis queues commands itself, and writes them on connecting.
+    if (this.corked || client.status !== "ready" || !stream) return;
+    this.corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   /** Once a call has its answer (or failed). */

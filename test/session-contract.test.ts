@@ -93,6 +93,16 @@ describe.each(sessionFixtures())("SessionProvider contract: $name", (fixture) =>
       expect(await provider.get(sb, "never-created")).toBeNull();
     });
 
+    it("gives every reader its own copy of a session", async () => {
+      const sb = sandbox();
+      const record = makeSession(sb, "sess-copy", { meta: { team: { name: "red" } } });
+      await provider.create(record);
+      const first = (await provider.get(sb, "sess-copy"))!;
+      (first.meta.team as { name: string }).name = "blue";
+      first.userId = "user_mallory";
+      expect(await provider.get(sb, "sess-copy")).toStrictEqual(record);
+    });
+
     it("updates an existing session", async () => {
       const sb = sandbox();
       const record = makeSession(sb, "sess-up");

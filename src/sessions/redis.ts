@@ -4,7 +4,7 @@ import { Cluster, Redis, ReplyError } from "ioredis";
 import { z } from "zod";
 import { ProviderError } from "../errors.js";
 import { buildKey } from "../grid.js";
-import { type ArtifactRecord, copyRecord, parseRecord } from "../metadata.js";
+import { type ArtifactRecord, copyRecord, hasEntries, parseRecord } from "../metadata.js";
 import { ParsedMemo } from "../parsed-memo.js";
 import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import { DELETED, type SessionProvider, type SessionRecord } from "./provider.js";
@@ -560,6 +560,10 @@ function sessionTtlMs(expiresAt: string): number {
 
 /** A stored session, or null when it is malformed or filed under the wrong key. */
 function parseSession(json: string, sandboxId: string, sessionId: string): SessionRecord | null {
+  // Read on every write into the session, and rarely changed: parse and check each text once.
+  const memoKey = `${sandboxId}/${sessionId}`;
+  const hit = sessionsLately.get(memoKey, json);
+  if (hit) return copySession(hit);
   let parsed: ReturnType<typeof sessionSchema.safeParse>;
   try {
     parsed = sessionSchema.safeParse(JSON.parse(json));
@@ -568,7 +572,16 @@ function parseSession(json: string, sandboxId: string, sessionId: string): Sessi
   }
   if (!parsed.success) return null;
   const session = parsed.data as SessionRecord;
-  return session.sandboxId === sandboxId && session.sessionId === sessionId ? session : null;
+  if (session.sandboxId !== sandboxId || session.sessionId !== sessionId) return null;
+  sessionsLately.set(memoKey, json, session);
+  return copySession(session);
+}
+
+const sessionsLately = new ParsedMemo<SessionRecord>(4096);
+
+/** Callers may change what they are given; the remembered session stays as parsed. */
+function copySession(session: SessionRecord): SessionRecord {
+  return { ...session, meta: hasEntries(session.meta) ? structuredClone(session.meta) : {} };
 }
 
 /**

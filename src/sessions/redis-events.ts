@@ -31,6 +31,10 @@ export class RedisArtifactEvents {
   /** The publisher's first connect, settled either way: after a failed one it reconnects by itself. */
   private firstConnect: Promise<void> = Promise.resolve();
   private subscriber: ReturnType<typeof createClient> | null = null;
+  /** Messages not yet handed to the publisher: sent together once the current callbacks are done. */
+  private outbox: string[] = [];
+  /** Settles once every message handed to the publisher so far is answered. */
+  private sending: Promise<void> = Promise.resolve();
 
   constructor(
     url: string,
@@ -58,10 +62,28 @@ export class RedisArtifactEvents {
       // fails, the client keeps reconnecting, and changes meanwhile are missed as while disconnected.
       this.firstConnect = this.publisher.connect().catch(() => {});
     }
-    const publisher = this.publisher;
     const { sessionId, artifactId, kind } = change;
-    const message = JSON.stringify({ origin: this.origin, sessionId, artifactId, kind });
-    this.firstConnect.then(() => publisher.publish(this.channel, message)).catch(() => {});
+    this.outbox.push(JSON.stringify({ origin: this.origin, sessionId, artifactId, kind }));
+    // The write that made the change answers its caller first; the messages of a loop turn then go
+    // out in one pipeline, in the order the changes were made.
+    if (this.outbox.length === 1) setImmediate(() => void this.flush());
+  }
+
+  /**
+   * Publishes the waiting messages. Settles (never rejects) once Redis has answered them and
+   * every earlier flush's.
+   */
+  private flush(): Promise<void> {
+    const messages = this.outbox;
+    this.outbox = [];
+    const publisher = this.publisher;
+    if (publisher && messages.length > 0) {
+      const sent = this.firstConnect.then(() =>
+        Promise.all(messages.map((message) => publisher.publish(this.channel, message).catch(() => {}))),
+      );
+      this.sending = Promise.all([this.sending, sent]).then(() => {});
+    }
+    return this.sending;
   }
 
   /** Starts receiving other processes' changes (idempotent). */
@@ -97,6 +119,9 @@ export class RedisArtifactEvents {
    * and would keep the process alive.
    */
   async close(): Promise<void> {
+    // Changes made before closing are still published: QUIT is written at once, ahead of any
+    // command waiting in an auto-pipeline, so it is sent only once they are answered.
+    await this.flush();
     const clients = [this.publisher, this.subscriber].filter((c) => c !== null);
     this.publisher = null;
     this.subscriber = null;

@@ -1,0 +1,68 @@
+import { afterAll, describe, expect, inject, it } from "vitest";
+import type { ArtifactChange } from "../src/events.js";
+import { ArtifactStore } from "../src/store.js";
+import { uniqueSandbox } from "./fixtures.js";
+
+/** Change events between two stores of one sandbox, over the real redis-server of the test run. */
+
+const redisUrl = inject("services").redisUrl;
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for changes");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe.skipIf(!redisUrl)("artifact changes across stores", () => {
+  const stores: ArtifactStore[] = [];
+  const open = (sandboxId: string) => {
+    const store = new ArtifactStore({ sessionProvider: "redis", redisUrl: redisUrl!, sandboxId });
+    stores.push(store);
+    return store;
+  };
+
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it("reach the other store in the order they were made, up to the writer's close", async () => {
+    const sandboxId = uniqueSandbox("events");
+    const writer = open(sandboxId);
+    const reader = open(sandboxId);
+    const made: ArtifactChange[] = [];
+    const seen: ArtifactChange[] = [];
+    writer.events.subscribe((change) => {
+      made.push(change);
+    });
+    reader.events.subscribe((change) => {
+      seen.push(change);
+    });
+    // The reader's subscription is made in the background: write until one change gets through.
+    for (let tries = 0; seen.length === 0; tries++) {
+      if (tries === 50) throw new Error("the reader never received a change");
+      await writer.store("probe", { sessionId: "probe" });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await until(() => seen.length === made.length);
+    const from = made.length;
+
+    const sequential: string[] = [];
+    for (let i = 0; i < 20; i++) sequential.push(await writer.store(`one ${i}`, { sessionId: "s1" }));
+    const together = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => writer.store(`many ${i}`, { sessionId: "s2" })),
+    );
+    await Promise.all(together.slice(0, 10).map((id) => writer.delete(id)));
+    // Made and closed at once: the change still goes out before the connection is quit.
+    const last = await writer.store("last", { sessionId: "s1" });
+    await writer.close();
+
+    const expected = made.slice(from);
+    expect(expected).toHaveLength(20 + 30 + 10 + 1);
+    expect(expected.slice(0, 20).map((c) => c.artifactId)).toEqual(sequential);
+    expect(expected.at(-1)).toMatchObject({ artifactId: last, kind: "created", sessionId: "s1" });
+    await until(() => seen.length === made.length);
+    expect(seen.slice(from)).toEqual(expected);
+  });
+});

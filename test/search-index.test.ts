@@ -136,6 +136,59 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
     expect(await index.page(sb, area, null, null, 10)).toEqual({ entries: [], next: null });
   }, 120_000);
 
+  it("end as the writes were issued when puts and removals overlap in bursts", async () => {
+    // Writes of one area queue behind the call in flight and share the next (Redis): issued
+    // together, each still lands in the order it was issued.
+    const sb = uniqueSandbox("si");
+    const area: UsageScope = { kind: "session", id: "sess-1" };
+    const r = rng(5);
+    const live = new Map<string, IndexEntry>();
+    const ids = Array.from({ length: 30 }, (_, i) => `burst${i}`);
+    for (let burst = 0; burst < 25; burst++) {
+      const writes: Promise<void>[] = [];
+      for (let n = 1 + Math.floor(r.next() * 40); n > 0; n--) {
+        const id = r.pick(ids);
+        if (r.next() < 0.25) {
+          writes.push(index.remove(sb, [area], id));
+          live.delete(id);
+        } else {
+          const doc = entry(r, id, 1_700_000_000_000 + Math.floor(r.next() * 1000));
+          writes.push(index.put(sb, [area], doc));
+          live.set(id, doc);
+        }
+      }
+      await Promise.all(writes);
+    }
+    const expected = new Map<string, string[]>();
+    for (const doc of live.values())
+      for (const term of termsOf(doc)) {
+        const list = expected.get(term) ?? [];
+        list.push(positionOf(Date.parse(doc.storedAt), doc.artifactId));
+        expected.set(term, list);
+      }
+    const terms = [...expected.keys()];
+    const { total, sizes } = await index.sizes(sb, area, terms);
+    expect(total).toBe(live.size);
+    expect(sizes).toEqual(terms.map((t) => expected.get(t)!.length));
+    const all = await index.page(sb, area, null, null, 1000);
+    expect(all.entries).toEqual(
+      [...live.values()].sort((a, b) =>
+        positionOf(Date.parse(a.storedAt), a.artifactId) < positionOf(Date.parse(b.storedAt), b.artifactId)
+          ? -1
+          : 1,
+      ),
+    );
+    for (const term of terms) {
+      const page = await index.page(sb, area, null, null, 1000, [term]);
+      expect(page.entries.map((m) => m.artifactId).sort(), term).toEqual(
+        [...live.values()]
+          .filter((m) => termsOf(m).includes(term))
+          .map((m) => m.artifactId)
+          .sort(),
+      );
+    }
+  }, 120_000);
+
   it("clear empties an area, postings included", async () => {
     const sb = uniqueSandbox("si");
     const area: UsageScope = { kind: "session", id: "sess-1" };

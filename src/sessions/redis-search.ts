@@ -11,6 +11,7 @@ import {
   STALE,
 } from "./search-index.js";
 import type { UsageScope } from "./usage.js";
+import { WriteQueues } from "./write-queue.js";
 
 /**
  * The search index in Redis. Per area (a user or a session), keys under one hash tag, so each
@@ -30,15 +31,16 @@ import type { UsageScope } from "./usage.js";
 
 const BUILT = "built:2";
 
-// Posting upkeep shared by the scripts. KEYS[3] is the terms hash, ARGV[4] the posting key prefix.
+// Posting upkeep shared by the scripts, for posting keys `prefix .. term` (KEYS[3]: the terms hash).
 // A term's size moves only when ZADD or ZREM changed its posting, so it always equals the
 // posting's ZCARD, at two calls a term instead of three.
-const POSTINGS = `
+const postings = (prefix: string) => `
+local prefix = ${prefix}
 local function post(term, pos)
-  if redis.call('ZADD', ARGV[4] .. term, 0, pos) == 1 then redis.call('HINCRBY', KEYS[3], term, 1) end
+  if redis.call('ZADD', prefix .. term, 0, pos) == 1 then redis.call('HINCRBY', KEYS[3], term, 1) end
 end
 local function unpostTerm(term, was)
-  if redis.call('ZREM', ARGV[4] .. term, was) == 1 and redis.call('HINCRBY', KEYS[3], term, -1) <= 0 then
+  if redis.call('ZREM', prefix .. term, was) == 1 and redis.call('HINCRBY', KEYS[3], term, -1) <= 0 then
     redis.call('HDEL', KEYS[3], term)
   end
 end
@@ -57,30 +59,32 @@ local function unpost(old, keep, pos)
   return kept
 end`;
 
-// KEYS: set, docs, terms. ARGV: id, position, json, posting prefix, terms...
-const PUT_ENTRY = `
-local pos = ARGV[2]
-local new = {}
-local names = {}
-for i = 5, #ARGV do new[ARGV[i]] = true; names[#names + 1] = ARGV[i] end
-local kept = {}
-local old = redis.call('HGET', KEYS[2], ARGV[1])
-if old then kept = unpost(old, new, pos) end
-redis.call('ZADD', KEYS[1], 0, pos)
-for _, term in ipairs(names) do
-  if not kept[term] then post(term, pos) end
+// KEYS: set, docs, terms. ARGV: posting prefix, "1" to skip artifacts the area has an entry for
+// (SearchIndex.add) or "0", then for each entry in order: id, position, json, term count, terms...
+const PUT_MANY = `${postings("ARGV[1]")}
+local i = 3
+while i <= #ARGV do
+  local id, pos, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3])
+  local json = ARGV[i + 2]
+  local new = {}
+  local names = {}
+  for j = i + 4, i + 3 + n do new[ARGV[j]] = true; names[#names + 1] = ARGV[j] end
+  i = i + 4 + n
+  if ARGV[2] ~= '1' or redis.call('HEXISTS', KEYS[2], id) == 0 then
+    local kept = {}
+    local old = redis.call('HGET', KEYS[2], id)
+    if old then kept = unpost(old, new, pos) end
+    redis.call('ZADD', KEYS[1], 0, pos)
+    for _, term in ipairs(names) do
+      if not kept[term] then post(term, pos) end
+    end
+    redis.call('HSET', KEYS[2], id, pos .. '\\n' .. table.concat(names, '\\31') .. '\\n' .. json)
+  end
 end
-redis.call('HSET', KEYS[2], ARGV[1], pos .. '\\n' .. table.concat(names, '\\31') .. '\\n' .. ARGV[3])
 return 1`;
 
-const PUT = `${POSTINGS}${PUT_ENTRY}`;
-
-/** PUT unless the area has an entry for the artifact (SearchIndex.add). */
-const ADD = `${POSTINGS}
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end${PUT_ENTRY}`;
-
-// KEYS: set, docs, terms, state. ARGV: id, -, -, posting prefix. A removal while a rebuild runs spoils it.
-const REMOVE = `${POSTINGS}
+// KEYS: set, docs, terms, state. ARGV: id, posting prefix. A removal while a rebuild runs spoils it.
+const REMOVE = `${postings("ARGV[2]")}
 local state = redis.call('GET', KEYS[4])
 if state and string.sub(state, 1, 9) == 'building:' then redis.call('SET', KEYS[4], '${STALE}') end
 local old = redis.call('HGET', KEYS[2], ARGV[1])
@@ -133,8 +137,7 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 
 interface SearchScripts {
-  chukFindPut(...args: string[]): Promise<number>;
-  chukFindAdd(...args: string[]): Promise<number>;
+  chukFindPutMany(...args: string[]): Promise<number>;
   chukFindRemove(...args: string[]): Promise<number>;
   chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
   chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
@@ -144,6 +147,14 @@ interface SearchScripts {
 
 type Run = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
+type WriteKind = "put" | "add" | "remove";
+interface AreaWrite {
+  keys: ReturnType<typeof keys>;
+  args: string[];
+}
+/** Entries one script call writes at most: a batch holds Redis up for well under a millisecond. */
+const WRITE_BATCH = 64;
+
 export class RedisSearchIndex implements SearchIndex {
   private readonly client: (Redis | Cluster) & SearchScripts;
 
@@ -151,8 +162,7 @@ export class RedisSearchIndex implements SearchIndex {
     client: Redis | Cluster,
     private readonly run: Run,
   ) {
-    client.defineCommand("chukFindPut", { numberOfKeys: 3, lua: PUT });
-    client.defineCommand("chukFindAdd", { numberOfKeys: 3, lua: ADD });
+    client.defineCommand("chukFindPutMany", { numberOfKeys: 3, lua: PUT_MANY });
     client.defineCommand("chukFindRemove", { numberOfKeys: 4, lua: REMOVE });
     client.defineCommand("chukFindClear", { numberOfKeys: 3, lua: CLEAR });
     client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
@@ -161,51 +171,64 @@ export class RedisSearchIndex implements SearchIndex {
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
 
+  /**
+   * Writes to an area go one call at a time, in the order issued (a removal never overtakes the
+   * put before it); puts (or a rebuild's adds) that queue up meanwhile share the next call.
+   */
+  private readonly writes = new WriteQueues<WriteKind, AreaWrite>(
+    (kind, items) => this.send(kind, items),
+    new Set<WriteKind>(["put", "add"]),
+    WRITE_BATCH,
+  );
+
   put(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
-    return this.write("chukFindPut", "update the search index", sandboxId, areas, doc);
+    return this.write("put", sandboxId, areas, doc);
   }
 
   add(sandboxId: string, areas: UsageScope[], doc: IndexEntry): Promise<void> {
-    return this.write("chukFindAdd", "rebuild the search index", sandboxId, areas, doc);
+    return this.write("add", sandboxId, areas, doc);
   }
 
-  /** Runs the put or add script for the entry in each area (KEYS and ARGV as PUT_ENTRY takes them). */
-  private async write(
-    script: "chukFindPut" | "chukFindAdd",
-    what: string,
-    sandboxId: string,
-    areas: UsageScope[],
-    doc: IndexEntry,
-  ): Promise<void> {
+  /** The entry in each area, as PUT_MANY takes it (after the area's keys). */
+  private async write(kind: "put" | "add", sandboxId: string, areas: UsageScope[], doc: IndexEntry) {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
-    const json = JSON.stringify(doc);
     const terms = termsOf(doc);
-    await this.run(what, () =>
-      Promise.all(
-        areas.map((area) => {
-          const k = keys(sandboxId, area);
-          return this.client[script](
-            k.set,
-            k.docs,
-            k.terms,
-            doc.artifactId,
-            position,
-            json,
-            k.posting,
-            ...terms,
-          );
-        }),
-      ),
+    const args = [doc.artifactId, position, JSON.stringify(doc), String(terms.length), ...terms];
+    await Promise.all(
+      areas.map((area) => {
+        const k = keys(sandboxId, area);
+        return this.writes.write(k.set, kind, { keys: k, args });
+      }),
     );
   }
 
   async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
-    await this.run("update the search index", () =>
-      Promise.all(
-        areas.map((area) => {
-          const k = keys(sandboxId, area);
-          return this.client.chukFindRemove(k.set, k.docs, k.terms, k.state, artifactId, "", "", k.posting);
-        }),
+    await Promise.all(
+      areas.map((area) => {
+        const k = keys(sandboxId, area);
+        return this.writes.write(k.set, "remove", { keys: k, args: [artifactId] });
+      }),
+    );
+  }
+
+  /** One script call for a queue's writes of one kind (WriteQueues), all of one area. */
+  private send(kind: WriteKind, items: AreaWrite[]): Promise<number> {
+    const k = items[0]!.keys;
+    if (kind === "remove") {
+      return this.run("update the search index", () =>
+        this.client.chukFindRemove(k.set, k.docs, k.terms, k.state, items[0]!.args[0]!, k.posting),
+      );
+    }
+    const what = kind === "put" ? "update the search index" : "rebuild the search index";
+    const flag = kind === "add" ? "1" : "0";
+    return this.run(what, () =>
+      this.client.chukFindPutMany(
+        k.set,
+        k.docs,
+        k.terms,
+        k.posting,
+        flag,
+        ...items.flatMap((item) => item.args),
       ),
     );
   }

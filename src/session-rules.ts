@@ -39,6 +39,11 @@ const RECENT_MAX = 10_000;
 export class SessionRules {
   /** Sessions this process resolved for a write lately, by id (insertion order = age). */
   private readonly recent = new Map<string, { session: SessionRecord; at: number }>();
+  /**
+   * resolve() calls in flight for a write, by session and caller: a burst of writes into a session
+   * this process has not seen shares one lookup (and creation) instead of each reading storage.
+   */
+  private readonly resolving = new Map<string, Promise<SessionRecord>>();
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -187,9 +192,22 @@ export class SessionRules {
       });
       return { session: seen.session, confirmed };
     }
-    const session = await this.resolve(context);
+    const session = await this.resolveShared(sessionId, userId);
     this.remember(session);
     return { session, confirmed: Promise.resolve() };
+  }
+
+  /** resolve() for the session and caller, shared with the same call already in flight. */
+  private resolveShared(sessionId: string, userId: string | undefined): Promise<SessionRecord> {
+    const key = userId === undefined ? `${sessionId}/` : `${sessionId}/${userId}`;
+    let pending = this.resolving.get(key);
+    if (!pending) {
+      pending = this.resolve({ sessionId, ...(userId !== undefined && { userId }) }).finally(() => {
+        this.resolving.delete(key);
+      });
+      this.resolving.set(key, pending);
+    }
+    return pending;
   }
 
   /**

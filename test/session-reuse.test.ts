@@ -86,4 +86,35 @@ describe.skipIf(!redisUrl)("writes into a remembered session (filesystem + Redis
     expect(listed.map((m) => m.artifactId).sort()).toEqual([...ids].sort());
     expect(listed.every((m) => m.userId === "erin")).toBe(true);
   });
+
+  it("resolves a new session once for a burst of writes into it, and checks each caller", async () => {
+    const sessionId = `burst-${Date.now()}`;
+    const { sessions } = await a.backends();
+    const get = sessions.get.bind(sessions);
+    let reads = 0;
+    sessions.get = (sandbox, id) => {
+      if (id === sessionId) reads++;
+      return get(sandbox, id);
+    };
+    try {
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 32 }, (_, i) => a.store(`b${i}`, { sessionId, userId: "frank" })),
+        ...Array.from({ length: 4 }, () => a.store("not mine", { sessionId, userId: "grace" })),
+      ]);
+      const stored = results.slice(0, 32).map((r) => (r.status === "fulfilled" ? r.value : r.reason));
+      expect(stored.every((v) => typeof v === "string")).toBe(true);
+      // grace's writes resolve the session on their own: refused once frank's creation is seen.
+      for (const r of results.slice(32)) {
+        expect(r.status).toBe("rejected");
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(AccessDeniedError);
+      }
+      // frank's 32 writes share one lookup; grace's 4 share one too, plus a read of the winner's
+      // record if her creation lost the race.
+      expect(reads).toBeLessThanOrEqual(3);
+      const listed = await b.listBySession(sessionId, { userId: "frank" });
+      expect(listed.map((m) => m.artifactId).sort()).toEqual([...(stored as string[])].sort());
+    } finally {
+      sessions.get = get;
+    }
+  });
 });

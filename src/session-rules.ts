@@ -10,6 +10,7 @@ import {
 import { implicitOwner, newSessionId, sessionPrefix, userSessionId, validateSegment } from "./grid.js";
 import { type ArtifactRecord, isExpired, validateMeta } from "./metadata.js";
 import { unlessSessionsUnavailable } from "./sessions/breaker.js";
+import { CallQueues } from "./sessions/call-queue.js";
 import type { SessionRecord } from "./sessions/provider.js";
 
 /** Who is asking. With `userId`, the session must belong to that user. */
@@ -44,6 +45,19 @@ export class SessionRules {
    * this process has not seen shares one lookup (and creation) instead of each reading storage.
    */
   private readonly resolving = new Map<string, Promise<SessionRecord>>();
+  /**
+   * The session reads that check writes into remembered sessions. Each write's check is a read
+   * sent after the write began; writes that begin while a read of their session is in flight
+   * share the next one, so a burst of writes costs a few reads rather than one each.
+   */
+  private readonly checks = new CallQueues<"read", string, SessionRecord | null>(
+    async (_kind, [sessionId]) => {
+      const { sessions } = await this.backends();
+      return sessions.get(this.sandboxId, sessionId!);
+    },
+    new Set(["read"]),
+    Number.POSITIVE_INFINITY,
+  );
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -216,9 +230,8 @@ export class SessionRules {
    * would make to rebuild it.
    */
   private async confirm(seen: SessionRecord, context: AccessContext): Promise<SessionRecord> {
-    const { sessions } = await this.backends();
     try {
-      const current = await sessions.get(this.sandboxId, seen.sessionId);
+      const current = await this.checks.call(seen.sessionId, "read", seen.sessionId);
       if (current && !isExpired(current.expiresAt)) {
         this.checkOwner(current, context.userId);
         return current;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { termsOf } from "../search/terms.js";
+import { CallQueues } from "./call-queue.js";
 import {
   type IndexEntry,
   type IndexPage,
@@ -11,7 +12,6 @@ import {
   STALE,
 } from "./search-index.js";
 import type { UsageScope } from "./usage.js";
-import { WriteQueues } from "./write-queue.js";
 
 /**
  * The search index in Redis. Per area (a user or a session), keys under one hash tag, so each
@@ -175,7 +175,7 @@ export class RedisSearchIndex implements SearchIndex {
    * Writes to an area go one call at a time, in the order issued (a removal never overtakes the
    * put before it); puts (or a rebuild's adds) that queue up meanwhile share the next call.
    */
-  private readonly writes = new WriteQueues<WriteKind, AreaWrite>(
+  private readonly writes = new CallQueues<WriteKind, AreaWrite>(
     (kind, items) => this.send(kind, items),
     new Set<WriteKind>(["put", "add"]),
     WRITE_BATCH,
@@ -197,7 +197,7 @@ export class RedisSearchIndex implements SearchIndex {
     await Promise.all(
       areas.map((area) => {
         const k = keys(sandboxId, area);
-        return this.writes.write(k.set, kind, { keys: k, args });
+        return this.writes.call(k.set, kind, { keys: k, args });
       }),
     );
   }
@@ -206,12 +206,12 @@ export class RedisSearchIndex implements SearchIndex {
     await Promise.all(
       areas.map((area) => {
         const k = keys(sandboxId, area);
-        return this.writes.write(k.set, "remove", { keys: k, args: [artifactId] });
+        return this.writes.call(k.set, "remove", { keys: k, args: [artifactId] });
       }),
     );
   }
 
-  /** One script call for a queue's writes of one kind (WriteQueues), all of one area. */
+  /** One script call for a queue's writes of one kind (CallQueues), all of one area. */
   private send(kind: WriteKind, items: AreaWrite[]): Promise<number> {
     const k = items[0]!.keys;
     if (kind === "remove") {

@@ -1,53 +1,51 @@
 /**
- * Writes to one group of keys, sent one call at a time in the order they were issued; writes of a
- * mergeable kind that queue up while a call is in flight go together in the next call (a group
- * commit). A lone write is sent at once, so nothing waits unless the keys are busy; under load
- * each round trip carries what arrived during the last one.
+ * Calls on one group of keys, sent one at a time in the order they were asked for; calls of a
+ * mergeable kind that queue up while one is in flight go together in the next (a group commit).
+ * A lone call is sent at once, so nothing waits unless the keys are busy; under load each round
+ * trip carries what arrived during the last one. Every caller gets the answer of the call that
+ * carried its item, which was sent after the caller asked.
  */
-export interface QueuedWrite<K extends string, T> {
+interface Waiting<K extends string, T, R> {
   kind: K;
   item: T;
-}
-
-interface Waiting<K extends string, T> extends QueuedWrite<K, T> {
-  resolve: () => void;
+  resolve: (result: R) => void;
   reject: (err: unknown) => void;
 }
 
-type Send<K extends string, T> = (kind: K, items: T[]) => Promise<unknown>;
+type Send<K extends string, T, R> = (kind: K, items: T[]) => Promise<R>;
 
-export class WriteQueues<K extends string, T> {
-  private readonly queues = new Map<string, Waiting<K, T>[]>();
+export class CallQueues<K extends string, T, R = unknown> {
+  private readonly queues = new Map<string, Waiting<K, T, R>[]>();
 
   /**
-   * @param send writes `items` (in order) in one call
+   * @param send makes the call for `items` (in order)
    * @param mergeable kinds whose consecutive writes may share a call
    * @param most items one call carries at most
    */
   constructor(
-    private readonly send: Send<K, T>,
+    private readonly send: Send<K, T, R>,
     private readonly mergeable: ReadonlySet<K>,
     private readonly most: number,
   ) {}
 
-  /** Settles once the write is made (or its call failed). */
-  write(group: string, kind: K, item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** The answer of the call that carries `item` (or its failure). */
+  call(group: string, kind: K, item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       const waiting = { kind, item, resolve, reject };
       const queue = this.queues.get(group);
       if (queue) {
         queue.push(waiting);
         return;
       }
-      // The group's first write: the queue exists from here until it runs empty.
+      // The group's first call: the queue exists from here until it runs empty.
       this.queues.set(group, []);
       this.run(group, [waiting]);
     });
   }
 
-  private run(group: string, batch: Waiting<K, T>[]): void {
+  private run(group: string, batch: Waiting<K, T, R>[]): void {
     const kind = batch[0]!.kind;
-    let sent: Promise<unknown>;
+    let sent: Promise<R>;
     try {
       sent = this.send(
         kind,
@@ -57,8 +55,8 @@ export class WriteQueues<K extends string, T> {
       sent = Promise.reject(err);
     }
     sent.then(
-      () => {
-        for (const w of batch) w.resolve();
+      (result) => {
+        for (const w of batch) w.resolve(result);
         this.next(group);
       },
       (err: unknown) => {

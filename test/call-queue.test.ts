@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { WriteQueues } from "../src/sessions/write-queue.js";
+import { CallQueues } from "../src/sessions/call-queue.js";
 
-/** The per-group write queue behind the Redis search index (src/sessions/write-queue.ts). */
+/** The per-group call queue behind the Redis search index and session checks (src/sessions/call-queue.ts). */
 
 type Kind = "put" | "remove";
 
@@ -22,11 +22,11 @@ function recorder() {
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-describe("WriteQueues", () => {
+describe("CallQueues", () => {
   it("sends a lone write at once, and what queues meanwhile in issue order, mergeable kinds together", async () => {
     const { calls, send } = recorder();
-    const queues = new WriteQueues<Kind, { group: string; v: string }>(send, new Set(["put"]), 3);
-    const w = (kind: Kind, v: string) => queues.write("a", kind, { group: "a", v });
+    const queues = new CallQueues<Kind, { group: string; v: string }, void>(send, new Set(["put"]), 3);
+    const w = (kind: Kind, v: string) => queues.call("a", kind, { group: "a", v });
     const done: string[] = [];
     const track = (p: Promise<void>, v: string) => p.then(() => done.push(v));
     track(w("put", "p1"), "p1");
@@ -62,11 +62,11 @@ describe("WriteQueues", () => {
 
   it("keeps groups apart, fails only the writes of a failed call, and goes on after it", async () => {
     const { calls, send } = recorder();
-    const queues = new WriteQueues<Kind, { group: string; v: string }>(send, new Set(["put"]), 10);
-    const a1 = queues.write("a", "put", { group: "a", v: "a1" });
-    const b1 = queues.write("b", "put", { group: "b", v: "b1" });
-    const a2 = queues.write("a", "put", { group: "a", v: "a2" });
-    const a3 = queues.write("a", "put", { group: "a", v: "a3" });
+    const queues = new CallQueues<Kind, { group: string; v: string }, void>(send, new Set(["put"]), 10);
+    const a1 = queues.call("a", "put", { group: "a", v: "a1" });
+    const b1 = queues.call("b", "put", { group: "b", v: "b1" });
+    const a2 = queues.call("a", "put", { group: "a", v: "a2" });
+    const a3 = queues.call("a", "put", { group: "a", v: "a3" });
     // Both groups' first writes are in flight at once.
     expect(calls.map((c) => c.items)).toEqual([["a1"], ["b1"]]);
     calls[0]!.finish(new Error("Redis went away"));
@@ -78,21 +78,45 @@ describe("WriteQueues", () => {
     calls[1]!.finish();
     await b1;
     // An emptied group starts again with a write sent at once.
-    const a4 = queues.write("a", "put", { group: "a", v: "a4" });
+    const a4 = queues.call("a", "put", { group: "a", v: "a4" });
     expect(calls.at(-1)).toMatchObject({ group: "a", items: ["a4"] });
     calls.at(-1)!.finish();
     await a4;
   });
 
   it("fails a write whose send throws instead of leaving it waiting", async () => {
-    const queues = new WriteQueues<Kind, string>(
+    const queues = new CallQueues<Kind, string, void>(
       () => {
         throw new Error("bad arguments");
       },
       new Set(["put"]),
       10,
     );
-    await expect(queues.write("a", "put", "x")).rejects.toThrow("bad arguments");
-    await expect(queues.write("a", "put", "y")).rejects.toThrow("bad arguments");
+    await expect(queues.call("a", "put", "x")).rejects.toThrow("bad arguments");
+    await expect(queues.call("a", "put", "y")).rejects.toThrow("bad arguments");
+  });
+
+  it("answers each caller with the call that carried its item, sent after it asked", async () => {
+    let reads = 0;
+    let release = () => {};
+    const queues = new CallQueues<"read", string, number>(
+      () =>
+        new Promise<number>((resolve) => {
+          const n = ++reads;
+          release = () => resolve(n);
+        }),
+      new Set(["read"]),
+      Number.POSITIVE_INFINITY,
+    );
+    const first = queues.call("s", "read", "w1");
+    const later = [queues.call("s", "read", "w2"), queues.call("s", "read", "w3")];
+    expect(reads).toBe(1);
+    release();
+    expect(await first).toBe(1);
+    await tick();
+    // w2 and w3 asked while read 1 was in flight: they share read 2.
+    expect(reads).toBe(2);
+    release();
+    expect(await Promise.all(later)).toEqual([2, 2]);
   });
 });

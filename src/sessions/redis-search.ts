@@ -27,6 +27,8 @@ import type { UsageScope } from "./usage.js";
  *                                          without a state counts as built
  * No TTLs: entries leave with their artifacts. A flush loses the state key, so the area rebuilds;
  * so does an area built before postings were kept (its state reads "built").
+ * An area's writes go out one script call at a time, in the order issued; the puts that queue up
+ * meanwhile share the next call (under load one call carries many entries).
  */
 
 const BUILT = "built:2";

@@ -512,8 +512,8 @@ export function createClient(
     db: target.db,
     lazyConnect: true,
     // Commands issued in the same tick (a write's index entry and session check, a batch's cache
-    // entries) share one socket write; the session provider turns this off while its connection
-    // is idle (PipeliningSwitch).
+    // entries) share one socket write; while its connection is idle the session provider turns
+    // this off and corks the socket for the tick instead (PipeliningSwitch).
     enableAutoPipelining: true,
     scripts,
     retryStrategy: backoff,

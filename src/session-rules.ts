@@ -46,9 +46,10 @@ export class SessionRules {
    */
   private readonly resolving = new Map<string, Promise<SessionRecord>>();
   /**
-   * The session reads that check writes into remembered sessions. Each write's check is a read
-   * sent after the write began; writes that begin while a read of their session is in flight
-   * share the next one, so a burst of writes costs a few reads rather than one each.
+   * The session reads that check writes into remembered sessions (a shared session provider).
+   * Each write's check is a read sent after the write began; writes that begin while a read of
+   * their session is in flight share the next one, so a burst of writes costs a few reads rather
+   * than one each.
    */
   private readonly checks = new CallQueues<"read", string, SessionRecord | null>(
     async (_kind, [sessionId]) => {
@@ -230,8 +231,12 @@ export class SessionRules {
    * would make to rebuild it.
    */
   private async confirm(seen: SessionRecord, context: AccessContext): Promise<SessionRecord> {
+    const { sessions } = await this.backends();
     try {
-      const current = await this.checks.call(seen.sessionId, "read", seen.sessionId);
+      // Sessions held in this process answer at once: nothing to share.
+      const current = sessions.shared
+        ? await this.checks.call(seen.sessionId, "read", seen.sessionId)
+        : await sessions.get(this.sandboxId, seen.sessionId);
       if (current && !isExpired(current.expiresAt)) {
         this.checkOwner(current, context.userId);
         return current;

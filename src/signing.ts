@@ -49,16 +49,14 @@ export class UrlSigner {
         { code: "CHUK_ARTIFACTS_EPHEMERAL_SECRET" },
       );
     }
-    const params = new URLSearchParams();
-    params.set("m", grant.method);
-    params.set("exp", String(grant.expires));
-    if (grant.maxBytes != null) params.set("max", String(grant.maxBytes));
-    if (grant.mime != null) params.set("ct", grant.mime);
-    if (grant.uploadId != null) params.set("upload", grant.uploadId);
-    if (grant.partNumber != null) params.set("part", String(grant.partNumber));
-    if (grant.version != null) params.set("ver", String(grant.version));
-    params.set("sig", this.mac(grant));
-    return `${this.baseUrl}${SIGNED_PATH}${grant.key}?${params.toString()}`;
+    // Built as text: numbers, the method and the base64url signature need no escaping.
+    let query = `m=${grant.method}&exp=${grant.expires}`;
+    if (grant.maxBytes != null) query += `&max=${grant.maxBytes}`;
+    if (grant.mime != null) query += `&ct=${encodeURIComponent(grant.mime)}`;
+    if (grant.uploadId != null) query += `&upload=${encodeURIComponent(grant.uploadId)}`;
+    if (grant.partNumber != null) query += `&part=${grant.partNumber}`;
+    if (grant.version != null) query += `&ver=${grant.version}`;
+    return `${this.baseUrl}${SIGNED_PATH}${grant.key}?${query}&sig=${this.mac(grant)}`;
   }
 
   /**

@@ -737,8 +737,10 @@ export class ArtifactStore implements AsyncDisposable {
               })
             : this.signer.sign({ method: "GET", key: record.key, expires: expiresAt });
       }
-      const expiresIso = new Date(expiresAt * 1000).toISOString();
-      this.audit.emit("artifact.presigned", record, { userId: options.userId, expiresAt: expiresIso });
+      if (this.audit.listening) {
+        const expiresIso = new Date(expiresAt * 1000).toISOString();
+        this.audit.emit("artifact.presigned", record, { userId: options.userId, expiresAt: expiresIso });
+      }
       return url;
     });
   }

@@ -38,6 +38,18 @@ function entry(r: ReturnType<typeof rng>, id: string, at: number): IndexEntry {
   };
 }
 
+/** The model: each term's positions among the live entries. */
+function postingsOf(live: Iterable<IndexEntry>): Map<string, string[]> {
+  const postings = new Map<string, string[]>();
+  for (const doc of live)
+    for (const term of termsOf(doc)) {
+      const list = postings.get(term) ?? [];
+      list.push(positionOf(Date.parse(doc.storedAt), doc.artifactId));
+      postings.set(term, list);
+    }
+  return postings;
+}
+
 describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
   let provider: SessionProvider;
   let index: SearchIndex;
@@ -72,13 +84,7 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
         live.set(id, doc);
       }
     }
-    const expected = new Map<string, string[]>();
-    for (const doc of live.values())
-      for (const term of termsOf(doc)) {
-        const list = expected.get(term) ?? [];
-        list.push(positionOf(Date.parse(doc.storedAt), doc.artifactId));
-        expected.set(term, list);
-      }
+    const expected = postingsOf(live.values());
     const terms = [...expected.keys()];
     const { total, sizes } = await index.sizes(sb, area, [...terms, "w:absent"]);
     expect(total).toBe(live.size);
@@ -159,13 +165,7 @@ describe.each(sessionFixtures())("search index postings: $name", (fixture) => {
       }
       await Promise.all(writes);
     }
-    const expected = new Map<string, string[]>();
-    for (const doc of live.values())
-      for (const term of termsOf(doc)) {
-        const list = expected.get(term) ?? [];
-        list.push(positionOf(Date.parse(doc.storedAt), doc.artifactId));
-        expected.set(term, list);
-      }
+    const expected = postingsOf(live.values());
     const terms = [...expected.keys()];
     const { total, sizes } = await index.sizes(sb, area, terms);
     expect(total).toBe(live.size);

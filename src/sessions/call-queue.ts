@@ -19,7 +19,7 @@ export class CallQueues<K extends string, T, R = unknown> {
 
   /**
    * @param send makes the call for `items` (in order)
-   * @param mergeable kinds whose consecutive writes may share a call
+   * @param mergeable kinds whose consecutive calls may be sent as one
    * @param most items one call carries at most
    */
   constructor(

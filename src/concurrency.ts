@@ -37,3 +37,20 @@ export class KeyedMutex {
     }
   }
 }
+
+/**
+ * One run per key at a time, shared: a caller that asks while a run of its key is in flight gets
+ * that run's answer (or failure) instead of starting another.
+ */
+export class SharedRuns<T> {
+  private readonly running = new Map<string, Promise<T>>();
+
+  run(key: string, task: () => Promise<T>): Promise<T> {
+    let pending = this.running.get(key);
+    if (!pending) {
+      pending = task().finally(() => this.running.delete(key));
+      this.running.set(key, pending);
+    }
+    return pending;
+  }
+}

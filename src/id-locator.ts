@@ -1,3 +1,4 @@
+import { SharedRuns } from "./concurrency.js";
 import { parseGridKey } from "./grid.js";
 import { DELETED, type IdIndex } from "./sessions/provider.js";
 import type { StorageDriver } from "./storage/driver.js";
@@ -25,7 +26,7 @@ const DELETE_MARK_MS = 10 * 60_000;
 export class IdLocator {
   private readonly known = new Map<string, Map<string, string>>();
   private readonly scans = new Map<string, { at: number; keys: Promise<Map<string, string>> }>();
-  private readonly rebuilds = new Map<string, Promise<void>>();
+  private readonly rebuilds = new SharedRuns<void>();
   /** Sandboxes whose index may lack an entry this process could not write. */
   private readonly stale = new Set<string>();
 
@@ -121,27 +122,22 @@ export class IdLocator {
 
   /** Refills the index from a listing; one rebuild per sandbox at a time in this process. */
   private rebuild(sandboxId: string, index: IdIndex): Promise<void> {
-    let running = this.rebuilds.get(sandboxId);
-    if (!running) {
-      running = (async () => {
-        const token = await index.indexBeginRebuild(sandboxId);
-        let after: string | null = null;
-        for (;;) {
-          const page = await this.driver.list(`grid/${sandboxId}/`, { limit: LIST_PAGE, after });
-          const entries: [string, string][] = [];
-          for (const key of page.keys) {
-            const parsed = parseGridKey(key);
-            if (parsed) entries.push([parsed.artifactId, key]);
-          }
-          if (entries.length > 0) await index.indexSet(sandboxId, entries);
-          after = page.keys[page.keys.length - 1] ?? after;
-          if (!page.more) break;
+    return this.rebuilds.run(sandboxId, async () => {
+      const token = await index.indexBeginRebuild(sandboxId);
+      let after: string | null = null;
+      for (;;) {
+        const page = await this.driver.list(`grid/${sandboxId}/`, { limit: LIST_PAGE, after });
+        const entries: [string, string][] = [];
+        for (const key of page.keys) {
+          const parsed = parseGridKey(key);
+          if (parsed) entries.push([parsed.artifactId, key]);
         }
-        await index.indexFinishRebuild(sandboxId, token);
-      })().finally(() => this.rebuilds.delete(sandboxId));
-      this.rebuilds.set(sandboxId, running);
-    }
-    return running;
+        if (entries.length > 0) await index.indexSet(sandboxId, entries);
+        after = page.keys[page.keys.length - 1] ?? after;
+        if (!page.more) break;
+      }
+      await index.indexFinishRebuild(sandboxId, token);
+    });
   }
 
   /** Every id → key of a sandbox from a listing, shared by concurrent callers for a moment. */

@@ -1,4 +1,5 @@
 import type { BackendsGetter } from "./backends.js";
+import { SharedRuns } from "./concurrency.js";
 import type { ResolvedConfig } from "./config.js";
 import {
   AccessDeniedError,
@@ -44,7 +45,7 @@ export class SessionRules {
    * resolve() calls in flight for a write, by session and caller: a burst of writes into a session
    * this process has not seen shares one lookup (and creation) instead of each reading storage.
    */
-  private readonly resolving = new Map<string, Promise<SessionRecord>>();
+  private readonly resolving = new SharedRuns<SessionRecord>();
   /**
    * The session reads that check writes into remembered sessions (a shared session provider).
    * Each write's check is a read sent after the write began; writes that begin while a read of
@@ -214,15 +215,9 @@ export class SessionRules {
 
   /** resolve() for the session and caller, shared with the same call already in flight. */
   private resolveShared(sessionId: string, userId: string | undefined): Promise<SessionRecord> {
-    const key = userId === undefined ? `${sessionId}/` : `${sessionId}/${userId}`;
-    let pending = this.resolving.get(key);
-    if (!pending) {
-      pending = this.resolve({ sessionId, ...(userId !== undefined && { userId }) }).finally(() => {
-        this.resolving.delete(key);
-      });
-      this.resolving.set(key, pending);
-    }
-    return pending;
+    return this.resolving.run(`${sessionId}/${userId ?? ""}`, () =>
+      this.resolve({ sessionId, ...(userId !== undefined && { userId }) }),
+    );
   }
 
   /**

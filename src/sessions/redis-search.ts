@@ -192,23 +192,23 @@ export class RedisSearchIndex implements SearchIndex {
   }
 
   /** The entry in each area, as PUT_MANY takes it (after the area's keys). */
-  private async write(kind: "put" | "add", sandboxId: string, areas: UsageScope[], doc: IndexEntry) {
+  private write(kind: "put" | "add", sandboxId: string, areas: UsageScope[], doc: IndexEntry) {
     const position = positionOf(Date.parse(doc.storedAt), doc.artifactId);
     const terms = termsOf(doc);
     const args = [doc.artifactId, position, JSON.stringify(doc), String(terms.length), ...terms];
+    return this.queue(kind, sandboxId, areas, args);
+  }
+
+  remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
+    return this.queue("remove", sandboxId, areas, [artifactId]);
+  }
+
+  /** Queues the same write in each area's queue; settles once all are made. */
+  private async queue(kind: WriteKind, sandboxId: string, areas: UsageScope[], args: string[]) {
     await Promise.all(
       areas.map((area) => {
         const k = keys(sandboxId, area);
         return this.writes.call(k.set, kind, { keys: k, args });
-      }),
-    );
-  }
-
-  async remove(sandboxId: string, areas: UsageScope[], artifactId: string): Promise<void> {
-    await Promise.all(
-      areas.map((area) => {
-        const k = keys(sandboxId, area);
-        return this.writes.call(k.set, "remove", { keys: k, args: [artifactId] });
       }),
     );
   }

@@ -1,6 +1,5 @@
 // The namespace, to find crypto.hash where this Node has it (a named import would fail to link).
 import * as crypto from "node:crypto";
-import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { ValidationError } from "./errors.js";
 
@@ -99,7 +98,7 @@ const hashOnce = (crypto as { hash?: (algorithm: string, data: Uint8Array, encod
  */
 export class Measured implements AsyncIterable<Uint8Array> {
   bytes = 0;
-  private hash: Hash | null = null;
+  private hash: crypto.Hash | null = null;
   private digest: string | null = null;
 
   constructor(
@@ -133,7 +132,7 @@ export class Measured implements AsyncIterable<Uint8Array> {
   /** Counts and hashes a chunk going by; past `maxBytes`, refuses it. */
   private pass(chunk: Uint8Array): void {
     this.count(chunk);
-    this.hash ??= createHash("sha256");
+    this.hash ??= crypto.createHash("sha256");
     this.hash.update(chunk);
   }
 
@@ -146,13 +145,13 @@ export class Measured implements AsyncIterable<Uint8Array> {
 
   /** The hex sha256 of everything that passed; call once the source is exhausted. */
   get sha256(): string {
-    this.digest ??= (this.hash ?? createHash("sha256")).digest("hex");
+    this.digest ??= (this.hash ?? crypto.createHash("sha256")).digest("hex");
     return this.digest;
   }
 }
 
 export function sha256Hex(data: Uint8Array): string {
-  return hashOnce ? hashOnce("sha256", data, "hex") : createHash("sha256").update(data).digest("hex");
+  return hashOnce ? hashOnce("sha256", data, "hex") : crypto.createHash("sha256").update(data).digest("hex");
 }
 
 /** Collects a chunk source into one Buffer. */

@@ -893,6 +893,8 @@ export class ArtifactStore implements AsyncDisposable {
    * they start, on filesystem storage.
    * Resolves true when it filled the index; false when there was nothing to fill, or when a delete
    * during the fill left some areas to be built at their first search.
+   * With Redis sessions it turns the sandbox's index on, as its first search would, and resolves
+   * (false) once every process indexes its writes: about 3 s the first time, at once after.
    */
   async warmSearchIndex(): Promise<boolean> {
     return this.guard("warm the search index", () => this.finder.warm());

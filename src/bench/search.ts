@@ -26,6 +26,9 @@ export async function measureSearch(settings: ProviderSettings, options: BenchOp
   const n = options.searchN ?? DEFAULT_SEARCH_N;
   const store = new ArtifactStore({ ...storeOptions(settings), defaultTtl: null });
   try {
+    // With Redis the index is kept once the sandbox searches: turned on before the fill, as `serve`
+    // does as it starts, so the writes below are indexed as they go.
+    if (settings.provider === "s3") await store.warmSearchIndex();
     const filled = await timed(() => fill(store, n, options.concurrency));
     options.log(`${settings.provider} search: stored ${n} small artifacts in ${filled.seconds.toFixed(1)} s`);
     const built = await timed(() => store.search({ userId: "searcher", text: "warm-up" }, { limit: 1 }));

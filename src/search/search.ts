@@ -1,11 +1,18 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Backends, BackendsGetter } from "../backends.js";
-import { KeyedMutex, mapLimit } from "../concurrency.js";
+import { KeyedMutex, mapLimit, SharedRuns } from "../concurrency.js";
 import { SessionUnavailableError } from "../errors.js";
 import { GRID_ROOT, parseScopeSegment, scopePrefix } from "../grid.js";
 import { type ArtifactMetadata, type ArtifactRecord, toMetadata } from "../metadata.js";
 import type { SessionRules } from "../session-rules.js";
 import { unlessSessionsUnavailable } from "../sessions/breaker.js";
-import { type IndexEntry, positionOf, type SearchIndex } from "../sessions/search-index.js";
+import {
+  INDEXING_OFF_TRUST_MS,
+  type IndexEntry,
+  type IndexingState,
+  positionOf,
+  type SearchIndex,
+} from "../sessions/search-index.js";
 import type { UsageScope } from "../sessions/usage.js";
 import {
   type CompiledQuery,
@@ -31,6 +38,8 @@ const BATCH_MAX = 1000;
 const LIST_PAGE = 1000;
 /** A part of a text word found in more indexed words than this is too common to read postings for. */
 const WORDS_MAX = 256;
+/** How often warm() looks whether a shared index's switch has settled. */
+const SETTLE_POLL_MS = 250;
 /** Postings are read instead of the whole area only when they hold at most this share of it. */
 const POSTING_SHARE_MAX = 0.5;
 
@@ -53,6 +62,14 @@ export class Search {
    */
   private deferred = false;
   private searched = false;
+  /**
+   * A shared index (Redis) is written only once the sandbox's indexing switch is on (see
+   * IndexingState): seen on once, this process indexes every write from then on; seen off, it
+   * skips the index until `offUntil` (performance.now() time), then reads the switch again.
+   */
+  private indexingOn = false;
+  private offUntil = 0;
+  private readonly switchReads = new SharedRuns<IndexingState | "unknown">();
 
   constructor(
     private readonly sandboxId: string,
@@ -116,12 +133,21 @@ export class Search {
       return;
     }
     try {
-      if (!index || (await index.indexedFromEmpty(this.sandboxId))) return;
-      const page = await storage.list(`${GRID_ROOT}/${this.sandboxId}/`, { limit: 1 });
-      if (page.records.length === 0 && page.cursor === null) await index.markIndexedFromEmpty(this.sandboxId);
+      if (!index) return;
+      // With a shared index: only where the sandbox searches (the read also spares the first write
+      // its own read of the switch).
+      if (index.indexing && (await this.readSwitch(index)) !== "on") return;
+      await this.markIfEmpty(index, storage);
     } catch {
       // Unreachable index or storage: areas build on first search, as without the mark.
     }
+  }
+
+  /** Marks the sandbox indexed from empty if storage holds none of its artifacts (one-key listing). */
+  private async markIfEmpty(index: SearchIndex, storage: Backends["storage"]): Promise<void> {
+    if (await index.indexedFromEmpty(this.sandboxId)) return;
+    const page = await storage.list(`${GRID_ROOT}/${this.sandboxId}/`, { limit: 1 });
+    if (page.records.length === 0 && page.cursor === null) await index.markIndexedFromEmpty(this.sandboxId);
   }
 
   /**
@@ -129,10 +155,19 @@ export class Search {
    * storage may hold artifacts from before this process (persistent storage, sandbox not indexed
    * from empty). A search meanwhile waits for the fill instead of listing storage itself. False when
    * there was nothing to fill, or a removal during the fill left areas to build at their first search.
+   * With a shared index it turns indexing on instead (as a first search would) and resolves false
+   * once that has settled, marking the sandbox indexed from empty if it holds no artifacts yet;
+   * otherwise each area's next search builds it from storage.
    */
   async warm(): Promise<boolean> {
     const { storage, sessions } = await this.backends();
     const index = sessions.search;
+    if (index?.startIndexing) {
+      await this.settleIndexing(index);
+      // Every process indexes from here: an empty sandbox needs no build at its first search.
+      await this.markIfEmpty(index, storage).catch(() => {});
+      return false;
+    }
     if (!index?.removals || !storage.capabilities.persistent) return false;
     return this.builds.run("sandbox", async () => {
       if (await index.indexedFromEmpty(this.sandboxId)) return false;
@@ -140,11 +175,21 @@ export class Search {
     });
   }
 
+  /** Turns a shared index's switch on and waits until it has settled (see IndexingState). */
+  private async settleIndexing(index: SearchIndex): Promise<void> {
+    for (;;) {
+      const state = await index.startIndexing!(this.sandboxId);
+      this.indexingOn = true;
+      if (state === "on") return;
+      await sleep(SETTLE_POLL_MS);
+    }
+  }
+
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
   async indexed(m: ArtifactMetadata): Promise<void> {
     if (this.deferred) return;
     const index = await this.index();
-    if (!index) return;
+    if (!index || !(await this.writesIndexed(index))) return;
     const areas = areasOf(m);
     await this.noteIfFailed(index, areas, () => index.put(this.sandboxId, areas, slim(m)));
   }
@@ -153,9 +198,39 @@ export class Search {
   async removed(record: ArtifactRecord): Promise<void> {
     if (this.deferred) return;
     const index = await this.index();
-    if (!index) return;
+    if (!index || !(await this.writesIndexed(index))) return;
     const areas = areasOf(record);
     await this.noteIfFailed(index, areas, () => index.remove(this.sandboxId, areas, record.artifactId));
+  }
+
+  /**
+   * Whether this write goes to the index: always, but for a shared index whose switch is off. A
+   * write comes here after storage has taken it, so one that skips the index is in every listing
+   * a build makes once the switch has settled. An unreadable switch counts as on: the write is then
+   * tried, and a failure marks its areas stale as any failed index write does.
+   */
+  private writesIndexed(index: SearchIndex): boolean | Promise<boolean> {
+    if (!index.indexing || this.indexingOn) return true;
+    if (performance.now() < this.offUntil) return false;
+    return this.switchReads.run("switch", () => this.readSwitch(index)).then((state) => state !== "off");
+  }
+
+  /**
+   * Reads a shared index's switch and notes what it says. "unknown" when it cannot be read, or
+   * when the answer came too late to be trusted as "off" (INDEXING_OFF_TRUST_MS).
+   */
+  private async readSwitch(index: SearchIndex): Promise<IndexingState | "unknown"> {
+    const sent = performance.now();
+    let state: IndexingState;
+    try {
+      state = await index.indexing!(this.sandboxId);
+    } catch {
+      return "unknown";
+    }
+    if (state !== "off") this.indexingOn = true;
+    else if (performance.now() < sent + INDEXING_OFF_TRUST_MS) this.offUntil = sent + INDEXING_OFF_TRUST_MS;
+    else return "unknown";
+    return state;
   }
 
   private async noteIfFailed(
@@ -252,6 +327,13 @@ export class Search {
   /** Builds an area's index from storage unless it is built; false when a rebuild kept being spoilt. */
   private async ensureBuilt(index: SearchIndex, area: UsageScope): Promise<boolean> {
     if (await index.isBuilt(this.sandboxId, area)) return true;
+    // A shared index is built only once its switch has settled: until then some process may
+    // still be skipping writes, and this search scans storage instead.
+    if (index.startIndexing) {
+      const state = await index.startIndexing(this.sandboxId);
+      if (state !== "off") this.indexingOn = true;
+      if (state !== "on") return false;
+    }
     // An index held in this process builds one area at a time: a fill of the whole sandbox and an
     // area's own build must not interleave.
     return this.builds.run(index.removals ? "sandbox" : `${area.kind}:${area.id}`, async () => {

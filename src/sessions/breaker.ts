@@ -114,6 +114,12 @@ export class SessionBreaker implements SessionProvider {
         call("search", () => index.wordsContaining(sandboxId, area, part, max)),
       page: (sandboxId, area, from, to, count, terms, also) =>
         call("search", () => index.page(sandboxId, area, from, to, count, terms, also)),
+      ...(index.indexing &&
+        index.startIndexing && {
+          indexing: (sandboxId) => call("read the search index", () => index.indexing!(sandboxId)),
+          startIndexing: (sandboxId) =>
+            call("update the search index", () => index.startIndexing!(sandboxId)),
+        }),
     };
   }
 

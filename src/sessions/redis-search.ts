@@ -3,7 +3,9 @@ import type { Cluster, Redis } from "ioredis";
 import { termsOf } from "../search/terms.js";
 import { CallQueues } from "./call-queue.js";
 import {
+  INDEXING_SETTLE_MS,
   type IndexEntry,
+  type IndexingState,
   type IndexPage,
   idOfPosition,
   mergeFirst,
@@ -21,17 +23,23 @@ import type { UsageScope } from "./usage.js";
  *                                          (terms joined by \x1f: what remove takes out again)
  *   chuk:{sandboxId/kind:id}:find-p:{term} sorted set like :find: the positions with that term
  *   chuk:{sandboxId/kind:id}:find-terms    hash: term → size of its posting (absent when empty)
- *   chuk:{sandboxId/kind:id}:find-state    "built:2", "building:<token>" while a rebuild runs, or
+ *   chuk:{sandboxId/kind:id}:find-state    "built:3", "building:<token>" while a rebuild runs, or
  *                                          "stale" (rebuild before use)
- *   chuk:{sandboxId}:find-from-empty       set when storage showed the sandbox empty: an area
- *                                          without a state counts as built
- * No TTLs: entries leave with their artifacts. A flush loses the state key, so the area rebuilds;
- * so does an area built before postings were kept (its state reads "built").
+ *   chuk:{sandboxId}:find-from-empty       "2" when storage showed the sandbox empty with indexing
+ *                                          on: an area without a state counts as built
+ *   chuk:{sandboxId}:find-on               the indexing switch: set by the sandbox's first search
+ *   chuk:{sandboxId}:find-settling         set with it, for INDEXING_SETTLE_MS (see IndexingState)
+ * Until the switch is on, writes are not indexed (src/search/search.ts): a sandbox nobody searches
+ * pays nothing for the index. No TTLs: entries leave with their artifacts. A flush loses the state
+ * key, so the area rebuilds; so does an area built by an older version (its state reads "built" or
+ * "built:2"), which indexed every write without a switch, and its "1" from-empty mark is ignored.
  * An area's writes go out one script call at a time, in the order issued; the puts that queue up
  * meanwhile share the next call (under load one call carries many entries).
  */
 
-const BUILT = "built:2";
+const BUILT = "built:3";
+/** The from-empty mark's value (an older version's "1" was set without the indexing switch). */
+const FROM_EMPTY = "2";
 
 // Posting upkeep shared by the scripts, for posting keys `prefix .. term` (KEYS[3]: the terms hash).
 // A term's size moves only when ZADD or ZREM changed its posting, so it always equals the
@@ -132,6 +140,17 @@ for _, position in ipairs(ARGV) do
 end
 return out`;
 
+// KEYS: switch, settling, from-empty. ARGV: settle ms. Turns indexing on unless it is; answers its state.
+const START_INDEXING = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 'settling' end
+  return 'on'
+end
+redis.call('SET', KEYS[1], '1')
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+redis.call('DEL', KEYS[3])
+return 'settling'`;
+
 // KEYS: state. ARGV: expected, value.
 const FINISH = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -144,6 +163,7 @@ interface SearchScripts {
   chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
   chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
   chukFindFinish(state: string, expected: string, value: string): Promise<number>;
+  chukFindStart(on: string, settling: string, fromEmpty: string, settleMs: number): Promise<IndexingState>;
   chukFindFilter(keyCount: number, ...keysAndPositions: string[]): Promise<string[]>;
 }
 
@@ -170,6 +190,7 @@ export class RedisSearchIndex implements SearchIndex {
     client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
     client.defineCommand("chukFindFinish", { numberOfKeys: 1, lua: FINISH });
     client.defineCommand("chukFindFilter", { lua: FILTER });
+    client.defineCommand("chukFindStart", { numberOfKeys: 3, lua: START_INDEXING });
     this.client = client as (Redis | Cluster) & SearchScripts;
   }
 
@@ -238,12 +259,9 @@ export class RedisSearchIndex implements SearchIndex {
   async isBuilt(sandboxId: string, area: UsageScope): Promise<boolean> {
     // Two keys of two hash tags (Cluster): read side by side, not in one pipeline.
     const [state, fromEmpty] = await this.run("read the search index", () =>
-      Promise.all([
-        this.client.get(keys(sandboxId, area).state),
-        this.client.exists(fromEmptyKey(sandboxId)),
-      ]),
+      Promise.all([this.client.get(keys(sandboxId, area).state), this.client.get(fromEmptyKey(sandboxId))]),
     );
-    return state === BUILT || (state === null && fromEmpty === 1);
+    return state === BUILT || (state === null && fromEmpty === FROM_EMPTY);
   }
 
   async beginBuild(sandboxId: string, area: UsageScope): Promise<string> {
@@ -266,12 +284,31 @@ export class RedisSearchIndex implements SearchIndex {
   }
 
   async markIndexedFromEmpty(sandboxId: string): Promise<void> {
-    await this.run("update the search index", () => this.client.set(fromEmptyKey(sandboxId), "1"));
+    await this.run("update the search index", () => this.client.set(fromEmptyKey(sandboxId), FROM_EMPTY));
   }
 
   async indexedFromEmpty(sandboxId: string): Promise<boolean> {
-    const n = await this.run("read the search index", () => this.client.exists(fromEmptyKey(sandboxId)));
-    return n === 1;
+    const mark = await this.run("read the search index", () => this.client.get(fromEmptyKey(sandboxId)));
+    return mark === FROM_EMPTY;
+  }
+
+  async indexing(sandboxId: string): Promise<IndexingState> {
+    // Both keys share the sandbox's hash tag: one MGET, also on Cluster.
+    const [on, settling] = await this.run("read the search index", () =>
+      this.client.mget(switchKey(sandboxId), settlingKey(sandboxId)),
+    );
+    return on === null ? "off" : settling === null ? "on" : "settling";
+  }
+
+  async startIndexing(sandboxId: string): Promise<IndexingState> {
+    return this.run("update the search index", () =>
+      this.client.chukFindStart(
+        switchKey(sandboxId),
+        settlingKey(sandboxId),
+        fromEmptyKey(sandboxId),
+        INDEXING_SETTLE_MS,
+      ),
+    );
   }
 
   async clear(sandboxId: string, area: UsageScope): Promise<void> {
@@ -364,6 +401,15 @@ function jsonOf(value: string): string {
 /** Set once storage showed the sandbox empty (SearchIndex.markIndexedFromEmpty). */
 function fromEmptyKey(sandboxId: string): string {
   return `chuk:{${sandboxId}}:find-from-empty`;
+}
+
+/** The sandbox's indexing switch (SearchIndex.indexing), and the key that says it is settling. */
+function switchKey(sandboxId: string): string {
+  return `chuk:{${sandboxId}}:find-on`;
+}
+
+function settlingKey(sandboxId: string): string {
+  return `chuk:{${sandboxId}}:find-settling`;
 }
 
 function keys(sandboxId: string, area: UsageScope) {

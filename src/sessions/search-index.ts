@@ -57,6 +57,14 @@ export interface SearchIndex {
    * add() each where an area starts empty.
    */
   addMany?(sandboxId: string, items: { areas: UsageScope[]; doc: IndexEntry }[]): Promise<void>;
+  /**
+   * A shared index (one every process of the sandbox writes) is kept only for sandboxes that
+   * search. `indexing` reads the sandbox's switch (see IndexingState); `startIndexing` turns it on
+   * if it is off (the answer is then "settling") and answers its state. Turning it on drops the
+   * sandbox's indexed-from-empty mark: writes may have gone unindexed before.
+   */
+  indexing?(sandboxId: string): Promise<IndexingState>;
+  startIndexing?(sandboxId: string): Promise<IndexingState>;
   /** How many entries the area holds, and how many each term's posting holds. */
   sizes(sandboxId: string, area: UsageScope, terms: string[]): Promise<{ total: number; sizes: number[] }>;
   /**
@@ -85,6 +93,23 @@ export interface SearchIndex {
     also?: string[],
   ): Promise<IndexPage>;
 }
+
+/**
+ * A sandbox's indexing switch, for a shared index. "off": nobody has searched, and writes need not
+ * be indexed. "settling": turned on less than INDEXING_SETTLE_MS ago, so a process that read "off"
+ * just before may still skip a write; nothing may be built from storage yet. "on": every process
+ * indexes its writes.
+ */
+export type IndexingState = "off" | "settling" | "on";
+
+/**
+ * How long a process trusts an "off" it read, counted from when it sent the read; a read that
+ * answers later than this counts as "on". So a write that skipped the index ended before the
+ * switch was on for this long, and a build listing storage after the settling time sees it.
+ */
+export const INDEXING_OFF_TRUST_MS = 1000;
+/** How long a switch just turned on stays "settling": the trust above, with room to spare. */
+export const INDEXING_SETTLE_MS = 3000;
 
 /** What one read of the index gives: entries, and where the next read starts (null: nothing left). */
 export interface IndexPage {

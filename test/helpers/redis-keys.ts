@@ -16,3 +16,16 @@ export async function forgetSandboxInRedis(redisUrl: string, sandboxId: string):
     raw.disconnect();
   }
 }
+
+/**
+ * Turns a sandbox's search indexing on and settled, as it is where the sandbox has searched
+ * before: writes from the store's open on are indexed, as the index tests expect.
+ */
+export async function markSandboxSearched(redisUrl: string, sandboxId: string): Promise<void> {
+  const raw = new Redis(redisUrl);
+  try {
+    await raw.set(`chuk:{${sandboxId}}:find-on`, "1");
+  } finally {
+    raw.disconnect();
+  }
+}

@@ -177,12 +177,14 @@ export class Search {
 
   /** Turns a shared index's switch on and waits until it has settled (see IndexingState). */
   private async settleIndexing(index: SearchIndex): Promise<void> {
-    for (;;) {
-      const state = await index.startIndexing!(this.sandboxId);
-      this.indexingOn = true;
-      if (state === "on") return;
-      await sleep(SETTLE_POLL_MS);
-    }
+    while ((await this.startIndexing(index)) !== "on") await sleep(SETTLE_POLL_MS);
+  }
+
+  /** Turns a shared index's switch on unless it is; this process indexes its writes from here. */
+  private async startIndexing(index: SearchIndex): Promise<IndexingState> {
+    const state = await index.startIndexing!(this.sandboxId);
+    this.indexingOn = true;
+    return state;
   }
 
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
@@ -329,11 +331,7 @@ export class Search {
     if (await index.isBuilt(this.sandboxId, area)) return true;
     // A shared index is built only once its switch has settled: until then some process may
     // still be skipping writes, and this search scans storage instead.
-    if (index.startIndexing) {
-      const state = await index.startIndexing(this.sandboxId);
-      if (state !== "off") this.indexingOn = true;
-      if (state !== "on") return false;
-    }
+    if (index.startIndexing && (await this.startIndexing(index)) !== "on") return false;
     // An index held in this process builds one area at a time: a fill of the whole sandbox and an
     // area's own build must not interleave.
     return this.builds.run(index.removals ? "sandbox" : `${area.kind}:${area.id}`, async () => {

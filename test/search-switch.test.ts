@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, inject, test, vi } from "vites
 import type { ArtifactStoreOptions } from "../src/config.js";
 import { RecordStore } from "../src/records.js";
 import { ArtifactStore } from "../src/store.js";
-import { storeConfigs } from "./fixtures.js";
+import { storeConfigs, uniqueSandbox } from "./fixtures.js";
+import { KEY_ENV, s3RedisEnv, startServer } from "./http-harness.js";
 
 // Redis keeps the search index only for sandboxes that search (src/search/search.ts): until the
 // first search turns the sandbox's switch on, writes skip the index, and until the switch has
@@ -139,5 +140,25 @@ describe.skipIf(!s3)("search indexing switch on S3 + Redis", () => {
     await a.warmSearchIndex();
     expect(await allOf(a, "bob")).toEqual(ids);
     expect(await redis.get(`chuk:{${options.sandboxId}/user:bob}:find-state`)).toBe("built:3");
+  }, 30_000);
+});
+
+describe.skipIf(!s3RedisEnv())("serve on S3 + Redis", () => {
+  test("turns its sandbox's search index on as it starts, as a server that answers searches", async () => {
+    const sandboxId = uniqueSandbox("serve-sw");
+    const redis = new Redis(inject("services").redisUrl!);
+    const server = await startServer({
+      env: { ...KEY_ENV, ...s3RedisEnv()!, ARTIFACT_SANDBOX_ID: sandboxId },
+    });
+    try {
+      // In the background: wait (up to the test's timeout) for the from-empty mark, which it sets
+      // only once the switch has settled.
+      while ((await redis.get(`chuk:{${sandboxId}}:find-from-empty`)) !== "2") await sleep(100);
+      expect(await redis.get(`chuk:{${sandboxId}}:find-on`)).toBe("1");
+      expect(await redis.exists(`chuk:{${sandboxId}}:find-settling`)).toBe(0);
+    } finally {
+      await server.stop();
+      redis.disconnect();
+    }
   }, 30_000);
 });

@@ -13,6 +13,8 @@ import {
 } from "./errors.js";
 import {
   buildKey,
+  GRID_ROOT,
+  isSegment,
   newArtifactId,
   parseGridKey,
   type Scope,
@@ -193,16 +195,26 @@ export class Artifacts {
     const { storage } = backends;
     if (!storage.viewNow || !storage.locateNow) return undefined;
     try {
-      validateIds(artifactId, context);
+      // Ids are proven here rather than matched against a pattern (a regex per id was a fifth of
+      // an in-memory read): lookups by an unchecked id are map reads, and a view is used only
+      // when its record carries this very artifact id (and session id, when one is given), ids
+      // that were validated when the record was written. Any other id is validated before use;
+      // read() reports what is wrong with it.
+      const { sessionId, userId } = context;
+      if (userId !== undefined && !isSegment(userId)) return undefined;
       let view =
-        context.sessionId === undefined
+        sessionId === undefined
           ? null
-          : storage.viewNow(buildKey(this.sandboxId, context.sessionId, artifactId));
+          : storage.viewNow(`${GRID_ROOT}/${this.sandboxId}/${sessionId}/${artifactId}`);
       if (view === null) {
         const key = storage.locateNow(this.sandboxId, artifactId);
         view = key ? storage.viewNow(key) : undefined;
       }
-      if (!view || !this.accessKnown(view.record, context, flags.write === true)) return undefined;
+      if (!view || view.record.artifactId !== artifactId) return undefined;
+      if (sessionId !== undefined && sessionId !== view.record.sessionId && !isSegment(sessionId)) {
+        return undefined;
+      }
+      if (!this.accessKnown(view.record, context, flags.write === true)) return undefined;
       usable(artifactId, view.record, flags);
       return view;
     } catch {

@@ -180,7 +180,7 @@ export function parsedSlotOf(record: ArtifactRecord, rev: string | null): Parsed
   // As the JSON round trip would leave it: a copy of plain data, never the caller's object.
   kept.meta = hasEntries(record.meta) ? JSON.parse(JSON.stringify(record.meta)) : {};
   if (record.upload) kept.upload = { ...record.upload };
-  return { value: { record: kept, rev } satisfies DecodedHead };
+  return { value: { record: kept, rev } satisfies DecodedHead, view: undefined };
 }
 
 /** The meta text of a head whose slot parsedSlotOf filled (the same text encodeHeadMeta made then). */

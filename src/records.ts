@@ -539,9 +539,16 @@ export class RecordStore implements StorageProvider {
     const head = this.driver.headNow(key);
     if (!head) return null;
     if (!head.parsed) return undefined;
-    const kept = slotHead(head, head.parsed, key);
+    const slot = head.parsed;
+    // One view per stored version: its parts never change, and reads share it (no allocation).
+    const made = slot.view as RecordView | undefined;
+    if (made?.storage.etag === head.etag) return made;
+    const kept = slotHead(head, slot, key);
     if (!kept) return null;
-    return kept.record ? { record: kept.record, storage: { etag: head.etag, rev: kept.rev } } : undefined;
+    if (!kept.record) return undefined;
+    const view: RecordView = { record: kept.record, storage: { etag: head.etag, rev: kept.rev } };
+    slot.view = view;
+    return view;
   }
 
   /**

@@ -261,6 +261,7 @@ describe.each(CONFIG_NAMES)("bad input on %s", (configName) => {
   // ---- sessions, sandboxes, users -----------------------------------------------------------------
 
   test("sessionId of '..', '.', 'a/b', '' or 1,000 characters is a ValidationError", async () => {
+    const forAll = await store.store("for every caller", { scope: "sandbox" });
     for (const sessionId of BAD_SEGMENTS) {
       const label = `sessionId ${JSON.stringify(sessionId.slice(0, 20))}`;
       await refused(ValidationError, () => store.store("x", { sessionId }), label);
@@ -273,15 +274,21 @@ describe.each(CONFIG_NAMES)("bad input on %s", (configName) => {
       await refused(ValidationError, () => store.createSession({ sessionId }), label);
       await refused(ValidationError, () => store.deleteSession(sessionId), label);
       await refused(ValidationError, () => store.retrieve(aliceFile, { sessionId }), label);
+      // An artifact any caller may read: the bad id is still refused, not passed over.
+      await refused(ValidationError, () => store.metadata(forAll, { sessionId }), label);
+      await refused(ValidationError, () => store.retrieve(forAll, { sessionId }), label);
       await refused(ValidationError, () => store.copyFile(aliceFile, { targetSessionId: sessionId }), label);
     }
   });
 
   test("userId of '..', '.', 'a/b', '' or 1,000 characters is a ValidationError", async () => {
+    const forAll = await store.store("for every caller", { scope: "sandbox" });
     for (const userId of BAD_SEGMENTS) {
       const label = `userId ${JSON.stringify(userId.slice(0, 20))}`;
       await refused(ValidationError, () => store.store("x", { userId }), label);
       await refused(ValidationError, () => store.retrieve(aliceFile, { userId }), label);
+      await refused(ValidationError, () => store.metadata(forAll, { userId }), label);
+      await refused(ValidationError, () => store.retrieve(forAll, { userId }), label);
       await refused(ValidationError, () => store.listBySession("user_alice", { userId }), label);
     }
   });

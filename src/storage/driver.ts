@@ -65,6 +65,8 @@ export interface ObjectHead {
 /** What the record layer decoded from an object's meta; see ObjectHead.parsed. */
 export interface ParsedSlot {
   value?: unknown;
+  /** What the record layer hands out for this stored version, made on its first read. */
+  view?: unknown;
 }
 
 export interface ObjectBody extends ObjectHead {

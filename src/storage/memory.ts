@@ -32,7 +32,7 @@ class StoredObject implements ObjectHead {
   ) {
     this.size = body.byteLength;
     this.text = meta;
-    this.parsed = parsed ?? {};
+    this.parsed = parsed ?? { value: undefined, view: undefined };
   }
 
   get meta(): string {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { link, mkdir, open, readdir, readlink, rename, rmdir, stat, symlink, unlink } from "node:fs/promises";
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
+import { link, mkdir, readdir, readlink, rename, rmdir, stat, symlink, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { once } from "../body.js";
@@ -18,6 +18,7 @@ import {
   type StorageDriver,
   type WriteCondition,
 } from "./driver.js";
+import { closeFd, fstatFd, fsyncFd, openFd, readFd, writeAllFd, writeFd } from "./fd.js";
 import { firstAbove } from "./paging.js";
 import type { ByteRange } from "./provider.js";
 
@@ -128,14 +129,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async head(key: string): Promise<ObjectHead | null> {
-    const handle = await openIfExists(this.pathOf(key));
-    if (!handle) return null;
-    try {
-      const { head } = await readTail(handle, false);
-      return head;
-    } finally {
-      await handle.close();
-    }
+    return headAt(this.pathOf(key));
   }
 
   /**
@@ -169,23 +163,23 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
-    const handle = await openIfExists(this.pathOf(key));
-    if (!handle) return null;
+    const fd = await openIfExists(this.pathOf(key));
+    if (fd === null) return null;
     let keepOpen = false;
     try {
-      const { head, small } = await readTail(handle, true);
+      const { head, small } = await readTail(fd, true);
       if (!head) return null;
       const start = range ? Math.min(range.start, head.size) : 0;
       const end = range ? Math.min(range.end + 1, head.size) : head.size;
       const length = Math.max(0, end - start);
       if (small) return { ...head, stream: once(small.subarray(start, end)), length };
       if (length === 0) return { ...head, stream: once(Buffer.alloc(0)), length };
-      // The open handle keeps these bytes readable even if the file is replaced meanwhile.
+      // The open descriptor keeps these bytes readable even if the file is replaced meanwhile.
       keepOpen = true;
-      const stream = handle.createReadStream({ start, end: end - 1, autoClose: true });
+      const stream = createReadStream("", { fd, start, end: end - 1, autoClose: true });
       return { ...head, stream, length };
     } finally {
-      if (!keepOpen) await handle.close();
+      if (!keepOpen) await closeFd(fd);
     }
   }
 
@@ -212,10 +206,8 @@ export class FilesystemDriver implements StorageDriver {
     return this.locked(path, async () => {
       // Under the lock every conditional write of this key takes: checked and unlinked as one step.
       if (condition.ifMatch !== undefined) {
-        const handle = await openIfExists(path);
-        const current = handle ? await readTail(handle, false).finally(() => handle.close()) : null;
-        if (current?.head?.etag !== condition.ifMatch)
-          throw new ConflictError("the object changed or was deleted");
+        const current = await headAt(path);
+        if (current?.etag !== condition.ifMatch) throw new ConflictError("the object changed or was deleted");
       }
       try {
         await unlink(path);
@@ -327,12 +319,12 @@ export class FilesystemDriver implements StorageDriver {
     meta: string,
     etag: string,
   ): Promise<number> {
-    const handle = await open(path, "wx", this.fileMode);
+    const fd = await openFd(path, "wx", this.fileMode);
     try {
       let bytes = 0;
       for await (const chunk of body) {
         for (let offset = 0; offset < chunk.byteLength; ) {
-          offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+          offset += await writeFd(fd, chunk, offset, chunk.byteLength - offset);
         }
         bytes += chunk.byteLength;
       }
@@ -341,11 +333,11 @@ export class FilesystemDriver implements StorageDriver {
       footer.writeUInt32BE(metaBytes.byteLength, 0);
       footer.write(etag, 4, 8, "hex");
       footer.writeUInt32BE(MAGIC, 12);
-      await handle.writev([metaBytes, footer]);
-      await handle.sync();
+      await writeAllFd(fd, [metaBytes, footer]);
+      await fsyncFd(fd);
       return bytes;
     } finally {
-      await handle.close();
+      await closeFd(fd);
     }
   }
 
@@ -369,9 +361,8 @@ export class FilesystemDriver implements StorageDriver {
     }
     const expected = condition.ifMatch;
     await this.locked(path, async () => {
-      const handle = await openIfExists(path);
-      const current = handle ? await readTail(handle, false).finally(() => handle.close()) : null;
-      if (current?.head?.etag !== expected) throw new ConflictError("the object changed or was deleted");
+      const current = await headAt(path);
+      if (current?.etag !== expected) throw new ConflictError("the object changed or was deleted");
       await rename(temp, path);
     });
   }
@@ -428,11 +419,10 @@ export class FilesystemDriver implements StorageDriver {
   }
 }
 
-type Handle = Awaited<ReturnType<typeof open>>;
-
-async function openIfExists(path: string): Promise<Handle | null> {
+/** A descriptor of the file at `path`, open for reading; null when there is no file there. */
+async function openIfExists(path: string): Promise<number | null> {
   try {
-    return await open(path, "r");
+    return await openFd(path, "r");
   } catch (err) {
     if (isMissing(err) || (err as NodeJS.ErrnoException).code === "EISDIR") return null;
     throw err;
@@ -444,22 +434,22 @@ async function openIfExists(path: string): Promise<Handle | null> {
  * one read comes back whole (`small` holds its body), so a small object costs one read call.
  */
 async function readTail(
-  handle: Handle,
+  fd: number,
   wantSmall: boolean,
 ): Promise<{ head: ObjectHead | null; small: Buffer | null }> {
-  const stats = await handle.stat();
+  const stats = await fstatFd(fd);
   const { size, mtimeMs } = stats;
   // A folder where a key would be (a key that is a prefix of others) holds no object.
   if (!stats.isFile() || size < FOOTER_BYTES) return { head: null, small: null };
   const tailBytes = Math.min(size, wantSmall ? TAIL_READ : HEAD_READ);
   const tail = Buffer.allocUnsafe(tailBytes);
-  await readFully(handle, tail, size - tailBytes);
+  await readFully(fd, tail, size - tailBytes);
   const footer = footerOf(tail, size);
   if (!footer) return { head: null, small: null };
   let meta = metaInTail(tail, footer.metaLength);
   if (meta === null) {
     const buffer = Buffer.allocUnsafe(footer.metaLength);
-    await readFully(handle, buffer, footer.bodyBytes);
+    await readFully(fd, buffer, footer.bodyBytes);
     meta = buffer.toString("utf8");
   }
   const head = { etag: footer.etag, size: footer.bodyBytes, meta, modifiedAt: mtimeMs };
@@ -467,7 +457,18 @@ async function readTail(
   return { head, small };
 }
 
-/** readTail(handle, false) with synchronous calls, on a file descriptor (see headMany). */
+/** The head of the object file at `path`; null when there is none. */
+async function headAt(path: string): Promise<ObjectHead | null> {
+  const fd = await openIfExists(path);
+  if (fd === null) return null;
+  try {
+    return (await readTail(fd, false)).head;
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/** readTail(fd, false) with synchronous calls, on a file descriptor (see headMany). */
 function readHeadSync(fd: number): ObjectHead | null {
   const stats = fstatSync(fd);
   const { size, mtimeMs } = stats;
@@ -513,9 +514,9 @@ function readFullySync(fd: number, buffer: Buffer, position: number): void {
   }
 }
 
-async function readFully(handle: Handle, buffer: Buffer, position: number): Promise<void> {
+async function readFully(fd: number, buffer: Buffer, position: number): Promise<void> {
   for (let filled = 0; filled < buffer.byteLength; ) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.byteLength - filled, position + filled);
+    const bytesRead = await readFd(fd, buffer, filled, buffer.byteLength - filled, position + filled);
     if (bytesRead === 0) throw new Error("the file ended early (changed while being read)");
     filled += bytesRead;
   }

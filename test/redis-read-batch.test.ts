@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { RedisSessionProvider } from "../src/sessions/redis.js";
+import { PipeliningSwitch } from "../src/sessions/redis-pipelining.js";
 import { ReadBatch } from "../src/sessions/redis-read-batch.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { makeRecord } from "./helpers/records.js";
@@ -64,6 +65,32 @@ describe.skipIf(!redisUrl)("cache reads batched per tick", () => {
     client.disconnect();
     const outcomes = await Promise.allSettled(keys.slice(0, 5).map((key) => batch.get(key)));
     expect(outcomes.map((o) => o.status)).toEqual(Array(5).fill("rejected"));
+  });
+
+  it("writes a batch at once on an auto-pipelining client, yet behind the commands waiting before it", async () => {
+    const client = new Redis(redisUrl!, { enableAutoPipelining: true, lazyConnect: true });
+    await client.connect();
+    const waiting = (client as unknown as { _autoPipelines: Map<unknown, unknown> })._autoPipelines;
+    const toggle = new PipeliningSwitch(client);
+    const batch = new ReadBatch(client, (write) => toggle.directly(write));
+    const key = `${prefix}:ordered`;
+    try {
+      // Nothing waiting: the MGET is written as the tick ends, not queued for a setImmediate.
+      const read = Promise.all([batch.get(keys[0]!), batch.get(keys[2]!)]);
+      await new Promise<void>((resolve) => process.nextTick(resolve));
+      expect(waiting.size).toBe(0);
+      expect(await read).toEqual(["value 0", "value 2"]);
+      expect(client.options.enableAutoPipelining).toBe(true);
+      // A write waiting in an auto-pipeline: the read issued after it queues behind it and sees it.
+      for (let round = 0; round < 20; round++) {
+        const written = client.set(key, `round ${round}`, "PX", 60_000);
+        expect(waiting.size).toBe(1);
+        const [seen] = await Promise.all([batch.get(key), written]);
+        expect(seen).toBe(`round ${round}`);
+      }
+    } finally {
+      await client.quit();
+    }
   });
 
   it("gives each of many concurrent cache reads its own record, and null for a missing one", async () => {

@@ -57,6 +57,21 @@ export class PipeliningSwitch {
     if (!pipelined) this.corkForTick(this.target.client);
   }
 
+  /**
+   * Runs `send` with its commands written at once rather than auto-pipelined (which waits for
+   * a setImmediate), unless an auto-pipeline is waiting: then they queue behind it, in order.
+   */
+  directly<T>(send: () => T): T {
+    const target = this.target;
+    if (target === null || target.pending.size > 0 || !target.options.enableAutoPipelining) return send();
+    target.options.enableAutoPipelining = false;
+    try {
+      return send();
+    } finally {
+      target.options.enableAutoPipelining = true;
+    }
+  }
+
   private corkForTick(client: Redis): void {
     const stream = client.stream;
     // Before "ready" ioredis queues commands itself, and writes them on connecting.

@@ -16,14 +16,22 @@ interface Waiting {
  * a timeout timer and a promise per command, so 32 GETs cost this process about twice the CPU of
  * one MGET of 32 keys (10.5 µs against 5–7 µs a key, 32 in flight, on a 2-core machine).
  *
- * Order: a batched read is sent after commands issued later in the same tick, so it can only see
- * a newer value, never an older one. Standalone Redis only: on a cluster the keys of one MGET
+ * The batch is written at once, not auto-pipelined (that waits for a setImmediate and costs a
+ * Pipeline): one MGET of 32 keys cost 2.5 µs of CPU a key written directly, 5.4 µs auto-pipelined.
+ *
+ * Order: a batched read is sent after every command issued before it (behind a waiting
+ * auto-pipeline, if there is one), and perhaps after some issued later in its tick, so it can only
+ * see a newer value, never an older one. Standalone Redis only: on a cluster the keys of one MGET
  * must share a slot.
  */
 export class ReadBatch {
   private waiting: Waiting[] = [];
 
-  constructor(private readonly client: Redis) {}
+  constructor(
+    private readonly client: Redis,
+    /** Sends a batch's command (PipeliningSwitch.directly): a batch needs no auto-pipeline. */
+    private readonly send: <T>(write: () => T) => T = (write) => write(),
+  ) {}
 
   get(key: string): Promise<string | null> {
     return new Promise((done, fail) => {
@@ -39,10 +47,10 @@ export class ReadBatch {
     this.waiting = [];
     if (batch.length === 1) {
       const [one] = batch as [Waiting];
-      this.client.get(one.key).then(one.done, one.fail);
+      this.send(() => this.client.get(one.key)).then(one.done, one.fail);
       return;
     }
-    this.client.mget(batch.map((w) => w.key)).then(
+    this.send(() => this.client.mget(batch.map((w) => w.key))).then(
       (values) => {
         for (let i = 0; i < batch.length; i++) batch[i]!.done(values[i] ?? null);
       },

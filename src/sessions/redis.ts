@@ -125,7 +125,8 @@ export class RedisSessionProvider implements SessionProvider {
       this.lastError = null;
     });
     this.pipelining = new PipeliningSwitch(client);
-    this.reads = client instanceof Cluster ? null : new ReadBatch(client);
+    this.reads =
+      client instanceof Cluster ? null : new ReadBatch(client, (write) => this.pipelining.directly(write));
     this.usage = new RedisUsageCounters(client, (what, fn) => this.run(what, fn));
     this.search = new RedisSearchIndex(client, (what, fn) => this.run(what, fn));
   }
@@ -594,13 +595,14 @@ function copySession(session: SessionRecord): SessionRecord {
  * must be the artifact's own grid key: the store reads bytes from it.
  */
 function parseCached(json: string, sandboxId: string, artifactId: string): ArtifactRecord | null {
-  // The same entry is read far more often than written: parse and check each text once.
-  const memoKey = `${sandboxId}/${artifactId}`;
-  const hit = parsedLately.get(memoKey, json);
-  if (hit) return copyRecord(hit);
+  // The same entry is read far more often than written: parse and check each text once. Kept by
+  // artifact id alone (hashing a new `sandbox/id` string per read cost more than the rest of a
+  // hit); a hit counts only for the sandbox its record, checked when parsed, belongs to.
+  const hit = parsedLately.get(artifactId, json);
+  if (hit && hit.sandboxId === sandboxId) return copyRecord(hit);
   const record = checkCached(json, sandboxId, artifactId);
   if (!record) return null;
-  parsedLately.set(memoKey, json, record);
+  parsedLately.set(artifactId, json, record);
   return copyRecord(record);
 }
 

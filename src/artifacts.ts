@@ -87,6 +87,8 @@ export interface ChangeOptions {
 }
 
 const CACHE_SECONDS_MAX = 3600;
+/** No flags, shared: a default `{}` is a new object on every read. */
+const NO_FLAGS: ReadFlags = Object.freeze({});
 export const LIST_PAGE_MAX = 1000;
 
 const UPDATABLE_FIELDS = new Set([
@@ -136,7 +138,11 @@ export class Artifacts {
   }
 
   /** Loads an artifact's record (cache, then storage) and applies expiry and access rules. */
-  async read(artifactId: string, context: AccessContext, flags: ReadFlags = {}): Promise<ArtifactRecord> {
+  async read(
+    artifactId: string,
+    context: AccessContext,
+    flags: ReadFlags = NO_FLAGS,
+  ): Promise<ArtifactRecord> {
     const cached = await this.cached(artifactId, context);
     const record =
       cached ?? (await this.fromStorage(artifactId, context, (storage, key) => storage.getRecord(key)));
@@ -150,7 +156,11 @@ export class Artifacts {
    * would throw: read() then gives that error. Most of an in-memory read's cost is the promise of
    * each step, not the work.
    */
-  readNow(artifactId: string, context: AccessContext, flags: ReadFlags = {}): ArtifactRecord | undefined {
+  readNow(
+    artifactId: string,
+    context: AccessContext,
+    flags: ReadFlags = NO_FLAGS,
+  ): ArtifactRecord | undefined {
     const view = this.viewNow(artifactId, context, flags);
     if (!view) return undefined;
     const record = copyRecord(view.record);
@@ -189,7 +199,11 @@ export class Artifacts {
   }
 
   /** The stored record, shared (read it in place), once the read rules allow it (see readNow). */
-  private viewNow(artifactId: string, context: AccessContext, flags: ReadFlags = {}): RecordView | undefined {
+  private viewNow(
+    artifactId: string,
+    context: AccessContext,
+    flags: ReadFlags = NO_FLAGS,
+  ): RecordView | undefined {
     const backends = this.backendsNow();
     if (!backends || backends.sessions.shared) return undefined;
     const { storage } = backends;
@@ -280,7 +294,7 @@ export class Artifacts {
     artifactId: string,
     record: ArtifactRecord | null,
     context: AccessContext,
-    flags: ReadFlags = {},
+    flags: ReadFlags = NO_FLAGS,
   ): Promise<ArtifactRecord> {
     if (!record) throw new ArtifactNotFoundError(`artifact ${artifactId} not found`);
     if (!this.accessKnown(record, context, flags.write === true)) await this.checkOwner(record, context);

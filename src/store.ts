@@ -480,7 +480,10 @@ export class ArtifactStore implements AsyncDisposable {
   // ---- reading --------------------------------------------------------------------------------
 
   /** The artifact's metadata; with `version`, that earlier version's (its bytes, sha256, etag, mime). */
-  async metadata(artifactId: string, context: AccessContext & AtVersion = {}): Promise<ArtifactMetadata> {
+  async metadata(
+    artifactId: string,
+    context: AccessContext & AtVersion = NO_CONTEXT,
+  ): Promise<ArtifactMetadata> {
     const now = context.version === undefined ? this.artifacts.metadataNow(artifactId, context) : undefined;
     if (now) return now;
     return this.guard("metadata", async () => {
@@ -507,7 +510,7 @@ export class ArtifactStore implements AsyncDisposable {
   }
 
   /** The whole content (or that of an earlier `version`), checked against its sha256. */
-  async retrieve(artifactId: string, context: AccessContext & AtVersion = {}): Promise<Buffer> {
+  async retrieve(artifactId: string, context: AccessContext & AtVersion = NO_CONTEXT): Promise<Buffer> {
     const now = context.version === undefined ? this.artifacts.bytesNow(artifactId, context) : undefined;
     if (now) return now;
     return this.guard("retrieve", async () => {
@@ -1167,6 +1170,9 @@ export class ArtifactStore implements AsyncDisposable {
 
 /** How long opening the providers waits for the indexed-from-empty check (Search.checkEmpty). */
 const EMPTY_CHECK_WAIT_MS = 1000;
+
+/** The context of a call that gives none, shared: a default `{}` is a new object on every read. */
+const NO_CONTEXT: AccessContext & AtVersion = Object.freeze({});
 
 /** Settles when `work` does or after `ms`, whichever is first (`work` goes on; it never rejects). */
 function withinMs(work: Promise<void>, ms: number): Promise<void> {

@@ -51,9 +51,9 @@ export class IdLocator {
 
   /** locate() from what is at hand in this turn (remembered keys, an in-process driver), else undefined. */
   locateNow(sandboxId: string, artifactId: string): string | null | undefined {
-    const known = this.known.get(sandboxId)?.get(artifactId);
-    if (known) return known;
-    return this.driver.locateNow ? this.driver.locateNow(sandboxId, artifactId) : undefined;
+    // An in-process driver answers itself: nothing is remembered for it (see add()).
+    if (this.driver.locateNow) return this.driver.locateNow(sandboxId, artifactId);
+    return this.known.get(sandboxId)?.get(artifactId);
   }
 
   /** Records a new artifact's key; runs while its bytes are written. Never fails the write. */

@@ -263,7 +263,9 @@ export class Artifacts {
 
   private async cached(artifactId: string, context: AccessContext): Promise<ArtifactRecord | null> {
     validateIds(artifactId, context);
-    const { sessions } = await this.backends();
+    // Open backends are taken as they are (here and in the reads below): awaiting backends()
+    // would cost every read another promise and turn.
+    const { sessions } = this.backendsNow() ?? (await this.backends());
     // Sessions unavailable (Redis down): a cache read that fails is a miss; storage has the record.
     return sessions.shared
       ? await unlessSessionsUnavailable(sessions.cacheGet(this.sandboxId, artifactId), null)
@@ -280,7 +282,7 @@ export class Artifacts {
     context: AccessContext,
     load: (storage: StorageProvider, key: string) => Promise<T | null>,
   ): Promise<T | null> {
-    const { storage } = await this.backends();
+    const { storage } = this.backendsNow() ?? (await this.backends());
     const inSession =
       context.sessionId !== undefined ? buildKey(this.sandboxId, context.sessionId, artifactId) : null;
     const here = inSession ? await load(storage, inSession) : null;
@@ -645,7 +647,7 @@ export class Artifacts {
   }
 
   async openBody(record: ArtifactRecord, range?: ByteRange): Promise<OpenedBody> {
-    const { storage } = await this.backends();
+    const { storage } = this.backendsNow() ?? (await this.backends());
     if (range) {
       if (
         !(

@@ -56,6 +56,8 @@ interface Waiting {
   readonly started: number;
   dueAt: number;
   readonly deadlineMs: number;
+  /** The backend's answer count as the call began: more since means it is alive. */
+  readonly answersBefore: number;
   readonly reject: (err: Error) => void;
 }
 
@@ -69,8 +71,8 @@ export class SessionBreaker implements SessionProvider {
   private lastError: string | null = null;
   private nextProbeAt = 0;
   private probing = false;
-  /** When the backend last answered any call (performance.now()), late answers included. */
-  private lastAnswerAt = Number.NEGATIVE_INFINITY;
+  /** Answers the backend has given to any call, late ones included (a count, not a clock read each). */
+  private answers = 0;
   /** Calls waiting for an answer, and the timer that fails those past their deadline. */
   private readonly inFlight = new Set<Waiting>();
   private watchdog: NodeJS.Timeout | undefined;
@@ -306,13 +308,19 @@ export class SessionBreaker implements SessionProvider {
     const started = performance.now();
     const pending = fn();
     return new Promise<T>((resolve, reject) => {
-      const waiting: Waiting = { started, dueAt: started + deadlineMs, deadlineMs, reject };
+      const waiting: Waiting = {
+        started,
+        dueAt: started + deadlineMs,
+        deadlineMs,
+        answersBefore: this.answers,
+        reject,
+      };
       this.inFlight.add(waiting);
       this.watchdog ??= setInterval(() => setImmediate(() => this.sweep()), SWEEP_EVERY_MS);
       // The backend may still answer (or fail) after the deadline: nobody is waiting for it then.
       pending.then(
         (value) => {
-          this.lastAnswerAt = performance.now();
+          this.answers++;
           this.inFlight.delete(waiting);
           resolve(value);
         },
@@ -339,7 +347,7 @@ export class SessionBreaker implements SessionProvider {
     for (const call of this.inFlight) {
       if (now < call.dueAt) continue;
       const late = now - call.dueAt > call.deadlineMs / 2;
-      const alive = this.lastAnswerAt > call.started;
+      const alive = this.answers > call.answersBefore;
       if ((late || alive) && now - call.started < LAG_ALLOWANCE * call.deadlineMs) {
         call.dueAt = now + call.deadlineMs;
         continue;

@@ -13,8 +13,8 @@ import {
 } from "./errors.js";
 import {
   buildKey,
-  GRID_ROOT,
   isSegment,
+  lookupKey,
   newArtifactId,
   parseGridKey,
   type Scope,
@@ -217,9 +217,7 @@ export class Artifacts {
       const { sessionId, userId } = context;
       if (userId !== undefined && !isSegment(userId)) return undefined;
       let view =
-        sessionId === undefined
-          ? null
-          : storage.viewNow(`${GRID_ROOT}/${this.sandboxId}/${sessionId}/${artifactId}`);
+        sessionId === undefined ? null : storage.viewNow(lookupKey(this.sandboxId, sessionId, artifactId));
       if (view === null) {
         const key = storage.locateNow(this.sandboxId, artifactId);
         view = key ? storage.viewNow(key) : undefined;

@@ -109,6 +109,15 @@ export function buildKey(sandboxId: string, sessionId: string, artifactId: strin
   return sessionPrefix(sandboxId, sessionId) + validateSegment(artifactId, "artifactId");
 }
 
+/**
+ * buildKey without checking the segments: only for a same-turn lookup in an in-process driver (a
+ * map read), whose record then proves them (its own ids must be exactly these). Never a key to
+ * write to, or one that reaches a path or a request.
+ */
+export function lookupKey(sandboxId: string, sessionId: string, artifactId: string): string {
+  return `${GRID_ROOT}/${sandboxId}/${sessionId}/${artifactId}`;
+}
+
 /** The key of another artifact beside `key` (same sandbox and owner segment). */
 export function keyBeside(key: string, artifactId: string): string {
   const parsed = parseGridKey(key);

@@ -176,6 +176,7 @@ export class FilesystemDriver implements StorageDriver {
       if (length === 0) return { ...head, stream: once(Buffer.alloc(0)), length };
       // The open descriptor keeps these bytes readable even if the file is replaced meanwhile.
       keepOpen = true;
+      // With `fd` given the path is not used.
       const stream = createReadStream("", { fd, start, end: end - 1, autoClose: true });
       return { ...head, stream, length };
     } finally {

@@ -207,7 +207,7 @@ export class Artifacts {
     const backends = this.backendsNow();
     if (!backends || backends.sessions.shared) return undefined;
     const { storage } = backends;
-    if (!storage.viewNow || !storage.locateNow) return undefined;
+    if (!storage.viewNow || !storage.viewOfIdNow) return undefined;
     try {
       // Ids are proven here rather than matched against a pattern (a regex per id was a fifth of
       // an in-memory read): lookups by an unchecked id are map reads, and a view is used only
@@ -218,10 +218,7 @@ export class Artifacts {
       if (userId !== undefined && !isSegment(userId)) return undefined;
       let view =
         sessionId === undefined ? null : storage.viewNow(lookupKey(this.sandboxId, sessionId, artifactId));
-      if (view === null) {
-        const key = storage.locateNow(this.sandboxId, artifactId);
-        view = key ? storage.viewNow(key) : undefined;
-      }
+      if (view === null) view = storage.viewOfIdNow(this.sandboxId, artifactId) ?? undefined;
       if (!view || view.record.artifactId !== artifactId) return undefined;
       if (sessionId !== undefined && sessionId !== view.record.sessionId && !isSegment(sessionId)) {
         return undefined;

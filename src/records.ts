@@ -771,8 +771,14 @@ export class RecordStore implements StorageProvider {
     return this.driver.chunksNow(view.record.key) ?? undefined;
   }
 
-  locateNow(sandboxId: string, artifactId: string): string | null | undefined {
-    return this.locator.locateNow(sandboxId, artifactId);
+  viewOfIdNow(sandboxId: string, artifactId: string): RecordView | null | undefined {
+    // The driver finds the object by id in one lookup; its view is used when already made.
+    const head = this.driver.headOfIdNow?.(sandboxId, artifactId);
+    const made = head?.parsed?.view as RecordView | undefined;
+    if (made && made.storage.etag === head!.etag) return made;
+    const key = this.locator.locateNow(sandboxId, artifactId);
+    if (key === null || key === undefined) return key;
+    return this.viewNow(key);
   }
 
   // ---- versions -------------------------------------------------------------------------------

@@ -560,6 +560,28 @@ describe.each(storageFixtures())("StorageProvider contract: $name", (fixture) =>
       expect(await provider.locate(record.sandboxId, newArtifactId())).toBeNull();
       expect(await provider.locate(sandbox(), record.artifactId)).toBeNull();
     });
+
+    it("follows an id's key through an overwrite, a delete and a new write of that key", async () => {
+      const record = makeRecord(place("s-follow"));
+      const { sandboxId, artifactId, key } = record;
+      /** The record read by id, the same-turn way where the provider has one, else by locate. */
+      const byId = async (): Promise<ArtifactRecord | null> => {
+        const view = provider.viewOfIdNow?.(sandboxId, artifactId);
+        if (view !== undefined) return view && { ...view.record, storage: view.storage };
+        const located = await provider.locate(sandboxId, artifactId);
+        return located === null ? null : provider.getRecord(located);
+      };
+      const first = await provider.put(record, single(Buffer.from("first")));
+      expect(plain(await byId())).toStrictEqual(plain(first));
+      const second = await provider.put({ ...record, summary: "second" }, single(Buffer.from("second")));
+      expect((await byId())?.sha256).toBe(sha256(Buffer.from("second")));
+      expect(plain(await byId())).toStrictEqual(plain(second));
+      expect(await provider.delete(key)).toBe(true);
+      expect(await byId()).toBeNull();
+      const third = await provider.put({ ...record, summary: "third" }, single(Buffer.from("third")));
+      expect(plain(await byId())).toStrictEqual(plain(third));
+      expect(await provider.getRecord(key)).toMatchObject({ summary: "third" });
+    });
   });
 
   describe("health and describe", () => {

@@ -188,6 +188,8 @@ export interface StorageDriver {
   locate?(sandboxId: string, artifactId: string): Promise<string | null>;
   /** locate() answered in the same turn (see headNow). */
   locateNow?(sandboxId: string, artifactId: string): string | null;
+  /** headNow() of the key locateNow() finds, in one lookup where the driver can. */
+  headOfIdNow?(sandboxId: string, artifactId: string): ObjectHead | null;
   /** Records `key` for `locate`; called while the artifact is written. */
   remember?(sandboxId: string, artifactId: string, key: string): Promise<void>;
   forget?(sandboxId: string, artifactId: string): Promise<void>;

@@ -41,6 +41,17 @@ class StoredObject implements ObjectHead {
   }
 }
 
+/**
+ * A key's place: the object stored under it now, none once it is deleted. The id index holds
+ * places, so a read by id finds its object in one map lookup, not an id lookup and a key lookup.
+ */
+class Place {
+  constructor(
+    readonly key: string,
+    public object: StoredObject | null,
+  ) {}
+}
+
 /** In-process objects: a Map from key to bytes and meta. Lost on exit; one process only. */
 export class MemoryDriver implements StorageDriver {
   readonly name = "memory";
@@ -56,13 +67,18 @@ export class MemoryDriver implements StorageDriver {
     nativeMultipart: false,
     parsedSlots: true,
   };
-  private readonly objects = new Map<string, StoredObject>();
+  /** Key → its place; a place leaves the map (and drops its object) when the key is deleted. */
+  private readonly objects = new Map<string, Place>();
   /** Keys per folder (up to the last `/`), sorted lazily: listing a session is no full scan. */
   private readonly folders = new Map<string, { keys: Set<string>; sorted: SortedKeys }>();
   /** Every key, sorted lazily: wider prefixes list from it. */
   private readonly allSorted = new SortedKeys(() => this.objects.keys());
-  /** sandboxId → artifactId → key. Nested, so a lookup hashes the caller's id strings, never a new one. */
-  private readonly ids = new Map<string, Map<string, string>>();
+  /**
+   * sandboxId → artifactId → the place of its key. Nested, so a lookup hashes the caller's id
+   * strings, never a new one. A place with no object (the id was remembered before its key was
+   * written, or the key was deleted and written again) is swapped for the key's current one on read.
+   */
+  private readonly ids = new Map<string, Map<string, Place>>();
   private writes = 0;
 
   metaBytes(meta: string): number {
@@ -84,15 +100,15 @@ export class MemoryDriver implements StorageDriver {
   }
 
   headNow(key: string): ObjectHead | null {
-    return this.objects.get(key) ?? null;
+    return this.objects.get(key)?.object ?? null;
   }
 
   chunksNow(key: string): readonly Uint8Array[] | null {
-    return this.objects.get(key)?.body.all ?? null;
+    return this.objects.get(key)?.object?.body.all ?? null;
   }
 
   async get(key: string, range?: ByteRange): Promise<ObjectBody | null> {
-    const found = this.objects.get(key);
+    const found = this.objects.get(key)?.object;
     if (!found) return null;
     const { body } = found;
     const start = range ? Math.min(range.start, body.byteLength) : 0;
@@ -115,7 +131,7 @@ export class MemoryDriver implements StorageDriver {
     to: string,
     options: WriteCondition & { meta: MetaSource; sourceEtag?: string; parsed?: ParsedSlot },
   ): Promise<{ etag: string } | null> {
-    const source = this.objects.get(from);
+    const source = this.objects.get(from)?.object;
     if (!source) return null;
     if (options.sourceEtag !== undefined && source.etag !== options.sourceEtag) {
       throw new ConflictError(`${from} changed before it could be copied`);
@@ -130,7 +146,10 @@ export class MemoryDriver implements StorageDriver {
   async delete(key: string, condition: { ifMatch?: string } = {}): Promise<boolean> {
     // Checked and deleted in the same turn: nothing can come in between.
     if (condition.ifMatch !== undefined) this.check(key, condition);
-    if (!this.objects.delete(key)) return false;
+    const place = this.objects.get(key);
+    if (!place) return false;
+    this.objects.delete(key);
+    place.object = null;
     this.allSorted.keyRemoved();
     const folder = this.folders.get(folderOf(key));
     if (folder) {
@@ -171,7 +190,18 @@ export class MemoryDriver implements StorageDriver {
   }
 
   locateNow(sandboxId: string, artifactId: string): string | null {
-    return this.ids.get(sandboxId)?.get(artifactId) ?? null;
+    return this.ids.get(sandboxId)?.get(artifactId)?.key ?? null;
+  }
+
+  headOfIdNow(sandboxId: string, artifactId: string): ObjectHead | null {
+    const ids = this.ids.get(sandboxId);
+    const place = ids?.get(artifactId);
+    if (!place) return null;
+    if (place.object) return place.object;
+    const now = this.objects.get(place.key);
+    if (!now) return null;
+    ids!.set(artifactId, now);
+    return now.object;
   }
 
   async remember(sandboxId: string, artifactId: string, key: string): Promise<void> {
@@ -180,7 +210,8 @@ export class MemoryDriver implements StorageDriver {
       ids = new Map();
       this.ids.set(sandboxId, ids);
     }
-    ids.set(artifactId, key);
+    // Remembered while the bytes are written: the key may have no place yet (found on read).
+    ids.set(artifactId, this.objects.get(key) ?? new Place(key, null));
   }
 
   async forget(sandboxId: string, artifactId: string): Promise<void> {
@@ -200,7 +231,7 @@ export class MemoryDriver implements StorageDriver {
   private check(key: string, condition: WriteCondition): void {
     // A write with no condition (a fresh random key) needs no lookup.
     if (!condition.ifNoneMatch && condition.ifMatch === undefined) return;
-    const current = this.objects.get(key);
+    const current = this.objects.get(key)?.object;
     if (condition.ifNoneMatch && current) throw new ConflictError(`${key} already exists`);
     if (condition.ifMatch !== undefined && current?.etag !== condition.ifMatch) {
       throw new ConflictError(`${key} changed or was deleted`);
@@ -213,10 +244,11 @@ export class MemoryDriver implements StorageDriver {
   }
 
   private set(key: string, object: StoredObject): void {
-    const before = this.objects.size;
-    this.objects.set(key, object);
-    // A new key (the map grew) joins its folder; an overwrite keeps its place.
-    if (this.objects.size !== before) {
+    const place = this.objects.get(key);
+    // An overwrite keeps its place (and its spot in the sorted keys); a new key joins its folder.
+    if (place) place.object = object;
+    else {
+      this.objects.set(key, new Place(key, object));
       const name = folderOf(key);
       let folder = this.folders.get(name);
       if (!folder) {

@@ -147,13 +147,14 @@ export interface StorageProvider {
   locate(sandboxId: string, artifactId: string): Promise<string | null>;
 
   /**
-   * getRecord() and locate() answered in the same turn where storage is in process (memory), else
-   * undefined: the caller then awaits the async forms. Spares an in-memory read a promise per step.
-   * The view's record is the one storage keeps: read it in place, copy what is handed out.
-   * viewNow takes keys the record layer built or located (grid keys), and does not check them again.
+   * getRecord() answered in the same turn where storage is in process (memory), else undefined:
+   * the caller then awaits the async form. Spares an in-memory read a promise per step. The view's
+   * record is the one storage keeps: read it in place, copy what is handed out. viewNow takes keys
+   * the record layer built or located (grid keys), and does not check them again.
    */
   viewNow?(key: string): RecordView | null | undefined;
-  locateNow?(sandboxId: string, artifactId: string): string | null | undefined;
+  /** locate() then viewNow() in one step, in the same turn (see viewNow); null if the id is unknown. */
+  viewOfIdNow?(sandboxId: string, artifactId: string): RecordView | null | undefined;
   /** The bytes of a view just read with viewNow, in the same turn; undefined where not at hand. */
   chunksNow?(view: RecordView): readonly Uint8Array[] | undefined;
 

@@ -275,7 +275,10 @@ export class RawS3Redis implements Subject {
   }
 }
 
-/** The bare SDK client both raw S3 baselines use, with the provider's checksum settings. */
+/**
+ * The bare SDK client both raw S3 baselines use, with the provider's checksum and middleware
+ * settings (src/storage/s3/client.ts): the ratio then measures the library, not an SDK option.
+ */
 export function rawS3Client(sdk: S3Module, s3: S3Settings): S3Client {
   return new sdk.S3Client({
     endpoint: s3.endpoint,
@@ -284,5 +287,6 @@ export function rawS3Client(sdk: S3Module, s3: S3Settings): S3Client {
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
+    cacheMiddleware: true,
   });
 }

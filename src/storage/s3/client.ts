@@ -27,6 +27,10 @@ export const S3_LIMITS: S3Limits = {
  * One client for requests and presigning. Checksums only WHEN_REQUIRED: the newer default sends
  * `aws-chunked` bodies with CRC32 trailers (refused by RGW and others) and writes
  * `x-amz-checksum-crc32` into presigned PUT URLs, which breaks real uploads.
+ *
+ * `cacheMiddleware`: the SDK otherwise builds the whole middleware chain again for every request,
+ * about 38 KB of garbage per PutObject. Nothing here changes a client's or a command's middleware
+ * after the first request (the presigner works on a copy of the stack), which is what it requires.
  */
 export function createS3Client(config: ResolvedConfig["s3"], limits: S3Limits = S3_LIMITS): S3Client {
   const agent = { keepAlive: true, maxSockets: 64 };
@@ -45,6 +49,7 @@ export function createS3Client(config: ResolvedConfig["s3"], limits: S3Limits = 
       }),
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
+    cacheMiddleware: true,
     maxAttempts: limits.maxAttempts,
     requestHandler: {
       connectionTimeout: limits.connectMs,

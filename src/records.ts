@@ -539,10 +539,9 @@ export class RecordStore implements StorageProvider {
     const head = this.driver.headNow(key);
     if (!head) return null;
     if (!head.parsed) return undefined;
+    const made = madeView(head);
+    if (made) return made;
     const slot = head.parsed;
-    // One view per stored version: its parts never change, and reads share it (no allocation).
-    const made = slot.view as RecordView | undefined;
-    if (made?.storage.etag === head.etag) return made;
     const kept = slotHead(head, slot, key);
     if (!kept) return null;
     if (!kept.record) return undefined;
@@ -774,8 +773,8 @@ export class RecordStore implements StorageProvider {
   viewOfIdNow(sandboxId: string, artifactId: string): RecordView | null | undefined {
     // The driver finds the object by id in one lookup; its view is used when already made.
     const head = this.driver.headOfIdNow?.(sandboxId, artifactId);
-    const made = head?.parsed?.view as RecordView | undefined;
-    if (made && made.storage.etag === head!.etag) return made;
+    const made = head ? madeView(head) : undefined;
+    if (made) return made;
     const key = this.locator.locateNow(sandboxId, artifactId);
     if (key === null || key === undefined) return key;
     return this.viewNow(key);
@@ -1332,6 +1331,15 @@ function checkListPrefix(prefix: string): void {
  * RGW, a tenth of a small write). Unconditional, an SDK retry of a PUT that landed writes the same
  * object again instead of failing as a conflict. Any other key is created only if absent.
  */
+/**
+ * The view made for this very stored version, if one was: one per version, as its parts never
+ * change, so reads share it and allocate nothing (see viewNow).
+ */
+function madeView(head: ObjectHead): RecordView | undefined {
+  const made = head.parsed?.view as RecordView | undefined;
+  return made?.storage.etag === head.etag ? made : undefined;
+}
+
 function createCondition(fresh: boolean | undefined): WriteCondition {
   return fresh ? {} : { ifNoneMatch: true };
 }

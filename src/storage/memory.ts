@@ -196,11 +196,11 @@ export class MemoryDriver implements StorageDriver {
   headOfIdNow(sandboxId: string, artifactId: string): ObjectHead | null {
     const ids = this.ids.get(sandboxId);
     const place = ids?.get(artifactId);
-    if (!place) return null;
+    if (!ids || !place) return null;
     if (place.object) return place.object;
     const now = this.objects.get(place.key);
     if (!now) return null;
-    ids!.set(artifactId, now);
+    ids.set(artifactId, now);
     return now.object;
   }
 

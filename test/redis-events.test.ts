@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import type { ArtifactChange } from "../src/events.js";
 import { ArtifactStore } from "../src/store.js";
@@ -64,5 +65,51 @@ describe.skipIf(!redisUrl)("artifact changes across stores", () => {
     expect(expected.at(-1)).toMatchObject({ artifactId: last, kind: "created", sessionId: "s1" });
     await until(() => seen.length === made.length);
     expect(seen.slice(from)).toEqual(expected);
+  });
+
+  it("hears every change of a message, one change in the earlier form, and ignores what is not a change", async () => {
+    const sandboxId = uniqueSandbox("events-wire");
+    const reader = open(sandboxId);
+    const seen: ArtifactChange[] = [];
+    reader.events.subscribe((change) => {
+      seen.push(change);
+    });
+    const other = new Redis(redisUrl!);
+    try {
+      const channel = `chuk-artifacts:{${sandboxId}}:events`;
+      const probe = JSON.stringify({ origin: "o", sessionId: "p", artifactId: "probe", kind: "created" });
+      // The reader subscribes in the background: publish until it hears one.
+      for (let tries = 0; seen.length === 0; tries++) {
+        if (tries === 50) throw new Error("the reader never received a change");
+        await other.publish(channel, probe);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      seen.length = 0;
+      await other.publish(channel, "not json");
+      await other.publish(channel, JSON.stringify({ origin: "o", changes: [{ sessionId: "s" }] }));
+      await other.publish(
+        channel,
+        JSON.stringify({
+          origin: "o",
+          changes: [
+            { sessionId: "s", artifactId: "a1", kind: "created" },
+            { sessionId: "s", artifactId: "a1", kind: "deleted" },
+          ],
+        }),
+      );
+      await other.publish(
+        channel,
+        JSON.stringify({ origin: "o", sessionId: "t", artifactId: "a2", kind: "updated" }),
+      );
+      await until(() => seen.length >= 3);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(seen).toEqual([
+        { sandboxId, sessionId: "s", artifactId: "a1", kind: "created" },
+        { sandboxId, sessionId: "s", artifactId: "a1", kind: "deleted" },
+        { sandboxId, sessionId: "t", artifactId: "a2", kind: "updated" },
+      ]);
+    } finally {
+      other.disconnect();
+    }
   });
 });

@@ -7,12 +7,21 @@ import { parseRedisUrl } from "./redis-url.js";
 const CONNECT_TIMEOUT_MS = 2000;
 const COMMAND_TIMEOUT_MS = 3000;
 
-const Message = z.object({
-  origin: z.string(),
+/** Changes sent in one message at most; a larger loop turn's changes go in several. */
+const CHANGES_PER_MESSAGE = 500;
+
+const Change = z.object({
   sessionId: z.string(),
   artifactId: z.string(),
   kind: z.enum(["created", "updated", "deleted"]),
 });
+type Change = z.infer<typeof Change>;
+
+/** The changes of one loop turn; a single change as its own message is how earlier versions sent it. */
+const Message = z.union([
+  z.object({ origin: z.string(), changes: z.array(Change) }),
+  Change.extend({ origin: z.string() }),
+]);
 
 /**
  * Artifact changes over Redis pub/sub, one channel per sandbox. A change made here reaches this
@@ -21,7 +30,9 @@ const Message = z.object({
  * is published never sees it (subscribers re-read on reconnect if they must be exact).
  *
  * Two connections, made on first use: one to publish, one in subscriber mode (which can do
- * nothing else), the latter only once something listens.
+ * nothing else), the latter only once something listens. The changes of a loop turn go out as one
+ * message, in one PUBLISH written at once: under load that is one command for many writes, and a
+ * lone write pays for one command and no auto-pipeline.
  */
 export class RedisArtifactEvents {
   private readonly origin = randomUUID();
@@ -31,8 +42,8 @@ export class RedisArtifactEvents {
   /** The publisher's first connect, settled either way: after a failed one it reconnects by itself. */
   private firstConnect: Promise<void> = Promise.resolve();
   private subscriber: ReturnType<typeof createClient> | null = null;
-  /** Messages not yet handed to the publisher: sent together once the current callbacks are done. */
-  private outbox: string[] = [];
+  /** Changes not yet handed to the publisher: sent together once the current callbacks are done. */
+  private outbox: Change[] = [];
   /** Settles once every message handed to the publisher so far is answered. */
   private sending: Promise<void> = Promise.resolve();
 
@@ -46,7 +57,7 @@ export class RedisArtifactEvents {
   }
 
   private connection() {
-    const client = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined);
+    const client = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined, false);
     // Without a listener ioredis prints connection errors; an unreachable Redis already shows in health.
     client.on("error", () => {});
     client.on("node error", () => {});
@@ -63,21 +74,27 @@ export class RedisArtifactEvents {
       this.firstConnect = this.publisher.connect().catch(() => {});
     }
     const { sessionId, artifactId, kind } = change;
-    this.outbox.push(JSON.stringify({ origin: this.origin, sessionId, artifactId, kind }));
-    // The write that made the change answers its caller first; the messages of a loop turn then go
-    // out in one pipeline, in the order the changes were made.
+    this.outbox.push({ sessionId, artifactId, kind });
+    // The write that made the change answers its caller first; the changes of a loop turn then go
+    // out together, in the order they were made.
     if (this.outbox.length === 1) setImmediate(() => void this.flush());
   }
 
   /**
-   * Publishes the waiting messages. Settles (never rejects) once Redis has answered them and
+   * Publishes the waiting changes. Settles (never rejects) once Redis has answered them and
    * every earlier flush's.
    */
   private flush(): Promise<void> {
-    const messages = this.outbox;
+    const changes = this.outbox;
     this.outbox = [];
     const publisher = this.publisher;
-    if (publisher && messages.length > 0) {
+    if (publisher && changes.length > 0) {
+      const messages: string[] = [];
+      for (let i = 0; i < changes.length; i += CHANGES_PER_MESSAGE) {
+        messages.push(
+          JSON.stringify({ origin: this.origin, changes: changes.slice(i, i + CHANGES_PER_MESSAGE) }),
+        );
+      }
       const sent = this.firstConnect.then(() =>
         Promise.all(messages.map((message) => publisher.publish(this.channel, message).catch(() => {}))),
       );
@@ -100,12 +117,9 @@ export class RedisArtifactEvents {
         return;
       }
       if (parsed.origin === this.origin) return;
-      this.local.publish({
-        sandboxId: this.sandboxId,
-        sessionId: parsed.sessionId,
-        artifactId: parsed.artifactId,
-        kind: parsed.kind,
-      });
+      for (const { sessionId, artifactId, kind } of "changes" in parsed ? parsed.changes : [parsed]) {
+        this.local.publish({ sandboxId: this.sandboxId, sessionId, artifactId, kind });
+      }
     });
     // ioredis re-subscribes by itself after a reconnect.
     subscriber

@@ -476,6 +476,8 @@ export function createClient(
   connectTimeout: number,
   commandTimeout: number,
   tls: ConnectionOptions | undefined,
+  /** False for a connection that sends one command at a time: each is then written at once. */
+  autoPipelining = true,
 ): Client {
   const scripts = {
     chukIndexSession: { lua: INDEX_SESSION, numberOfKeys: 1 },
@@ -505,7 +507,7 @@ export function createClient(
       // Per-node queues stay (ioredis needs them while it follows slot moves); the cluster's own
       // queue would hold calls while no node is reachable.
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
+      enableAutoPipelining: autoPipelining,
       clusterRetryStrategy: backoff,
       slotsRefreshTimeout: connectTimeout,
       redisOptions: connection,
@@ -520,7 +522,7 @@ export function createClient(
     // Commands issued in the same tick (a write's index entry and session check, a batch's cache
     // entries) share one socket write; while its connection is idle the session provider turns
     // this off and corks the socket for the tick instead (PipeliningSwitch).
-    enableAutoPipelining: true,
+    enableAutoPipelining: autoPipelining,
     scripts,
     retryStrategy: backoff,
   }) as Client;

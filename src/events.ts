@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from "./config.js";
+import type { SessionProvider } from "./sessions/provider.js";
 
 /**
  * "An artifact changed": what the store announces after every visible write, so that MCP
@@ -87,11 +88,15 @@ export class LocalArtifactEvents implements ArtifactEvents {
 
 /**
  * The events of a store with this configuration: over Redis pub/sub with Redis sessions (the Redis
- * client loads on first use), in-process otherwise, including for a custom session provider.
+ * client loads on first use; changes are published on the connection of the store's open session
+ * provider, `sessionsNow`), in-process otherwise, including for a custom session provider.
  */
-export function createArtifactEvents(config: ResolvedConfig): ArtifactEvents {
+export function createArtifactEvents(
+  config: ResolvedConfig,
+  sessionsNow: () => SessionProvider | null,
+): ArtifactEvents {
   if (config.sessionProvider === "redis" && config.redisUrl !== null) {
-    return new LazyRedisEvents(config.redisUrl, config.sandboxId);
+    return new LazyRedisEvents(config.redisUrl, config.sandboxId, sessionsNow);
   }
   return new LocalArtifactEvents();
 }
@@ -106,11 +111,13 @@ class LazyRedisEvents implements ArtifactEvents {
   constructor(
     private readonly url: string,
     private readonly sandboxId: string,
+    private readonly sessionsNow: () => SessionProvider | null,
   ) {}
 
   private open() {
     this.redis ??= import("./sessions/redis-events.js").then(
-      ({ RedisArtifactEvents }) => new RedisArtifactEvents(this.url, this.sandboxId, this.local),
+      ({ RedisArtifactEvents }) =>
+        new RedisArtifactEvents(this.url, this.sandboxId, this.local, this.sessionsNow),
     );
     return this.redis;
   }

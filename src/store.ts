@@ -164,7 +164,7 @@ export class ArtifactStore implements AsyncDisposable {
     this.config = resolveConfig(options);
     this.sandboxId = this.config.sandboxId;
     this.signer = new UrlSigner(this.config.signingSecret, this.config.publicUrl);
-    this.events = createArtifactEvents(this.config);
+    this.events = createArtifactEvents(this.config, () => this.openBackends?.sessions ?? null);
     this.audit = new AuditTrail(this.sandboxId, options.onEvent);
     if (options.onUploadRegistered) this.uploadHooks.add(options.onUploadRegistered);
     const backends = () => this.backends();

@@ -7,8 +7,10 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { mapLimit } from "../src/concurrency.js";
 import { ProviderError } from "../src/errors.js";
+import type { ArtifactChange } from "../src/events.js";
 import type { SessionRecord } from "../src/sessions/provider.js";
 import { RedisSessionProvider } from "../src/sessions/redis.js";
+import { ArtifactStore } from "../src/store.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { makeRecord } from "./helpers/records.js";
 import { type PrivateCluster, startPrivateCluster } from "./helpers/redis-cluster.js";
@@ -144,6 +146,41 @@ describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
       expect(listed.sort()).toEqual([...ids].sort());
     } finally {
       await provider.close();
+    }
+  });
+
+  it("carries change events between two stores", async () => {
+    const sandboxId = uniqueSandbox("cl-events");
+    const open = () => new ArtifactStore({ sessionProvider: "redis", redisUrl: url, sandboxId });
+    const [writer, reader] = [open(), open()];
+    try {
+      const [made, seen]: ArtifactChange[][] = [[], []];
+      writer.events.subscribe((change) => {
+        if (change.sessionId === "s") made.push(change);
+      });
+      reader.events.subscribe((change) => {
+        seen.push(change);
+      });
+      // The reader subscribes in the background: write until a change gets through.
+      for (let tries = 0; seen.length === 0; tries++) {
+        if (tries === 50) throw new Error("the reader never received a change");
+        await writer.store("probe", { sessionId: "probe" });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const ids = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => writer.store(`x${i}`, { sessionId: "s" })),
+      );
+      await writer.delete(ids[0]!);
+      const heard = () => seen.filter((c) => c.sessionId === "s");
+      const deadline = Date.now() + 5000;
+      while (heard().length < 6 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(made.map((c) => c.artifactId).sort()).toEqual([...ids, ids[0]].sort());
+      expect(made.at(-1)).toMatchObject({ artifactId: ids[0], kind: "deleted" });
+      expect(heard()).toEqual(made);
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
     }
   });
 

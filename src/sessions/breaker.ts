@@ -66,6 +66,7 @@ export class SessionBreaker implements SessionProvider {
   readonly shared: boolean;
   readonly usage?: UsageCounters;
   readonly search?: SearchIndex;
+  readonly publish?: (channel: string, message: string) => Promise<void>;
   private state: BreakerStateName = "closed";
   private since = Date.now();
   private lastError: string | null = null;
@@ -89,6 +90,10 @@ export class SessionBreaker implements SessionProvider {
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     if (inner.usage) this.usage = this.guardedUsage(inner.usage);
     if (inner.search) this.search = this.guardedSearch(inner.search);
+    const publish = inner.publish?.bind(inner);
+    if (publish) {
+      this.publish = (channel, message) => this.call("publish a change", () => publish(channel, message));
+    }
   }
 
   /** The provider's search index under the same breaker. */

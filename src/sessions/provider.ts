@@ -100,6 +100,12 @@ export interface SessionProvider extends IdIndex {
   readonly usage?: UsageCounters;
   /** The search index (src/sessions/search-index.ts). Optional: without it a search scans storage. */
   readonly search?: SearchIndex;
+  /**
+   * Sends `message` to every process subscribed to `channel` (Redis pub/sub), on the provider's
+   * own connection: an artifact change's announcement then shares a socket write with the
+   * commands issued around it. Optional: the Redis change events use it (src/sessions/redis-events.ts).
+   */
+  publish?(channel: string, message: string): Promise<void>;
 
   health(): Promise<{ ok: boolean; detail: string }>;
   describe(): Record<string, unknown>;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { ArtifactChange, LocalArtifactEvents } from "../events.js";
+import type { SessionProvider } from "./provider.js";
 import { createClient } from "./redis.js";
 import { parseRedisUrl } from "./redis-url.js";
 
@@ -29,21 +30,22 @@ const Message = z.union([
  * Redis sends back to it. Pub/sub is fire-and-forget: a process that is disconnected when a change
  * is published never sees it (subscribers re-read on reconnect if they must be exact).
  *
- * Two connections, made on first use: one to publish, one in subscriber mode (which can do
- * nothing else), the latter only once something listens. The changes of a loop turn go out as one
- * message, in one PUBLISH written at once: under load that is one command for many writes, and a
- * lone write pays for one command and no auto-pipeline.
+ * Changes are published on the session provider's connection (`sessionsNow`, the store's open
+ * provider, behind its circuit breaker): the changes of one turn go out as one message, in one
+ * PUBLISH issued just after the turn's callbacks, so it shares a socket write with the commands
+ * those callbacks issued (a sequential writer's next write, or the auto-pipeline of a busy one)
+ * rather than costing a write and a reply of its own. Listening takes a connection of its own, in
+ * subscriber mode (which can do nothing else), made once something listens.
  */
 export class RedisArtifactEvents {
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly target;
-  private publisher: ReturnType<typeof createClient> | null = null;
-  /** The publisher's first connect, settled either way: after a failed one it reconnects by itself. */
-  private firstConnect: Promise<void> = Promise.resolve();
   private subscriber: ReturnType<typeof createClient> | null = null;
-  /** Changes not yet handed to the publisher: sent together once the current callbacks are done. */
+  /** Changes not yet published: sent together once the current callbacks are done. */
   private outbox: Change[] = [];
+  /** Where the outbox goes: the provider open when its first change was made. */
+  private publisher: SessionProvider | null = null;
   /** Settles once every message handed to the publisher so far is answered. */
   private sending: Promise<void> = Promise.resolve();
 
@@ -51,33 +53,24 @@ export class RedisArtifactEvents {
     url: string,
     private readonly sandboxId: string,
     private readonly local: LocalArtifactEvents,
+    private readonly sessionsNow: () => SessionProvider | null,
   ) {
     this.target = parseRedisUrl(url);
     this.channel = `chuk-artifacts:{${sandboxId}}:events`;
   }
 
-  private connection() {
-    const client = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined, false);
-    // Without a listener ioredis prints connection errors; an unreachable Redis already shows in health.
-    client.on("error", () => {});
-    client.on("node error", () => {});
-    return client;
-  }
-
   publish(change: ArtifactChange): void {
     this.local.publish(change);
     if (change.sandboxId !== this.sandboxId) return;
-    if (!this.publisher) {
-      this.publisher = this.connection();
-      // The clients have no offline queue: the first changes wait for the first connect. If that
-      // fails, the client keeps reconnecting, and changes meanwhile are missed as while disconnected.
-      this.firstConnect = this.publisher.connect().catch(() => {});
-    }
     const { sessionId, artifactId, kind } = change;
     this.outbox.push({ sessionId, artifactId, kind });
-    // The write that made the change answers its caller first; the changes of a loop turn then go
-    // out together, in the order they were made.
-    if (this.outbox.length === 1) setImmediate(() => void this.flush());
+    if (this.outbox.length > 1) return;
+    // A change is made by a write of the open store, so its provider is at hand.
+    this.publisher = this.sessionsNow();
+    // The write that made the change answers its caller first. Flushed on the next tick rather than
+    // the next loop turn: a command issued by the callbacks of this turn corks the connection until
+    // its own next tick, queued after this one, so the PUBLISH joins that same socket write.
+    process.nextTick(() => void this.flush());
   }
 
   /**
@@ -87,18 +80,14 @@ export class RedisArtifactEvents {
   private flush(): Promise<void> {
     const changes = this.outbox;
     this.outbox = [];
-    const publisher = this.publisher;
-    if (publisher && changes.length > 0) {
-      const messages: string[] = [];
+    const publish = this.publisher?.publish?.bind(this.publisher);
+    if (publish && changes.length > 0) {
+      const sent: Promise<void>[] = [];
       for (let i = 0; i < changes.length; i += CHANGES_PER_MESSAGE) {
-        messages.push(
-          JSON.stringify({ origin: this.origin, changes: changes.slice(i, i + CHANGES_PER_MESSAGE) }),
-        );
+        const message = { origin: this.origin, changes: changes.slice(i, i + CHANGES_PER_MESSAGE) };
+        sent.push(publish(this.channel, JSON.stringify(message)).catch(() => {}));
       }
-      const sent = this.firstConnect.then(() =>
-        Promise.all(messages.map((message) => publisher.publish(this.channel, message).catch(() => {}))),
-      );
-      this.sending = Promise.all([this.sending, sent]).then(() => {});
+      this.sending = Promise.all([this.sending, ...sent]).then(() => {});
     }
     return this.sending;
   }
@@ -106,7 +95,10 @@ export class RedisArtifactEvents {
   /** Starts receiving other processes' changes (idempotent). */
   listen(): void {
     if (this.subscriber) return;
-    const subscriber = this.connection();
+    const subscriber = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined, false);
+    // Without a listener ioredis prints connection errors; an unreachable Redis already shows in health.
+    subscriber.on("error", () => {});
+    subscriber.on("node error", () => {});
     this.subscriber = subscriber;
     subscriber.on("message", (channel: string, text: string) => {
       if (channel !== this.channel) return;
@@ -129,17 +121,17 @@ export class RedisArtifactEvents {
   }
 
   /**
-   * Closes both clients, connected or not: one whose first connect failed is still reconnecting,
-   * and would keep the process alive.
+   * Publishes what is waiting (the store closes its session provider after this), then closes
+   * the subscriber, connected or not: one whose first connect failed is still reconnecting, and
+   * would keep the process alive.
    */
   async close(): Promise<void> {
-    // Changes made before closing are still published: QUIT is written at once, ahead of any
-    // command waiting in an auto-pipeline, so it is sent only once they are answered.
     await this.flush();
-    const clients = [this.publisher, this.subscriber].filter((c) => c !== null);
-    this.publisher = null;
+    const subscriber = this.subscriber;
     this.subscriber = null;
-    await Promise.allSettled(clients.map((c) => c.quit()));
-    for (const c of clients) c.disconnect();
+    if (subscriber) {
+      await subscriber.quit().catch(() => {});
+      subscriber.disconnect();
+    }
   }
 }

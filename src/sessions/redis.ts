@@ -285,6 +285,10 @@ export class RedisSessionProvider implements SessionProvider {
     await this.run("delete from the record cache", () => this.client.del(recordKey(sandboxId, artifactId)));
   }
 
+  async publish(channel: string, message: string): Promise<void> {
+    await this.run("publish a change", () => this.client.publish(channel, message));
+  }
+
   async indexGet(sandboxId: string, artifactId: string): Promise<string | null | undefined> {
     const [key, state] = await this.run("read the id index", () =>
       Promise.all([this.client.get(idKey(sandboxId, artifactId)), this.client.get(idStateKey(sandboxId))]),

@@ -154,7 +154,8 @@ describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
     const open = () => new ArtifactStore({ sessionProvider: "redis", redisUrl: url, sandboxId });
     const [writer, reader] = [open(), open()];
     try {
-      const [made, seen]: ArtifactChange[][] = [[], []];
+      const made: ArtifactChange[] = [];
+      const seen: ArtifactChange[] = [];
       writer.events.subscribe((change) => {
         if (change.sessionId === "s") made.push(change);
       });

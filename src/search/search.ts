@@ -36,6 +36,8 @@ export interface SearchPage {
 const FIRST_BATCH = 250;
 const BATCH_MAX = 1000;
 const LIST_PAGE = 1000;
+const DONE: Promise<void> = Promise.resolve();
+
 /** A part of a text word found in more indexed words than this is too common to read postings for. */
 const WORDS_MAX = 256;
 /** How often warm() looks whether a shared index's switch has settled. */
@@ -69,6 +71,8 @@ export class Search {
    */
   private indexingOn = false;
   private offUntil = 0;
+  /** The session provider's index once looked up (null: it has none); undefined before. */
+  private knownIndex: SearchIndex | null | undefined;
   private readonly switchReads = new SharedRuns<IndexingState | "unknown">();
 
   constructor(
@@ -188,8 +192,13 @@ export class Search {
   }
 
   /** Indexes a ready artifact after a write (a failure leaves its areas to be rebuilt). */
-  async indexed(m: ArtifactMetadata): Promise<void> {
-    if (this.deferred) return;
+  indexed(m: ArtifactMetadata): Promise<void> {
+    // Most writes of a store nobody searches: answered without a promise chain of their own.
+    if (this.deferred || this.skipsWrites()) return DONE;
+    return this.indexedNow(m);
+  }
+
+  private async indexedNow(m: ArtifactMetadata): Promise<void> {
     const index = await this.index();
     if (!index || !(await this.writesIndexed(index))) return;
     const areas = areasOf(m);
@@ -211,6 +220,14 @@ export class Search {
    * a build makes once the switch has settled. An unreadable switch counts as on: the write is then
    * tried, and a failure marks its areas stale as any failed index write does.
    */
+  /** True when a write is known, without waiting, not to go to the index (see writesIndexed). */
+  private skipsWrites(): boolean {
+    const index = this.knownIndex;
+    if (index === undefined) return false;
+    if (index === null) return true;
+    return !!index.indexing && !this.indexingOn && performance.now() < this.offUntil;
+  }
+
   private writesIndexed(index: SearchIndex): boolean | Promise<boolean> {
     if (!index.indexing || this.indexingOn) return true;
     if (performance.now() < this.offUntil) return false;
@@ -411,6 +428,7 @@ export class Search {
 
   private async index(): Promise<SearchIndex | undefined> {
     const { sessions } = await this.backends();
+    this.knownIndex = sessions.search ?? null;
     return sessions.search;
   }
 }

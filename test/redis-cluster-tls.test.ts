@@ -12,6 +12,7 @@ import type { SessionRecord } from "../src/sessions/provider.js";
 import { RedisSessionProvider } from "../src/sessions/redis.js";
 import { ArtifactStore } from "../src/store.js";
 import { uniqueSandbox } from "./fixtures.js";
+import { heardBy, until, untilListening } from "./helpers/events.js";
 import { makeRecord } from "./helpers/records.js";
 import { type PrivateCluster, startPrivateCluster } from "./helpers/redis-cluster.js";
 import { freePort, type PrivateRedis, startPrivateRedis } from "./helpers/redis-server.js";
@@ -154,32 +155,22 @@ describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
     const open = () => new ArtifactStore({ sessionProvider: "redis", redisUrl: url, sandboxId });
     const [writer, reader] = [open(), open()];
     try {
-      const made: ArtifactChange[] = [];
-      const seen: ArtifactChange[] = [];
-      writer.events.subscribe((change) => {
-        if (change.sessionId === "s") made.push(change);
-      });
-      reader.events.subscribe((change) => {
-        seen.push(change);
-      });
-      // The reader subscribes in the background: write until a change gets through.
-      for (let tries = 0; seen.length === 0; tries++) {
-        if (tries === 50) throw new Error("the reader never received a change");
-        await writer.store("probe", { sessionId: "probe" });
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      const made = heardBy(writer);
+      const seen = heardBy(reader);
+      await untilListening(writer, seen);
       const ids = await Promise.all(
         Array.from({ length: 5 }, (_, i) => writer.store(`x${i}`, { sessionId: "s" })),
       );
       await writer.delete(ids[0]!);
-      const heard = () => seen.filter((c) => c.sessionId === "s");
-      const deadline = Date.now() + 5000;
-      while (heard().length < 6 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(made.map((c) => c.artifactId).sort()).toEqual([...ids, ids[0]].sort());
-      expect(made.at(-1)).toMatchObject({ artifactId: ids[0], kind: "deleted" });
-      expect(heard()).toEqual(made);
+      const inS = (changes: ArtifactChange[]) => changes.filter((c) => c.sessionId === "s");
+      await until(() => inS(seen).length === 6);
+      expect(
+        inS(made)
+          .map((c) => c.artifactId)
+          .sort(),
+      ).toEqual([...ids, ids[0]].sort());
+      expect(inS(made).at(-1)).toMatchObject({ artifactId: ids[0], kind: "deleted" });
+      expect(inS(seen)).toEqual(inS(made));
     } finally {
       await Promise.all([writer.close(), reader.close()]);
     }

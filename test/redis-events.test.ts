@@ -1,20 +1,12 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import type { ArtifactChange } from "../src/events.js";
 import { ArtifactStore } from "../src/store.js";
 import { uniqueSandbox } from "./fixtures.js";
+import { heardBy, until, untilListening } from "./helpers/events.js";
 
 /** Change events between two stores of one sandbox, over the real redis-server of the test run. */
 
 const redisUrl = inject("services").redisUrl;
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting for changes");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe.skipIf(!redisUrl)("artifact changes across stores", () => {
   const stores: ArtifactStore[] = [];
@@ -32,20 +24,9 @@ describe.skipIf(!redisUrl)("artifact changes across stores", () => {
     const sandboxId = uniqueSandbox("events");
     const writer = open(sandboxId);
     const reader = open(sandboxId);
-    const made: ArtifactChange[] = [];
-    const seen: ArtifactChange[] = [];
-    writer.events.subscribe((change) => {
-      made.push(change);
-    });
-    reader.events.subscribe((change) => {
-      seen.push(change);
-    });
-    // The reader's subscription is made in the background: write until one change gets through.
-    for (let tries = 0; seen.length === 0; tries++) {
-      if (tries === 50) throw new Error("the reader never received a change");
-      await writer.store("probe", { sessionId: "probe" });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const made = heardBy(writer);
+    const seen = heardBy(reader);
+    await untilListening(writer, seen);
     await until(() => seen.length === made.length);
     const from = made.length;
 
@@ -70,10 +51,7 @@ describe.skipIf(!redisUrl)("artifact changes across stores", () => {
   it("hears every change of a message, one change in the earlier form, and ignores what is not a change", async () => {
     const sandboxId = uniqueSandbox("events-wire");
     const reader = open(sandboxId);
-    const seen: ArtifactChange[] = [];
-    reader.events.subscribe((change) => {
-      seen.push(change);
-    });
+    const seen = heardBy(reader);
     const other = new Redis(redisUrl!);
     try {
       const channel = `chuk-artifacts:{${sandboxId}}:events`;

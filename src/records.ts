@@ -1326,12 +1326,6 @@ function checkListPrefix(prefix: string): void {
 }
 
 /**
- * The condition of a write that creates a key. A fresh key (a newly generated 128-bit id) needs
- * none: nothing else can know it yet, and the check costs S3 a lookup per PUT (about 0.5 ms on
- * RGW, a tenth of a small write). Unconditional, an SDK retry of a PUT that landed writes the same
- * object again instead of failing as a conflict. Any other key is created only if absent.
- */
-/**
  * The view made for this very stored version, if one was: one per version, as its parts never
  * change, so reads share it and allocate nothing (see viewNow).
  */
@@ -1340,6 +1334,12 @@ function madeView(head: ObjectHead): RecordView | undefined {
   return made?.storage.etag === head.etag ? made : undefined;
 }
 
+/**
+ * The condition of a write that creates a key. A fresh key (a newly generated 128-bit id) needs
+ * none: nothing else can know it yet, and the check costs S3 a lookup per PUT (about 0.5 ms on
+ * RGW, a tenth of a small write). Unconditional, an SDK retry of a PUT that landed writes the same
+ * object again instead of failing as a conflict. Any other key is created only if absent.
+ */
 function createCondition(fresh: boolean | undefined): WriteCondition {
   return fresh ? {} : { ifNoneMatch: true };
 }

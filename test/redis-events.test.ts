@@ -56,12 +56,7 @@ describe.skipIf(!redisUrl)("artifact changes across stores", () => {
     try {
       const channel = `chuk-artifacts:{${sandboxId}}:events`;
       const probe = JSON.stringify({ origin: "o", sessionId: "p", artifactId: "probe", kind: "created" });
-      // The reader subscribes in the background: publish until it hears one.
-      for (let tries = 0; seen.length === 0; tries++) {
-        if (tries === 50) throw new Error("the reader never received a change");
-        await other.publish(channel, probe);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await untilListening(null, seen, () => other.publish(channel, probe));
       seen.length = 0;
       await other.publish(channel, "not json");
       await other.publish(channel, JSON.stringify({ origin: "o", changes: [{ sessionId: "s" }] }));

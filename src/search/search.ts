@@ -214,23 +214,26 @@ export class Search {
     await this.noteIfFailed(index, areas, () => index.remove(this.sandboxId, areas, record.artifactId));
   }
 
+  /** True when a write is known, without waiting, not to go to the index (see writesIndexed). */
+  private skipsWrites(): boolean {
+    const index = this.knownIndex;
+    return index === null || (index !== undefined && this.offForNow(index));
+  }
+
+  /** A shared index whose switch was last read off, and that reading is still trusted. */
+  private offForNow(index: SearchIndex): boolean {
+    return !!index.indexing && !this.indexingOn && performance.now() < this.offUntil;
+  }
+
   /**
    * Whether this write goes to the index: always, but for a shared index whose switch is off. A
    * write comes here after storage has taken it, so one that skips the index is in every listing
    * a build makes once the switch has settled. An unreadable switch counts as on: the write is then
    * tried, and a failure marks its areas stale as any failed index write does.
    */
-  /** True when a write is known, without waiting, not to go to the index (see writesIndexed). */
-  private skipsWrites(): boolean {
-    const index = this.knownIndex;
-    if (index === undefined) return false;
-    if (index === null) return true;
-    return !!index.indexing && !this.indexingOn && performance.now() < this.offUntil;
-  }
-
   private writesIndexed(index: SearchIndex): boolean | Promise<boolean> {
     if (!index.indexing || this.indexingOn) return true;
-    if (performance.now() < this.offUntil) return false;
+    if (this.offForNow(index)) return false;
     return this.switchReads.run("switch", () => this.readSwitch(index)).then((state) => state !== "off");
   }
 

@@ -95,7 +95,7 @@ export class RedisArtifactEvents {
   /** Starts receiving other processes' changes (idempotent). */
   listen(): void {
     if (this.subscriber) return;
-    const subscriber = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined, false);
+    const subscriber = createClient(this.target, CONNECT_TIMEOUT_MS, COMMAND_TIMEOUT_MS, undefined);
     // Without a listener ioredis prints connection errors; an unreachable Redis already shows in health.
     subscriber.on("error", () => {});
     subscriber.on("node error", () => {});

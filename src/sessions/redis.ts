@@ -480,8 +480,6 @@ export function createClient(
   connectTimeout: number,
   commandTimeout: number,
   tls: ConnectionOptions | undefined,
-  /** False for a connection that sends one command at a time: each is then written at once. */
-  autoPipelining = true,
 ): Client {
   const scripts = {
     chukIndexSession: { lua: INDEX_SESSION, numberOfKeys: 1 },
@@ -511,7 +509,7 @@ export function createClient(
       // Per-node queues stay (ioredis needs them while it follows slot moves); the cluster's own
       // queue would hold calls while no node is reachable.
       enableOfflineQueue: false,
-      enableAutoPipelining: autoPipelining,
+      enableAutoPipelining: true,
       clusterRetryStrategy: backoff,
       slotsRefreshTimeout: connectTimeout,
       redisOptions: connection,
@@ -526,7 +524,7 @@ export function createClient(
     // Commands issued in the same tick (a write's index entry and session check, a batch's cache
     // entries) share one socket write; while its connection is idle the session provider turns
     // this off and corks the socket for the tick instead (PipeliningSwitch).
-    enableAutoPipelining: autoPipelining,
+    enableAutoPipelining: true,
     scripts,
     retryStrategy: backoff,
   }) as Client;

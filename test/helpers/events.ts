@@ -11,13 +11,17 @@ export function heardBy(store: ArtifactStore): ArtifactChange[] {
 }
 
 /**
- * A reader subscribes in the background: `writer` stores probes (in session "probe") until one
- * reaches `seen`, the reader's heard changes.
+ * A reader subscribes in the background: `probe` makes a change (by default `writer` stores one in
+ * session "probe") until one reaches `seen`, the reader's heard changes.
  */
-export async function untilListening(writer: ArtifactStore, seen: ArtifactChange[]): Promise<void> {
+export async function untilListening(
+  writer: ArtifactStore | null,
+  seen: ArtifactChange[],
+  probe: () => Promise<unknown> = () => writer!.store("probe", { sessionId: "probe" }),
+): Promise<void> {
   for (let tries = 0; seen.length === 0; tries++) {
     if (tries === 50) throw new Error("the reader never received a change");
-    await writer.store("probe", { sessionId: "probe" });
+    await probe();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

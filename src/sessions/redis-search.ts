@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Cluster, Redis } from "ioredis";
 import { termsOf } from "../search/terms.js";
 import { CallQueues } from "./call-queue.js";
+import { LuaScript } from "./redis-script.js";
 import {
   INDEXING_SETTLE_MS,
   type IndexEntry,
@@ -157,15 +158,16 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 
-interface SearchScripts {
-  chukFindPutMany(...args: string[]): Promise<number>;
-  chukFindRemove(...args: string[]): Promise<number>;
-  chukFindClear(set: string, docs: string, terms: string, prefix: string, batch: number): Promise<number>;
-  chukFindWords(terms: string, part: string, max: number): Promise<string[] | null>;
-  chukFindFinish(state: string, expected: string, value: string): Promise<number>;
-  chukFindStart(on: string, settling: string, fromEmpty: string, settleMs: number): Promise<IndexingState>;
-  chukFindFilter(keyCount: number, ...keysAndPositions: string[]): Promise<string[]>;
-}
+const scripts = {
+  putMany: new LuaScript(PUT_MANY, 3),
+  remove: new LuaScript(REMOVE, 4),
+  clear: new LuaScript(CLEAR, 3),
+  words: new LuaScript(WORDS, 1),
+  finish: new LuaScript(FINISH, 1),
+  /** Its first argument is the number of keys. */
+  filter: new LuaScript(FILTER, null),
+  start: new LuaScript(START_INDEXING, 3),
+};
 
 type Run = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
@@ -178,21 +180,10 @@ interface AreaWrite {
 const WRITE_BATCH = 64;
 
 export class RedisSearchIndex implements SearchIndex {
-  private readonly client: (Redis | Cluster) & SearchScripts;
-
   constructor(
-    client: Redis | Cluster,
+    private readonly client: Redis | Cluster,
     private readonly run: Run,
-  ) {
-    client.defineCommand("chukFindPutMany", { numberOfKeys: 3, lua: PUT_MANY });
-    client.defineCommand("chukFindRemove", { numberOfKeys: 4, lua: REMOVE });
-    client.defineCommand("chukFindClear", { numberOfKeys: 3, lua: CLEAR });
-    client.defineCommand("chukFindWords", { numberOfKeys: 1, lua: WORDS });
-    client.defineCommand("chukFindFinish", { numberOfKeys: 1, lua: FINISH });
-    client.defineCommand("chukFindFilter", { lua: FILTER });
-    client.defineCommand("chukFindStart", { numberOfKeys: 3, lua: START_INDEXING });
-    this.client = client as (Redis | Cluster) & SearchScripts;
-  }
+  ) {}
 
   /**
    * Writes to an area go one call at a time, in the order issued (a removal never overtakes the
@@ -239,13 +230,22 @@ export class RedisSearchIndex implements SearchIndex {
     const k = items[0]!.keys;
     if (kind === "remove") {
       return this.run("update the search index", () =>
-        this.client.chukFindRemove(k.set, k.docs, k.terms, k.state, items[0]!.args[0]!, k.posting),
+        scripts.remove.run<number>(
+          this.client,
+          k.set,
+          k.docs,
+          k.terms,
+          k.state,
+          items[0]!.args[0]!,
+          k.posting,
+        ),
       );
     }
     const what = kind === "put" ? "update the search index" : "rebuild the search index";
     const flag = kind === "add" ? "1" : "0";
     return this.run(what, () =>
-      this.client.chukFindPutMany(
+      scripts.putMany.run<number>(
+        this.client,
         k.set,
         k.docs,
         k.terms,
@@ -274,7 +274,7 @@ export class RedisSearchIndex implements SearchIndex {
 
   async finishBuild(sandboxId: string, area: UsageScope, token: string): Promise<boolean> {
     const done = await this.run("rebuild the search index", () =>
-      this.client.chukFindFinish(keys(sandboxId, area).state, `building:${token}`, BUILT),
+      scripts.finish.run<number>(this.client, keys(sandboxId, area).state, `building:${token}`, BUILT),
     );
     return done === 1;
   }
@@ -302,7 +302,8 @@ export class RedisSearchIndex implements SearchIndex {
 
   async startIndexing(sandboxId: string): Promise<IndexingState> {
     return this.run("update the search index", () =>
-      this.client.chukFindStart(
+      scripts.start.run<IndexingState>(
+        this.client,
         switchKey(sandboxId),
         settlingKey(sandboxId),
         fromEmptyKey(sandboxId),
@@ -316,7 +317,7 @@ export class RedisSearchIndex implements SearchIndex {
     let dropped: number;
     do {
       dropped = await this.run("rebuild the search index", () =>
-        this.client.chukFindClear(k.set, k.docs, k.terms, k.posting, CLEAR_BATCH),
+        scripts.clear.run<number>(this.client, k.set, k.docs, k.terms, k.posting, CLEAR_BATCH),
       );
     } while (dropped > 0);
   }
@@ -342,7 +343,7 @@ export class RedisSearchIndex implements SearchIndex {
     max: number,
   ): Promise<[string, number][] | null> {
     const flat = await this.run("search", () =>
-      this.client.chukFindWords(keys(sandboxId, area).terms, part, max),
+      scripts.words.run<string[] | null>(this.client, keys(sandboxId, area).terms, part, max),
     );
     if (flat === null) return null;
     const out: [string, number][] = [];
@@ -379,7 +380,9 @@ export class RedisSearchIndex implements SearchIndex {
     const positions =
       filters.length === 0 || chunk.length === 0
         ? chunk
-        : await this.run("search", () => this.client.chukFindFilter(filters.length, ...filters, ...chunk));
+        : await this.run("search", () =>
+            scripts.filter.run<string[]>(this.client, filters.length, ...filters, ...chunk),
+          );
     if (positions.length === 0) return { entries: [], next };
     const ids = positions.map(idOfPosition);
     const values = await this.run("search", () => this.client.hmget(k.docs, ...ids));

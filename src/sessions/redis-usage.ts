@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { LuaScript } from "./redis-script.js";
 import type { ReserveResult, Usage, UsageCounters, UsageLimit, UsageScope } from "./usage.js";
 
 /**
@@ -35,26 +36,19 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'bytes', ARGV[1], 'artifacts', ARGV[2])
 return 1`;
 
-interface UsageScripts {
-  chukUsageReserve(key: string, db: number, da: number, lb: number, la: number): Promise<number | number[]>;
-  chukUsageAdd(key: string, db: number, da: number): Promise<number>;
-  chukUsageInit(key: string, bytes: number, artifacts: number): Promise<number>;
-}
+const scripts = {
+  reserve: new LuaScript(RESERVE, 1),
+  add: new LuaScript(ADD, 1),
+  init: new LuaScript(INIT, 1),
+};
 
 type Run = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
 export class RedisUsageCounters implements UsageCounters {
-  private readonly client: (Redis | Cluster) & UsageScripts;
-
   constructor(
-    client: Redis | Cluster,
+    private readonly client: Redis | Cluster,
     private readonly run: Run,
-  ) {
-    client.defineCommand("chukUsageReserve", { numberOfKeys: 1, lua: RESERVE });
-    client.defineCommand("chukUsageAdd", { numberOfKeys: 1, lua: ADD });
-    client.defineCommand("chukUsageInit", { numberOfKeys: 1, lua: INIT });
-    this.client = client as (Redis | Cluster) & UsageScripts;
-  }
+  ) {}
 
   async get(sandboxId: string, scope: UsageScope): Promise<Usage | null> {
     const found = await this.run("read a usage counter", () =>
@@ -71,7 +65,8 @@ export class RedisUsageCounters implements UsageCounters {
     limit: UsageLimit,
   ): Promise<ReserveResult> {
     const answer = await this.run("reserve quota", () =>
-      this.client.chukUsageReserve(
+      scripts.reserve.run<number | number[]>(
+        this.client,
         usageKey(sandboxId, scope),
         delta.bytes,
         delta.artifacts,
@@ -85,13 +80,13 @@ export class RedisUsageCounters implements UsageCounters {
 
   async add(sandboxId: string, scope: UsageScope, delta: Usage): Promise<void> {
     await this.run("update a usage counter", () =>
-      this.client.chukUsageAdd(usageKey(sandboxId, scope), delta.bytes, delta.artifacts),
+      scripts.add.run(this.client, usageKey(sandboxId, scope), delta.bytes, delta.artifacts),
     );
   }
 
   async init(sandboxId: string, scope: UsageScope, usage: Usage): Promise<boolean> {
     const set = await this.run("set a usage counter", () =>
-      this.client.chukUsageInit(usageKey(sandboxId, scope), usage.bytes, usage.artifacts),
+      scripts.init.run<number>(this.client, usageKey(sandboxId, scope), usage.bytes, usage.artifacts),
     );
     return set === 1;
   }

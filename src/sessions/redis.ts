@@ -10,6 +10,7 @@ import { decodeCursor, encodeCursor } from "../storage/paging.js";
 import { DELETED, type SessionProvider, type SessionRecord } from "./provider.js";
 import { PipeliningSwitch } from "./redis-pipelining.js";
 import { ReadBatch } from "./redis-read-batch.js";
+import { LuaScript } from "./redis-script.js";
 import { RedisSearchIndex } from "./redis-search.js";
 import { parseRedisUrl, type RedisTarget } from "./redis-url.js";
 import { RedisUsageCounters } from "./redis-usage.js";
@@ -82,12 +83,12 @@ const GONE = "1";
 /** A rebuild that has not finished by then (its process died) stops blocking the next one. */
 const ID_REBUILD_MS = 10 * 60_000;
 
-interface Scripts {
-  chukFinishIndex(key: string, token: string, complete: string): Promise<number>;
-  chukSettleMark(key: string, expected: string, next: string, ttlMs: number): Promise<number>;
-  chukIndexSession(index: string, id: string, ttlMs: number): Promise<number>;
-}
-type Client = (Redis | Cluster) & Scripts;
+const scripts = {
+  indexSession: new LuaScript(INDEX_SESSION, 1),
+  finishIndex: new LuaScript(FINISH_INDEX, 1),
+  settleMark: new LuaScript(SETTLE_MARK, 1),
+};
+type Client = Redis | Cluster;
 
 const sessionSchema = z.looseObject({
   sessionId: z.string(),
@@ -320,7 +321,12 @@ export class RedisSessionProvider implements SessionProvider {
 
   async indexFinishRebuild(sandboxId: string, token: string): Promise<boolean> {
     const done = await this.run("rebuild the id index", () =>
-      this.client.chukFinishIndex(idStateKey(sandboxId), `building:${token}`, ID_INDEX_COMPLETE),
+      scripts.finishIndex.run<number>(
+        this.client,
+        idStateKey(sandboxId),
+        `building:${token}`,
+        ID_INDEX_COMPLETE,
+      ),
     );
     return done === 1;
   }
@@ -355,7 +361,13 @@ export class RedisSessionProvider implements SessionProvider {
     ttlMs: number,
   ): Promise<boolean> {
     const done = await this.run("settle a deletion mark", () =>
-      this.client.chukSettleMark(goneKey(sandboxId, artifactId), `p:${token}`, deleted ? GONE : "", ttlMs),
+      scripts.settleMark.run<number>(
+        this.client,
+        goneKey(sandboxId, artifactId),
+        `p:${token}`,
+        deleted ? GONE : "",
+        ttlMs,
+      ),
     );
     return done === 1;
   }
@@ -420,7 +432,7 @@ export class RedisSessionProvider implements SessionProvider {
         mode === "nx"
           ? await this.client.set(key, json, "PX", ttlMs, "NX")
           : await this.client.set(key, json, "PX", ttlMs);
-      await this.client.chukIndexSession(indexKey(sandboxId), sessionId, ttlMs);
+      await scripts.indexSession.run(this.client, indexKey(sandboxId), sessionId, ttlMs);
       return written !== null;
     });
   }
@@ -481,11 +493,6 @@ export function createClient(
   commandTimeout: number,
   tls: ConnectionOptions | undefined,
 ): Client {
-  const scripts = {
-    chukIndexSession: { lua: INDEX_SESSION, numberOfKeys: 1 },
-    chukFinishIndex: { lua: FINISH_INDEX, numberOfKeys: 1 },
-    chukSettleMark: { lua: SETTLE_MARK, numberOfKeys: 1 },
-  };
   // Reconnect forever, quickly (so the provider is usable soon after Redis returns), but never
   // let a command wait for a connection: with no offline queue and no retries a dead Redis fails
   // a call at once, and the SessionBreaker above this provider stops calling it for a while.
@@ -505,7 +512,6 @@ export function createClient(
   if (target.cluster) {
     return new Cluster(target.nodes, {
       lazyConnect: true,
-      scripts,
       // Per-node queues stay (ioredis needs them while it follows slot moves); the cluster's own
       // queue would hold calls while no node is reachable.
       enableOfflineQueue: false,
@@ -513,7 +519,7 @@ export function createClient(
       clusterRetryStrategy: backoff,
       slotsRefreshTimeout: connectTimeout,
       redisOptions: connection,
-    }) as Client;
+    });
   }
   const [node] = target.nodes;
   return new Redis({
@@ -525,9 +531,8 @@ export function createClient(
     // entries) share one socket write; while its connection is idle the session provider turns
     // this off and corks the socket for the tick instead (PipeliningSwitch).
     enableAutoPipelining: true,
-    scripts,
     retryStrategy: backoff,
-  }) as Client;
+  });
 }
 
 export function sessionKey(sandboxId: string, sessionId: string): string {

@@ -158,12 +158,15 @@ describe.skipIf(!enabled)("redis session provider on Redis Cluster", () => {
       const made = heardBy(writer);
       const seen = heardBy(reader);
       await untilListening(writer, seen);
+      // Five in one turn (one message), then twenty made one at a time (a message each): a
+      // cluster client would send each PUBLISH to any node, and the bus could reorder them.
       const ids = await Promise.all(
         Array.from({ length: 5 }, (_, i) => writer.store(`x${i}`, { sessionId: "s" })),
       );
+      for (let i = 0; i < 20; i++) ids.push(await writer.store(`y${i}`, { sessionId: "s" }));
       await writer.delete(ids[0]!);
       const inS = (changes: ArtifactChange[]) => changes.filter((c) => c.sessionId === "s");
-      await until(() => inS(seen).length === 6);
+      await until(() => inS(seen).length === 26);
       expect(
         inS(made)
           .map((c) => c.artifactId)

@@ -72,6 +72,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 const ID_INDEX_COMPLETE = "complete";
+// PUBLISH through the node that owns the channel's slot. KEYS: the channel (for routing only).
+// ARGV: message.
+const PUBLISH_IN_SLOT = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 // Settles a conditional delete's pending mark, only if it is still that one.
 // KEYS: mark key. ARGV: expected pending value, new value ("" deletes), ttl ms.
 const SETTLE_MARK = `
@@ -87,6 +90,7 @@ const scripts = {
   indexSession: new LuaScript(INDEX_SESSION, 1),
   finishIndex: new LuaScript(FINISH_INDEX, 1),
   settleMark: new LuaScript(SETTLE_MARK, 1),
+  publishInSlot: new LuaScript(PUBLISH_IN_SLOT, 1),
 };
 type Client = Redis | Cluster;
 
@@ -286,8 +290,17 @@ export class RedisSessionProvider implements SessionProvider {
     await this.run("delete from the record cache", () => this.client.del(recordKey(sandboxId, artifactId)));
   }
 
+  /**
+   * A cluster client sends a PUBLISH (which names no key) to any node, and messages published on
+   * different nodes can reach a subscriber out of order over the cluster bus. Sent as a script
+   * keyed by the channel, every message of a channel goes through one node, in order.
+   */
   async publish(channel: string, message: string): Promise<void> {
-    await this.run("publish a change", () => this.client.publish(channel, message));
+    await this.run("publish a change", () =>
+      this.target.cluster
+        ? scripts.publishInSlot.run(this.client, channel, message)
+        : this.client.publish(channel, message),
+    );
   }
 
   async indexGet(sandboxId: string, artifactId: string): Promise<string | null | undefined> {

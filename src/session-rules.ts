@@ -269,6 +269,13 @@ export class SessionRules {
       return null;
     });
     if (found) return found;
+    // The artifacts are asked for alongside the kept owner record, not after it: a new session
+    // (the common case here) needs both answers, and one after the other doubled the wait.
+    const listing =
+      unavailable && known?.sessionId === sessionId
+        ? null
+        : storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 });
+    listing?.catch(() => {}); // unread when a kept record answers; awaited (and thrown) otherwise
     let rebuilt: SessionRecord;
     const kept = await storage.getSession(this.sandboxId, sessionId);
     if (kept) {
@@ -279,10 +286,7 @@ export class SessionRules {
       };
     } else {
       // Kept by an older version, or its creator died before keeping it: the artifacts say whose.
-      const sample =
-        unavailable && known?.sessionId === sessionId
-          ? known
-          : (await storage.list(sessionPrefix(this.sandboxId, sessionId), { limit: 1 })).records[0];
+      const sample = listing === null ? known : (await listing).records[0];
       if (!sample) {
         if (unavailable) throw unavailable;
         return null;

@@ -5,23 +5,11 @@ import { PipeliningSwitch } from "../src/sessions/redis-pipelining.js";
 import { ReadBatch } from "../src/sessions/redis-read-batch.js";
 import { uniqueSandbox } from "./fixtures.js";
 import { makeRecord } from "./helpers/records.js";
+import { watchedClient } from "./helpers/redis-watch.js";
 
 /** Cache reads of one tick sent as one MGET, against the real redis-server of the run. */
 
 const redisUrl = inject("services").redisUrl;
-
-/** A connection whose commands (name and key count) are noted as ioredis sends them. */
-async function watchedClient(): Promise<{ client: Redis; sent: string[] }> {
-  const client = new Redis(redisUrl!, { lazyConnect: true });
-  await client.connect();
-  const sent: string[] = [];
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = ((command: { name: string; args: unknown[] }, stream?: unknown) => {
-    sent.push(`${command.name} ${command.args.length}`);
-    return send(command as never, stream as never);
-  }) as typeof client.sendCommand;
-  return { client, sent };
-}
 
 describe.skipIf(!redisUrl)("cache reads batched per tick", () => {
   let plain: Redis;
@@ -39,7 +27,7 @@ describe.skipIf(!redisUrl)("cache reads batched per tick", () => {
   });
 
   it("answers the reads of one tick with one MGET, each with its own value", async () => {
-    const { client, sent } = await watchedClient();
+    const { client, sent } = await watchedClient(redisUrl!);
     const batch = new ReadBatch(client);
     const values = await Promise.all(keys.slice(0, 40).map((key) => batch.get(key)));
     expect(values).toEqual(keys.slice(0, 40).map((_, i) => (i % 2 === 0 ? `value ${i}` : null)));
@@ -48,7 +36,7 @@ describe.skipIf(!redisUrl)("cache reads batched per tick", () => {
   });
 
   it("sends a lone read as a GET, and more than 128 reads as several MGETs", async () => {
-    const { client, sent } = await watchedClient();
+    const { client, sent } = await watchedClient(redisUrl!);
     const batch = new ReadBatch(client);
     expect(await batch.get(keys[4]!)).toBe("value 4");
     expect(sent).toEqual(["get 1"]);
@@ -60,7 +48,7 @@ describe.skipIf(!redisUrl)("cache reads batched per tick", () => {
   });
 
   it("fails every read of a batch when its MGET fails", async () => {
-    const { client } = await watchedClient();
+    const { client } = await watchedClient(redisUrl!);
     const batch = new ReadBatch(client);
     client.disconnect();
     const outcomes = await Promise.allSettled(keys.slice(0, 5).map((key) => batch.get(key)));

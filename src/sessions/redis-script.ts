@@ -8,7 +8,7 @@ type Arg = string | number;
  * it does not know it yet: a new or restarted server, or a cluster node it has not run on.
  *
  * ioredis's defineCommand() does the same, but every Pipeline it builds copies each defined
- * script onto itself, and an auto-pipelined connection builds one per busy tick: with the ten
+ * script onto itself, and an auto-pipelined connection builds one per busy tick: with the 13
  * scripts of the session provider that cost about 4 µs a pipeline, on writes that run none.
  */
 export class LuaScript {

@@ -72,15 +72,15 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1`;
 const ID_INDEX_COMPLETE = "complete";
-// PUBLISH through the node that owns the channel's slot. KEYS: the channel (for routing only).
-// ARGV: message.
-const PUBLISH_IN_SLOT = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 // Settles a conditional delete's pending mark, only if it is still that one.
 // KEYS: mark key. ARGV: expected pending value, new value ("" deletes), ttl ms.
 const SETTLE_MARK = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1`;
+// PUBLISH through the node that owns the channel's slot. KEYS: the channel (for routing only).
+// ARGV: message.
+const PUBLISH_IN_SLOT = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 /** A deletion mark's value; a pending conditional delete's is `p:{token}`. */
 const GONE = "1";
 /** A rebuild that has not finished by then (its process died) stops blocking the next one. */
